@@ -1,0 +1,806 @@
+"""`flero-ledger`: the command line over the security ledger.
+
+A thin layer: each command parses its options, calls one function in `commands/` (to change
+something) or reads a projection (to show something), and prints JSON or a table. Refusals from
+the ledger exit 1; bad input exits 2 and records nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from commands.inputs import CommandInput
+    from commands.services import Services
+    from ledger.store import LedgerStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_REFUSED = 1
+EXIT_BAD_INPUT = 2
+
+
+class Runtime:
+    """Per-invocation state: where the store is, which clock, whether output is JSON."""
+
+    def __init__(self, db: str | None = None, now: str | None = None) -> None:
+        self.db = db
+        self.now = now
+        self.json = False
+        self._services: Services | None = None
+
+    def location(self) -> Any:
+        from ledger.store_location import StoreLocation
+
+        try:
+            return StoreLocation.parse(self.db)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--db") from None
+
+    def clock(self) -> Any:
+        from ledger.clock import FixedClock, SystemClock, parse_instant
+
+        if not self.now:
+            return SystemClock()
+        try:
+            return FixedClock(parse_instant(self.now))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--now") from None
+
+    def services(self) -> Services:
+        if self._services is None:
+            from commands.services import Services
+            from ledger.store import LedgerStore
+
+            clock = self.clock()
+            self._services = Services(store=LedgerStore(self.location()), clock=clock)
+        return self._services
+
+    @property
+    def store(self) -> LedgerStore:
+        return self.services().store
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.store.close()
+
+
+class LedgerGroup(click.Group):
+    """Maps the ledger's refusals to exit 1 and invalid input to exit 2, in text or JSON."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from pydantic import ValidationError
+
+        from ledger.errors import LedgerError
+        from ledger.keyring import MasterKeyError
+
+        try:
+            return super().invoke(ctx)
+        except LedgerError as error:
+            fail(ctx, error.code, error.message, EXIT_REFUSED)
+        except ValidationError as error:
+            fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
+        except click.BadParameter as error:
+            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+        except MasterKeyError as error:
+            fail(ctx, "master_key", str(error), EXIT_REFUSED)
+
+
+def validation_message(error: Any) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def fail(ctx: click.Context, code: str, message: str, exit_code: int) -> NoReturn:
+    runtime = ctx.find_object(Runtime)
+    if runtime is not None and runtime.json:
+        click.echo(json.dumps({"error": {"code": code, "message": message}}))
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(exit_code)
+    raise AssertionError("unreachable")
+
+
+def runtime() -> Runtime:
+    return click.get_current_context().ensure_object(Runtime)
+
+
+def set_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
+    ctx.ensure_object(Runtime).json = value
+    return value
+
+
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    expose_value=True,
+    is_eager=True,
+    callback=set_json,
+    help="Print exactly one JSON document on stdout.",
+)
+
+
+def actor_options(func: F) -> F:
+    """--actor, --ip and --user-agent: who acts and from where, recorded on the events."""
+    func = click.option("--user-agent", help="User-Agent of the client acting.")(func)
+    func = click.option("--ip", help="IP address the action came from.")(func)
+    func = click.option(
+        "--actor", metavar="EMAIL", help="Account performing the action (default: itself)."
+    )(func)
+    return func
+
+
+def build(model: type[CommandInput], **fields: Any) -> Any:
+    """Validate a command's input; a ValidationError becomes exit 2 with nothing recorded."""
+    return model(**fields)
+
+
+def emit(data: Any, human: Callable[[], None] | None = None) -> None:
+    if runtime().json or human is None:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        human()
+
+
+def read_secret_line(what: str) -> str:
+    raw = click.get_binary_stream("stdin").readline()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"the {what} on stdin is not valid UTF-8") from None
+    return text.rstrip("\r\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    stream = click.get_text_stream("stdout")
+    return Console(file=stream, width=None if stream.isatty() else 160)
+
+
+# ---- the group ---------------------------------------------------------------------------
+
+
+@click.group(cls=LedgerGroup)
+@click.option(
+    "--db",
+    envvar="FLERO_LEDGER_DB",
+    metavar="URL",
+    help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: an SQLite file in your "
+    "data directory; `info` prints where).",
+)
+@click.option(
+    "--now",
+    envvar="FLERO_LEDGER_NOW",
+    metavar="TIMESTAMP",
+    help="Evaluate and record as of this UTC instant (ISO 8601). Refused if earlier than "
+    "what is already recorded for what the command touches.",
+)
+@click.version_option("0.1.0", prog_name="flero-ledger")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, now: str | None) -> None:
+    """The Flero security ledger: every security action on an account, as an immutable event.
+
+    \b
+    Example:
+        flero-ledger org create acme
+        flero-ledger user create ada@acme.test --org acme
+        flero-ledger mfa totp enrol ada@acme.test
+    """
+    state = ctx.ensure_object(Runtime)
+    state.db, state.now = db, now
+    ctx.call_on_close(state.close)
+
+
+# ---- store -------------------------------------------------------------------------------
+
+
+@main.command()
+@json_option
+def init(as_json: bool) -> None:
+    """Create the ledger's schema (idempotent). SQLite stores also create it on first use."""
+    from ledger.store import initialise_schema
+
+    location = runtime().location()
+    initialise_schema(location)
+    emit(
+        {"ok": True, "store": location.kind, "location": location.description},
+        lambda: click.echo(f"Ledger schema ready in {location.description}"),
+    )
+
+
+@main.command()
+@json_option
+def info(as_json: bool) -> None:
+    """Where the ledger is, how many events it holds, and how far each read model has read."""
+    from projections.catalogue import runner_for
+
+    store = runtime().store
+    data = {
+        "store": store.location.kind,
+        "location": store.location.description,
+        "events": store.event_count(),
+        "projections": runner_for(store).status(),
+    }
+
+    def human() -> None:
+        click.echo(f"Store:       {data['store']} ({data['location']})")
+        click.echo(f"Events:      {data['events']}")
+        for name, state in data["projections"].items():
+            click.echo(f"Projection:  {name} at {state['position']} ({state['behind']} behind)")
+
+    emit(data, human)
+
+
+# ---- organisations -----------------------------------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """Organisations: MFA policy, SSO and admins."""
+
+
+@org.command("create")
+@click.argument("slug")
+@actor_options
+@json_option
+def org_create(slug: str, as_json: bool, **actor: Any) -> None:
+    """Create an organisation.
+
+    \b
+    Example:
+        flero-ledger org create acme
+    """
+    from commands.organisations import CreateOrganisation, create_organisation
+
+    org_id = create_organisation(
+        runtime().services(), build(CreateOrganisation, slug=slug, **actor)
+    )
+    emit(
+        {"ok": True, "org_id": str(org_id), "slug": slug},
+        lambda: click.echo(f"Organisation {slug} created"),
+    )
+
+
+@org.command("require-mfa")
+@click.argument("slug")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@actor_options
+@json_option
+def org_require_mfa(slug: str, state: str, as_json: bool, **actor: Any) -> None:
+    """Require (on) or stop requiring (off) MFA for every member of the organisation."""
+    from commands.organisations import RequireMfa, require_mfa
+
+    require_mfa(runtime().services(), build(RequireMfa, slug=slug, required=state == "on", **actor))
+    emit(
+        {"ok": True, "slug": slug, "requires_mfa": state == "on"},
+        lambda: click.echo(f"Required MFA for {slug}: {state}"),
+    )
+
+
+@org.command("sso")
+@click.argument("slug")
+@click.option("--idp", required=True, help="Identity provider name (okta, azure-ad, google...).")
+@click.option(
+    "--mfa",
+    "mfa_mode",
+    type=click.Choice(["idp", "flero", "both"]),
+    required=True,
+    help="idp: the IdP's MFA is enough; flero: a Flero factor is required; both: both.",
+)
+@click.option("--enforce/--no-enforce", default=False, help="Refuse password logins.")
+@actor_options
+@json_option
+def org_sso(slug: str, idp: str, mfa_mode: str, enforce: bool, as_json: bool, **actor: Any) -> None:
+    """Configure single sign-on for the organisation."""
+    from commands.organisations import ConfigureSso, configure_sso
+
+    cmd = build(ConfigureSso, slug=slug, idp=idp, mfa_mode=mfa_mode, enforced=enforce, **actor)
+    configure_sso(runtime().services(), cmd)
+    emit(
+        {"ok": True, "slug": slug, "idp": idp, "mfa": mfa_mode, "enforced": enforce},
+        lambda: click.echo(f"SSO for {slug}: {idp}, MFA {mfa_mode}, enforced: {enforce}"),
+    )
+
+
+@org.group("admin")
+def org_admin() -> None:
+    """Organisation admins."""
+
+
+@org_admin.command("add")
+@click.argument("slug")
+@click.argument("email")
+@actor_options
+@json_option
+def org_admin_add(slug: str, email: str, as_json: bool, **actor: Any) -> None:
+    """Make a member of the organisation one of its admins."""
+    from commands.organisations import AddAdmin, add_admin
+
+    add_admin(runtime().services(), build(AddAdmin, slug=slug, email=email, **actor))
+    emit(
+        {"ok": True, "slug": slug, "admin": email.strip().lower()},
+        lambda: click.echo(f"{email} is now an admin of {slug}"),
+    )
+
+
+# ---- users and workspaces ----------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """User accounts: creation, password, notification settings."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--org", "org_slug", required=True, help="Organisation the user belongs to.")
+@click.option("--password-stdin", is_flag=True, help="Read an initial password from stdin.")
+@actor_options
+@json_option
+def user_create(
+    email: str, org_slug: str, password_stdin: bool, as_json: bool, **actor: Any
+) -> None:
+    """Create a user account in an organisation."""
+    from commands.users import CreateUser, create_user
+
+    password = read_secret_line("password") if password_stdin else None
+    cmd = build(CreateUser, email=email, org=org_slug, password=password, **actor)
+    account_id = create_user(runtime().services(), cmd)
+    emit(
+        {"ok": True, "account_id": str(account_id), "email": cmd.email},
+        lambda: click.echo(f"User {cmd.email} created in {org_slug}"),
+    )
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@actor_options
+@json_option
+def user_set_password(email: str, password_stdin: bool, as_json: bool, **actor: Any) -> None:
+    """Change a user's password (refused while the organisation enforces SSO)."""
+    from commands.users import SetPassword, set_password
+
+    cmd = build(SetPassword, email=email, password=read_secret_line("password"), **actor)
+    set_password(runtime().services(), cmd)
+    emit({"ok": True}, lambda: click.echo("Password changed"))
+
+
+@user.command("alerts")
+@click.argument("email")
+@click.option(
+    "--security",
+    type=click.Choice(["on", "off"]),
+    required=True,
+    help="The 'Security alert' notification category.",
+)
+@actor_options
+@json_option
+def user_alerts(email: str, security: str, as_json: bool, **actor: Any) -> None:
+    """Turn the Security alert notification category on or off."""
+    from commands.users import SetSecurityAlerts, set_security_alerts
+
+    set_security_alerts(
+        runtime().services(), build(SetSecurityAlerts, email=email, on=security == "on", **actor)
+    )
+    emit(
+        {"ok": True, "security": security == "on"},
+        lambda: click.echo(f"Security alerts: {security}"),
+    )
+
+
+@main.group()
+def workspace() -> None:
+    """Workspace memberships (recorded in the member's audit log)."""
+
+
+@workspace.command("grant")
+@click.argument("email")
+@click.argument("workspace_name", metavar="WORKSPACE")
+@click.option("--role", required=True, help="Role in the workspace (admin, member, viewer...).")
+@actor_options
+@json_option
+def workspace_grant(
+    email: str, workspace_name: str, role: str, as_json: bool, **actor: Any
+) -> None:
+    """Grant a user a role in a workspace."""
+    from commands.workspaces import GrantWorkspace, grant_workspace
+
+    cmd = build(GrantWorkspace, email=email, workspace=workspace_name, role=role, **actor)
+    grant_workspace(runtime().services(), cmd)
+    emit(
+        {"ok": True, "workspace": workspace_name, "role": role},
+        lambda: click.echo(f"{email}: {role} in {workspace_name}"),
+    )
+
+
+@workspace.command("revoke")
+@click.argument("email")
+@click.argument("workspace_name", metavar="WORKSPACE")
+@actor_options
+@json_option
+def workspace_revoke(email: str, workspace_name: str, as_json: bool, **actor: Any) -> None:
+    """Remove a user from a workspace."""
+    from commands.workspaces import RevokeWorkspace, revoke_workspace
+
+    cmd = build(RevokeWorkspace, email=email, workspace=workspace_name, **actor)
+    revoke_workspace(runtime().services(), cmd)
+    emit(
+        {"ok": True, "workspace": workspace_name},
+        lambda: click.echo(f"{email} removed from {workspace_name}"),
+    )
+
+
+# ---- MFA ---------------------------------------------------------------------------------
+
+
+@main.group()
+def mfa() -> None:
+    """Two-factor authentication: authenticator app, SMS, recovery codes."""
+
+
+@mfa.command("status")
+@click.argument("email")
+@json_option
+def mfa_status(email: str, as_json: bool) -> None:
+    """Show the account's MFA state, as the Security tab does."""
+    from commands.inputs import parse_email
+    from projections.queries import account_mfa_status
+
+    address = parse_email(email)
+    status = account_mfa_status(runtime().store, address)
+    emit(status, lambda: render_mfa_status(address, status))
+
+
+def render_mfa_status(email: str, status: dict[str, Any]) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    totp, sms, codes = status["totp"], status["sms"], status["recovery_codes"]
+    table.add_row(
+        "[bold]Authenticator app (TOTP)[/] [green]recommended[/]",
+        f"[green]enabled[/] since {totp['enrolled_at']}  [Disable]"
+        if totp["enabled"]
+        else "not enabled  [Enable authenticator app]",
+    )
+    table.add_row(
+        "[bold]SMS[/] [yellow]less secure: vulnerable to SIM swap, use as a backup[/]",
+        f"[green]enabled[/] {sms['phone']}  [Disable]"
+        if sms["enabled"]
+        else "not enabled  [Enable SMS 2FA]",
+    )
+    table.add_row(
+        "[bold]Recovery codes[/]",
+        f"{codes['remaining']} remaining (generated {codes['generated_at']})"
+        if codes["generated_at"]
+        else "none: they come with your first factor",
+    )
+    if status["org_requires_mfa"]:
+        table.add_row("[bold]Organisation policy[/]", "MFA required: the last factor stays on")
+    console().print(Panel(table, title=f"Two-factor authentication — {email}", expand=False))
+
+
+@mfa.group("totp")
+def mfa_totp() -> None:
+    """Authenticator app (TOTP), recommended."""
+
+
+@mfa_totp.command("enrol")
+@click.argument("email")
+@actor_options
+@json_option
+def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
+    """Start enrolling an authenticator app: shows the secret once, with a QR code to scan."""
+    from commands.totp import EnrolTotp, enrol_totp
+
+    enrolment = enrol_totp(runtime().services(), build(EnrolTotp, email=email, **actor))
+    data = {"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}
+
+    def human() -> None:
+        import segno
+
+        click.echo("Scan this QR code with 1Password, Authy, Google Authenticator or any TOTP app:")
+        segno.make(enrolment.otpauth_uri, error="m").terminal(
+            out=click.get_text_stream("stdout"), compact=True
+        )
+        click.echo(f"Or enter this secret by hand: {enrolment.secret}")
+        click.echo(f"Then confirm: flero-ledger mfa totp confirm {email} CODE")
+
+    emit(data, human)
+
+
+@mfa_totp.command("confirm")
+@click.argument("email")
+@click.argument("code")
+@actor_options
+@json_option
+def mfa_totp_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
+    """Enable the authenticator app with the 6-digit code it shows now."""
+    from commands.totp import ConfirmTotp, confirm_totp
+
+    codes = confirm_totp(runtime().services(), build(ConfirmTotp, email=email, code=code, **actor))
+    emit(
+        {"ok": True, "enabled": True, "recovery_codes": codes},
+        lambda: show_enabled("Authenticator app", codes),
+    )
+
+
+@mfa_totp.command("verify")
+@click.argument("email")
+@click.argument("code")
+@actor_options
+@json_option
+def mfa_totp_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
+    """Check a code from the authenticator app (each code is accepted once)."""
+    from commands.totp import VerifyTotp, verify_totp
+
+    verify_totp(runtime().services(), build(VerifyTotp, email=email, code=code, **actor))
+    emit({"ok": True, "verified": True}, lambda: click.echo("Code accepted"))
+
+
+def show_enabled(factor: str, codes: list[str]) -> None:
+    click.echo(f"{factor}: enabled")
+    if codes:
+        click.echo("Your recovery codes (each works once; store them somewhere safe, not on the")
+        click.echo("device with your authenticator app):")
+        for recovery_code in codes:
+            click.echo(f"  {recovery_code}")
+
+
+@mfa.group("sms")
+def mfa_sms() -> None:
+    """SMS codes: less secure than an authenticator app, use as a backup."""
+
+
+@mfa_sms.command("enrol")
+@click.argument("email")
+@click.option("--phone", required=True, metavar="E164", help="Phone number, e.g. +14155550123.")
+@actor_options
+@json_option
+def mfa_sms_enrol(email: str, phone: str, as_json: bool, **actor: Any) -> None:
+    """Add a phone number: a confirmation code is texted to it."""
+    from commands.sms import EnrolSms, enrol_sms
+
+    cmd = build(EnrolSms, email=email, phone=phone, **actor)
+    enrol_sms(runtime().services(), cmd)
+    emit(
+        {"ok": True, "sent": True},
+        lambda: click.echo(f"Code texted. Confirm: flero-ledger mfa sms confirm {email} CODE"),
+    )
+
+
+@mfa_sms.command("confirm")
+@click.argument("email")
+@click.argument("code")
+@actor_options
+@json_option
+def mfa_sms_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
+    """Set the number as the SMS factor with the code that was texted."""
+    from commands.sms import ConfirmSms, confirm_sms
+
+    codes = confirm_sms(runtime().services(), build(ConfirmSms, email=email, code=code, **actor))
+    emit({"ok": True, "enabled": True, "recovery_codes": codes}, lambda: show_enabled("SMS", codes))
+
+
+@mfa_sms.command("send-code")
+@click.argument("email")
+@actor_options
+@json_option
+def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
+    """Text a sign-in code (valid 10 minutes, single use) to the enabled number."""
+    from commands.sms import SendSmsCode, send_sms_login_code
+
+    send_sms_login_code(runtime().services(), build(SendSmsCode, email=email, **actor))
+    emit({"ok": True, "sent": True}, lambda: click.echo("Sign-in code texted"))
+
+
+@mfa.command("disable")
+@click.argument("email")
+@click.argument("factor", type=click.Choice(["totp", "sms"]))
+@actor_options
+@json_option
+def mfa_disable(email: str, factor: str, as_json: bool, **actor: Any) -> None:
+    """Disable a factor (refused for the last one when the organisation requires MFA)."""
+    from commands.factors import DisableFactor, disable_factor
+
+    disable_factor(runtime().services(), build(DisableFactor, email=email, factor=factor, **actor))
+    emit({"ok": True, "factor": factor, "enabled": False}, lambda: click.echo(f"{factor} disabled"))
+
+
+@mfa.group("recovery-codes")
+def mfa_recovery_codes() -> None:
+    """Single-use codes that sign you in without your second factor."""
+
+
+@mfa_recovery_codes.command("regenerate")
+@click.argument("email")
+@actor_options
+@json_option
+def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> None:
+    """Generate a fresh set of ten; every earlier code stops working."""
+    from commands.recovery_codes import RegenerateRecoveryCodes, regenerate_recovery_codes
+
+    cmd = build(RegenerateRecoveryCodes, email=email, **actor)
+    codes = regenerate_recovery_codes(runtime().services(), cmd)
+    emit({"ok": True, "recovery_codes": codes}, lambda: show_enabled("Recovery codes", codes))
+
+
+# ---- SMS outbox --------------------------------------------------------------------------
+
+
+@main.group()
+def sms() -> None:
+    """The development SMS gateway."""
+
+
+@sms.command("outbox")
+@click.option("--to", "recipient", metavar="E164", help="Only messages to this number.")
+@json_option
+def sms_outbox(recipient: str | None, as_json: bool) -> None:
+    """Texts handed to the `outbox` gateway, newest first."""
+    from commands.inputs import parse_phone
+    from ledger.sms_gateway import OutboxGateway
+
+    number = parse_phone(recipient) if recipient else None
+    messages = OutboxGateway(runtime().store.database).messages(number)
+
+    def human() -> None:
+        for message in messages:
+            click.echo(f"{message['sent_at']}  {message['to']}  {message['body']}")
+
+    emit(messages, human)
+
+
+# ---- audit -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("email")
+@click.option("--from", "since", metavar="DATE", help="First UTC day (or instant) to include.")
+@click.option("--to", "until", metavar="DATE", help="Last UTC day (or instant) to include.")
+@json_option
+def audit(email: str, since: str | None, until: str | None, as_json: bool) -> None:
+    """The account's audit log of security-relevant changes, newest first.
+
+    \b
+    Example:
+        flero-ledger audit ada@acme.test --from 2026-11-14 --to 2026-11-14
+    """
+    from commands.inputs import parse_email
+    from ledger.clock import day_bounds
+    from projections.queries import account_audit_log
+
+    address = parse_email(email)
+    try:
+        start = day_bounds(since)[0] if since else None
+        end = day_bounds(until)[1] if until else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--from/--to") from None
+    entries = account_audit_log(runtime().store, address, start, end)
+    emit(entries, lambda: render_audit_table(address, entries))
+
+
+# ---- projections -------------------------------------------------------------------------
+
+
+@main.group()
+def projections() -> None:
+    """Read models: status, rebuild from zero, run continuously."""
+
+
+@projections.command("status")
+@json_option
+def projections_status(as_json: bool) -> None:
+    """How far each read model has read the ledger."""
+    from projections.catalogue import runner_for
+
+    report = runner_for(runtime().store).status()
+
+    def human() -> None:
+        for name, state in report.items():
+            click.echo(f"{name:12} position {state['position']:>8}  behind {state['behind']}")
+
+    emit(report, human)
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False)
+@json_option
+def projections_rebuild(name: str | None, as_json: bool) -> None:
+    """Drop a read model (or all of them) and replay the whole ledger into it."""
+    from rich.progress import Progress
+
+    from projections.catalogue import runner_for
+
+    store = runtime().store
+    runner = runner_for(store)
+    try:
+        chosen = [runner.by_name(name)] if name else runner.projections
+    except KeyError as error:
+        raise click.BadParameter(str(error.args[0]), param_hint="NAME") from None
+    total = store.event_count()
+    replayed: dict[str, int] = {}
+    with Progress(console=console(), disable=runtime().json, transient=True) as progress:
+        for projection in chosen:
+            task = progress.add_task(f"Rebuilding {projection.name}", total=total)
+            replayed[projection.name] = runner.rebuild(
+                projection, lambda n, t=task: progress.advance(t, n)
+            )
+
+    def human() -> None:
+        for rebuilt, count in replayed.items():
+            click.echo(f"{rebuilt}: replayed {count} events")
+
+    emit({"ok": True, "rebuilt": replayed}, human)
+
+
+@projections.command("run")
+@click.option("--follow", is_flag=True, help="Keep running, applying new events as they arrive.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    help="With --follow on SQLite: seconds between polls.",
+)
+@json_option
+def projections_run(follow: bool, interval: float, as_json: bool) -> None:
+    """Bring every read model up to date (once, or continuously with --follow)."""
+    from projections.catalogue import runner_for
+    from projections.follow import follow_ledger
+
+    runner = runner_for(runtime().store)
+    if follow:
+        follow_ledger(runner, interval)
+    else:
+        runner.catch_up_all()
+    emit({"ok": True, "projections": runner.status()}, lambda: click.echo("Read models up to date"))
+
+
+# ---- the main job ------------------------------------------------------------------------
+
+
+@main.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Build a realistic account history and show the account's Security page."""
+    from commands.demo import build_demo
+
+    services = runtime().services()
+    story = build_demo(services.store)
+    page = story.security_page()
+    if runtime().json:
+        emit(page)
+        return
+    click.echo(
+        f"Demo ledger in {services.store.location.description}: "
+        f"{services.store.event_count()} events\n"
+    )
+    render_mfa_status(story.email, page["mfa"])
+    render_audit_table(story.email, page["audit"])
+
+
+def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Audit log — {email}")
+    for column in ("Timestamp (UTC)", "Action", "Actor", "IP", "Details"):
+        table.add_column(column)
+    for entry in entries:
+        details = ", ".join(f"{k}={v}" for k, v in entry["details"].items())
+        table.add_row(
+            entry["timestamp"], entry["action"], entry["actor"], entry["ip"] or "", details
+        )
+    console().print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

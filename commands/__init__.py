@@ -1,0 +1,1 @@
+"""Use cases: validate the input, load aggregates, apply their rules, save. The only writers."""

@@ -1,0 +1,20 @@
+"""Disabling a second factor, unless the organisation requires MFA and it is the last one."""
+
+from __future__ import annotations
+
+from commands.inputs import Actor, Email
+from commands.services import Services
+from ledger.account import Factor
+
+
+class DisableFactor(Actor):
+    email: Email
+    factor: Factor
+
+
+def disable_factor(services: Services, cmd: DisableFactor) -> None:
+    account = services.store.account(cmd.email)
+    org = services.store.app.find_organisation(account.org_id)
+    org_requires_mfa = bool(org and org.requires_mfa)
+    account.disable_factor(cmd.factor, org_requires_mfa, services.stamp(cmd))
+    services.save(account)

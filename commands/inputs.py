@@ -1,0 +1,107 @@
+"""Validated input types shared by the commands. Bad input never reaches an aggregate."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, TypeAdapter
+
+from ledger.events import MAX_USER_AGENT_LENGTH
+
+_EMAIL = re.compile(
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_NAME = re.compile(r"^[\w.-]{1,64}$")
+
+
+def _email(value: str) -> str:
+    normalised = value.strip().lower()
+    if len(normalised) > 254 or not _EMAIL.match(normalised):
+        raise ValueError(f"{value!r} is not a valid e-mail address")
+    return normalised
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid slug (lower-case letters, digits and dashes, up to 64)"
+        )
+    return value
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _phone(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if (
+        number is None
+        or not value.strip().startswith("+")
+        or not phonenumbers.is_valid_number(number)
+    ):
+        raise ValueError(f"{value!r} is not a valid phone number in E.164 form (e.g. +14155550123)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _six_digits(value: str) -> str:
+    digits = value.replace(" ", "")
+    if not re.fullmatch(r"[0-9]{6}", digits):
+        raise ValueError(f"{value!r} is not a 6-digit code")
+    return digits
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+def _user_agent(value: str) -> str:
+    """Kept, but bounded: an oversized User-Agent is cut, never a reason to refuse."""
+    printable = "".join(ch if ch.isprintable() else "\ufffd" for ch in value)
+    return printable[:MAX_USER_AGENT_LENGTH]
+
+
+Email = Annotated[str, AfterValidator(_email)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Name = Annotated[str, AfterValidator(_name)]
+PhoneE164 = Annotated[str, AfterValidator(_phone)]
+SixDigitCode = Annotated[str, AfterValidator(_six_digits)]
+IpAddress = Annotated[str, AfterValidator(_ip)]
+UserAgent = Annotated[str, AfterValidator(_user_agent)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+
+
+class CommandInput(BaseModel):
+    """Base of every command's input: frozen, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(CommandInput):
+    """Who acts and from where; recorded on every event the command produces."""
+
+    actor: Email | None = None
+    ip: IpAddress | None = None
+    user_agent: UserAgent | None = None
+
+
+def parse_email(value: str) -> str:
+    """Validate one e-mail address outside a command (queries)."""
+    return TypeAdapter(Email).validate_python(value)
+
+
+def parse_phone(value: str) -> str:
+    return TypeAdapter(PhoneE164).validate_python(value)

@@ -1,0 +1,60 @@
+"""What every command works with: the store, the injected clock, and saving what it decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate
+
+from commands.inputs import Actor
+from ledger.clock import Clock
+from ledger.errors import AccountNotFound, VerificationDenied
+from ledger.events import Context, Stamp
+from ledger.sms_gateway import SmsGateway, configured_gateway
+from ledger.store import LedgerStore
+from projections.catalogue import runner_for
+
+
+@dataclass
+class Services:
+    store: LedgerStore
+    clock: Clock
+    gateway: SmsGateway | None = field(default=None)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def sms_gateway(self) -> SmsGateway:
+        if self.gateway is None:
+            self.gateway = configured_gateway(self.store.database)
+        return self.gateway
+
+    def stamp(self, actor: Actor) -> Stamp:
+        """Now, the acting account (which must exist), its IP and user agent, for the events."""
+        actor_id = None
+        if actor.actor is not None:
+            actor_id = self.store.account_id(actor.actor)
+            if self.store.app.find_account(actor_id) is None:
+                raise AccountNotFound(actor.actor)
+        context = Context(actor_id=actor_id, ip=actor.ip, user_agent=actor.user_agent)
+        return Stamp(at=self.now(), context=context, sealer=self.store.keyring)
+
+    @contextmanager
+    def recording(self, *aggregates: Aggregate) -> Iterator[None]:
+        """Save what the aggregates recorded: on success, and when a refused verification
+        attempt was recorded (it must be kept). Any other refusal saves nothing."""
+        try:
+            yield
+        except VerificationDenied:
+            self.save(*aggregates)
+            raise
+        self.save(*aggregates)
+
+    def save(self, *aggregates: Aggregate) -> None:
+        self.store.app.save(*aggregates)
+        if self.store.location.kind == "sqlite":
+            # The embedded store has no projection worker: read models follow in-process.
+            runner_for(self.store).catch_up_all()

@@ -1,0 +1,47 @@
+"""SMS as a second factor: enrol a number, confirm it with the texted code, send login codes."""
+
+from __future__ import annotations
+
+from commands.inputs import Actor, Email, PhoneE164, SixDigitCode
+from commands.services import Services
+from ledger.sms_gateway import TextMessage
+
+
+class EnrolSms(Actor):
+    email: Email
+    phone: PhoneE164
+
+
+class ConfirmSms(Actor):
+    email: Email
+    code: SixDigitCode
+
+
+class SendSmsCode(Actor):
+    email: Email
+
+
+def enrol_sms(services: Services, cmd: EnrolSms) -> None:
+    """Record the challenge first, then text it: a text never carries an unrecorded code."""
+    account = services.store.account(cmd.email)
+    stamp = services.stamp(cmd)
+    code = account.start_sms_enrolment(cmd.phone, stamp)
+    services.save(account)
+    body = f"Your Flero confirmation code is {code}. It expires in 10 minutes."
+    services.sms_gateway().send(TextMessage(to=cmd.phone, body=body, sent_at=stamp.at))
+
+
+def confirm_sms(services: Services, cmd: ConfirmSms) -> list[str]:
+    account = services.store.account(cmd.email)
+    with services.recording(account):
+        return account.confirm_sms(cmd.code, services.stamp(cmd))
+
+
+def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
+    account = services.store.account(cmd.email)
+    stamp = services.stamp(cmd)
+    code = account.start_sms_login_code(stamp)
+    phone = account.enabled_phone(stamp.sealer)
+    services.save(account)
+    body = f"Your Flero sign-in code is {code}. It expires in 10 minutes."
+    services.sms_gateway().send(TextMessage(to=phone, body=body, sent_at=stamp.at))

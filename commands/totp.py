@@ -1,0 +1,49 @@
+"""Authenticator-app (TOTP) enrolment: start, confirm with a code, verify a code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands.inputs import Actor, Email, SixDigitCode
+from commands.services import Services
+from ledger import totp
+
+
+class EnrolTotp(Actor):
+    email: Email
+
+
+class ConfirmTotp(Actor):
+    email: Email
+    code: SixDigitCode
+
+
+class VerifyTotp(Actor):
+    email: Email
+    code: SixDigitCode
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str  # shown once, never again
+    otpauth_uri: str
+
+
+def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
+    account = services.store.account(cmd.email)
+    secret = account.start_totp_enrolment(services.stamp(cmd))
+    services.save(account)
+    return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, cmd.email))
+
+
+def confirm_totp(services: Services, cmd: ConfirmTotp) -> list[str]:
+    """Enable the app; returns the recovery codes when it is the account's first factor."""
+    account = services.store.account(cmd.email)
+    with services.recording(account):
+        return account.confirm_totp(cmd.code, services.stamp(cmd))
+
+
+def verify_totp(services: Services, cmd: VerifyTotp) -> None:
+    account = services.store.account(cmd.email)
+    with services.recording(account):
+        account.verify_totp(cmd.code, services.stamp(cmd))

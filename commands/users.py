@@ -1,0 +1,58 @@
+"""Account use cases: create a user, change the password, security-alert settings."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from commands.inputs import Actor, Email, Password, Slug
+from commands.services import Services
+from ledger.account import Account
+from ledger.errors import AccountAlreadyExists
+from ledger.passwords import hash_password
+
+
+class CreateUser(Actor):
+    email: Email
+    org: Slug
+    password: Password | None = None
+
+
+class SetPassword(Actor):
+    email: Email
+    password: Password
+
+
+class SetSecurityAlerts(Actor):
+    email: Email
+    on: bool
+
+
+def create_user(services: Services, cmd: CreateUser) -> UUID:
+    org = services.store.organisation(cmd.org)
+    account_id = services.store.account_id(cmd.email)
+    if services.store.app.find_account(account_id) is not None:
+        raise AccountAlreadyExists(cmd.email)
+    stamp = services.stamp(cmd)
+    org.check_clock(stamp.at)
+    password_hash = hash_password(cmd.password) if cmd.password else None
+    account = Account.create(account_id, org.id, cmd.email, password_hash, stamp)
+    services.save(account)
+    return account_id
+
+
+def set_password(services: Services, cmd: SetPassword) -> None:
+    account = services.store.account(cmd.email)
+    org = services.store.app.find_organisation(account.org_id)
+    sso_enforced = bool(org and org.sso and org.sso["enforced"])
+    account.change_password(
+        hash_password(cmd.password),
+        sso_enforced,
+        services.stamp(cmd),
+    )
+    services.save(account)
+
+
+def set_security_alerts(services: Services, cmd: SetSecurityAlerts) -> None:
+    account = services.store.account(cmd.email)
+    account.set_security_alerts(cmd.on, services.stamp(cmd))
+    services.save(account)

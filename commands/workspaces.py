@@ -1,0 +1,29 @@
+"""Workspace membership changes, recorded on the member's account."""
+
+from __future__ import annotations
+
+from commands.inputs import Actor, Email, Name
+from commands.services import Services
+
+
+class GrantWorkspace(Actor):
+    email: Email
+    workspace: Name
+    role: Name
+
+
+class RevokeWorkspace(Actor):
+    email: Email
+    workspace: Name
+
+
+def grant_workspace(services: Services, cmd: GrantWorkspace) -> None:
+    account = services.store.account(cmd.email)
+    account.grant_workspace(cmd.workspace, cmd.role, services.stamp(cmd))
+    services.save(account)
+
+
+def revoke_workspace(services: Services, cmd: RevokeWorkspace) -> None:
+    account = services.store.account(cmd.email)
+    account.revoke_workspace(cmd.workspace, services.stamp(cmd))
+    services.save(account)

@@ -1,0 +1,395 @@
+"""The account aggregate: every MFA rule lives here.
+
+Public methods validate, compute (clock, secrets, hashes) and then record events; each event's
+`apply` only assigns, because it runs again on every replay.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any, Literal, NoReturn
+from uuid import UUID
+
+from pydantic import AwareDatetime
+
+from ledger import recovery_codes, totp
+from ledger.aggregate import LedgerAggregate
+from ledger.errors import (
+    FactorAlreadyEnabled,
+    FactorNotEnabled,
+    InvalidMfaCode,
+    LedgerError,
+    MfaCodeReused,
+    MfaNotEnabled,
+    MfaRequiredByOrg,
+    NoPendingEnrolment,
+    SmsCodeExpired,
+    VerificationDenied,
+)
+from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
+from ledger.keyring import Sealer
+
+Factor = Literal["totp", "sms"]
+VerifiedFactor = Literal["totp", "sms", "recovery_code"]
+
+SMS_CODE_LIFETIME = timedelta(minutes=10)
+SMS_CONFIRM_ATTEMPTS = 5
+
+
+class NotAMember(LedgerError):
+    code = "not_a_member"
+
+
+class PasswordManagedByIdp(LedgerError):
+    code = "password_managed_by_idp"
+
+
+def new_sms_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+class Account(LedgerAggregate):
+    class Event(LedgerEvent):
+        pass
+
+    class Created(LedgerCreatedEvent, Event):
+        org_id: UUID
+        email: str  # sealed
+        password_hash: str | None
+
+    class PasswordChanged(Event):
+        password_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = self.password_hash
+
+    class WorkspaceMembershipGranted(Event):
+        workspace: str
+        role: str
+
+        def apply(self, account: Account) -> None:
+            account.workspaces[self.workspace] = self.role
+
+    class WorkspaceMembershipRevoked(Event):
+        workspace: str
+
+        def apply(self, account: Account) -> None:
+            account.workspaces.pop(self.workspace, None)
+
+    class AlertSettingsChanged(Event):
+        security: bool
+
+        def apply(self, account: Account) -> None:
+            account.security_alerts = self.security
+
+    class TotpEnrolmentStarted(Event):
+        secret: str  # sealed
+
+        def apply(self, account: Account) -> None:
+            account.totp_pending_secret = self.secret
+
+    class TotpEnrolmentConfirmed(Event):
+        step: int
+
+        def apply(self, account: Account) -> None:
+            account.totp_secret = account.totp_pending_secret
+            account.totp_pending_secret = None
+            account.totp_enabled_at = self.timestamp
+            account.totp_last_step = self.step
+
+    class TotpCodeAccepted(Event):
+        step: int
+
+        def apply(self, account: Account) -> None:
+            account.totp_last_step = self.step
+
+    class TotpDisabled(Event):
+        def apply(self, account: Account) -> None:
+            account.totp_secret = None
+            account.totp_enabled_at = None
+            account.totp_last_step = None
+            account.forget_recovery_codes_without_factor()
+
+    class SmsEnrolmentStarted(Event):
+        phone: str  # sealed
+        code_hash: str
+        nonce: str
+        expires_at: AwareDatetime
+
+        def apply(self, account: Account) -> None:
+            account.sms_pending = {
+                "phone": self.phone,
+                "code_hash": self.code_hash,
+                "nonce": self.nonce,
+                "expires_at": self.expires_at,
+                "failures": 0,
+            }
+
+    class SmsEnrolmentConfirmed(Event):
+        phone: str  # sealed, the number now enabled
+
+        def apply(self, account: Account) -> None:
+            account.sms_phone = self.phone
+            account.sms_pending = None
+            account.sms_enabled_at = self.timestamp
+
+    class SmsLoginCodeSent(Event):
+        code_hash: str
+        nonce: str
+        expires_at: AwareDatetime
+
+        def apply(self, account: Account) -> None:
+            account.sms_login_code = {
+                "code_hash": self.code_hash,
+                "nonce": self.nonce,
+                "expires_at": self.expires_at,
+            }
+
+    class SmsDisabled(Event):
+        def apply(self, account: Account) -> None:
+            account.sms_phone = None
+            account.sms_enabled_at = None
+            account.sms_login_code = None
+            account.forget_recovery_codes_without_factor()
+
+    class RecoveryCodesGenerated(Event):
+        salt: str
+        hashes: list[str]
+        regenerated: bool
+
+        def apply(self, account: Account) -> None:
+            account.recovery_salt = self.salt
+            account.recovery_hashes = list(self.hashes)
+            account.recovery_generated_at = self.timestamp
+
+    class VerificationFailed(Event):
+        """A second-factor code was refused (enrolment confirmation or verification)."""
+
+        factor: VerifiedFactor
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            if self.factor == "sms" and account.sms_pending is not None:
+                account.sms_pending["failures"] += 1
+                if account.sms_pending["failures"] >= SMS_CONFIRM_ATTEMPTS:
+                    account.sms_pending = None
+
+    def __init__(self, org_id: UUID, email: str, password_hash: str | None) -> None:
+        self.org_id = org_id
+        self.email = email
+        self.password_hash = password_hash
+        self.workspaces: dict[str, str] = {}
+        self.security_alerts = True
+        self.totp_pending_secret: str | None = None
+        self.totp_secret: str | None = None
+        self.totp_enabled_at: datetime | None = None
+        self.totp_last_step: int | None = None
+        self.sms_pending: dict[str, Any] | None = None
+        self.sms_phone: str | None = None
+        self.sms_enabled_at: datetime | None = None
+        self.sms_login_code: dict[str, Any] | None = None
+        self.recovery_salt: str | None = None
+        self.recovery_hashes: list[str] = []
+        self.recovery_generated_at: datetime | None = None
+
+    @classmethod
+    def create(
+        cls,
+        account_id: UUID,
+        org_id: UUID,
+        email: str,
+        password_hash: str | None,
+        stamp: Stamp,
+    ) -> Account:
+        return cls._create(
+            cls.Created,
+            id=account_id,
+            org_id=org_id,
+            email=stamp.sealer.seal(account_id, email),
+            password_hash=password_hash,
+            timestamp=stamp.at,
+            **stamp.context_fields(account_id),
+        )
+
+    # ---- state the rules read -------------------------------------------------------------
+
+    @property
+    def enabled_factors(self) -> list[Factor]:
+        factors: list[Factor] = []
+        if self.totp_secret is not None:
+            factors.append("totp")
+        if self.sms_phone is not None:
+            factors.append("sms")
+        return factors
+
+    def forget_recovery_codes_without_factor(self) -> None:
+        """Recovery codes stand in for a second factor; with none left they mean nothing."""
+        if not self.enabled_factors:
+            self.recovery_salt = None
+            self.recovery_hashes = []
+            self.recovery_generated_at = None
+
+    # ---- password, workspaces, alerts -------------------------------------------------------
+
+    def change_password(self, password_hash: str, sso_enforced: bool, stamp: Stamp) -> None:
+        if sso_enforced:
+            raise PasswordManagedByIdp(
+                "your organisation signs you in through its identity provider; "
+                "change the password there"
+            )
+        self._record(self.PasswordChanged, stamp, password_hash=password_hash)
+
+    def grant_workspace(self, workspace: str, role: str, stamp: Stamp) -> None:
+        self._record(self.WorkspaceMembershipGranted, stamp, workspace=workspace, role=role)
+
+    def revoke_workspace(self, workspace: str, stamp: Stamp) -> None:
+        if workspace not in self.workspaces:
+            raise NotAMember(f"not a member of workspace {workspace!r}")
+        self._record(self.WorkspaceMembershipRevoked, stamp, workspace=workspace)
+
+    def set_security_alerts(self, on: bool, stamp: Stamp) -> None:
+        self._record(self.AlertSettingsChanged, stamp, security=on)
+
+    # ---- TOTP -------------------------------------------------------------------------------
+
+    def start_totp_enrolment(self, stamp: Stamp) -> str:
+        """Draw a new secret (shown once); it is enabled only after a correct code."""
+        if self.totp_secret is not None:
+            raise FactorAlreadyEnabled("the authenticator app is already enabled; disable it first")
+        secret = totp.new_secret()
+        self._record(self.TotpEnrolmentStarted, stamp, secret=stamp.sealer.seal(self.id, secret))
+        return secret
+
+    def confirm_totp(self, code: str, stamp: Stamp) -> list[str]:
+        """Enable the authenticator app; returns recovery codes if it is the first factor."""
+        if self.totp_secret is not None:
+            raise FactorAlreadyEnabled("the authenticator app is already enabled")
+        if self.totp_pending_secret is None:
+            raise NoPendingEnrolment("start with `mfa totp enrol` to get a secret first")
+        secret = self._open(stamp.sealer, self.totp_pending_secret)
+        step = totp.match_step(secret, code, stamp.at)
+        if step is None:
+            self._deny(InvalidMfaCode("that code is not valid for this secret now"), "totp", stamp)
+        self._record(self.TotpEnrolmentConfirmed, stamp, step=step)
+        return self._recovery_codes_for_first_factor(stamp)
+
+    def verify_totp(self, code: str, stamp: Stamp) -> None:
+        """Accept a code once: its time step must come after the last one accepted."""
+        if self.totp_secret is None:
+            raise FactorNotEnabled("the authenticator app is not enabled")
+        step = totp.match_step(self._open(stamp.sealer, self.totp_secret), code, stamp.at)
+        if step is None:
+            self._deny(InvalidMfaCode("invalid authenticator code"), "totp", stamp)
+        if self.totp_last_step is not None and step <= self.totp_last_step:
+            self._deny(MfaCodeReused("that code was already used"), "totp", stamp)
+        self._record(self.TotpCodeAccepted, stamp, step=step)
+
+    # ---- SMS --------------------------------------------------------------------------------
+
+    def start_sms_enrolment(self, phone: str, stamp: Stamp) -> str:
+        """Record a confirmation challenge for `phone` (E.164); returns the code to text."""
+        if self.sms_phone is not None:
+            raise FactorAlreadyEnabled("SMS is already enabled; disable it to change the number")
+        code = new_sms_code()
+        nonce = secrets.token_hex(8)
+        self._record(
+            self.SmsEnrolmentStarted,
+            stamp,
+            phone=stamp.sealer.seal(self.id, phone),
+            code_hash=stamp.sealer.keyed_hash(self.id, f"{nonce}:{code}"),
+            nonce=nonce,
+            expires_at=stamp.at + SMS_CODE_LIFETIME,
+        )
+        return code
+
+    def confirm_sms(self, code: str, stamp: Stamp) -> list[str]:
+        if self.sms_phone is not None:
+            raise FactorAlreadyEnabled("SMS is already enabled")
+        pending = self.sms_pending
+        if pending is None:
+            raise NoPendingEnrolment("start with `mfa sms enrol` to get a code texted first")
+        if stamp.at > pending["expires_at"]:
+            self._deny(
+                SmsCodeExpired("that code has expired; enrol again for a new one"), "sms", stamp
+            )
+        expected = pending["code_hash"]
+        if not secrets.compare_digest(
+            stamp.sealer.keyed_hash(self.id, f"{pending['nonce']}:{code}"), expected
+        ):
+            self._deny(InvalidMfaCode("that is not the code we texted"), "sms", stamp)
+        self._record(self.SmsEnrolmentConfirmed, stamp, phone=pending["phone"])
+        return self._recovery_codes_for_first_factor(stamp)
+
+    def start_sms_login_code(self, stamp: Stamp) -> str:
+        """A login code for the enabled SMS factor (10 minutes, single use)."""
+        if self.sms_phone is None:
+            raise FactorNotEnabled("SMS is not enabled on this account")
+        code = new_sms_code()
+        nonce = secrets.token_hex(8)
+        self._record(
+            self.SmsLoginCodeSent,
+            stamp,
+            code_hash=stamp.sealer.keyed_hash(self.id, f"{nonce}:{code}"),
+            nonce=nonce,
+            expires_at=stamp.at + SMS_CODE_LIFETIME,
+        )
+        return code
+
+    def enabled_phone(self, sealer: Sealer) -> str:
+        """The number login codes go to."""
+        if self.sms_phone is None:
+            raise FactorNotEnabled("SMS is not enabled on this account")
+        return self._open(sealer, self.sms_phone)
+
+    # ---- disabling and recovery codes --------------------------------------------------------
+
+    def disable_factor(self, factor: Factor, org_requires_mfa: bool, stamp: Stamp) -> None:
+        if factor not in self.enabled_factors:
+            raise FactorNotEnabled(f"{factor} is not enabled on this account")
+        if org_requires_mfa and self.enabled_factors == [factor]:
+            raise MfaRequiredByOrg(
+                "your organisation requires MFA: enable another factor before disabling this one"
+            )
+        event = self.TotpDisabled if factor == "totp" else self.SmsDisabled
+        self._record(event, stamp)
+
+    def regenerate_recovery_codes(self, stamp: Stamp) -> list[str]:
+        """A fresh set of ten; every earlier code stops working."""
+        if not self.enabled_factors:
+            raise MfaNotEnabled("enable a second factor first; recovery codes come with it")
+        return self._generate_recovery_codes(stamp, regenerated=True)
+
+    def _recovery_codes_for_first_factor(self, stamp: Stamp) -> list[str]:
+        if self.recovery_hashes:
+            return []
+        return self._generate_recovery_codes(stamp, regenerated=False)
+
+    def _generate_recovery_codes(self, stamp: Stamp, regenerated: bool) -> list[str]:
+        code_set = recovery_codes.generate_set()
+        self._record(
+            self.RecoveryCodesGenerated,
+            stamp,
+            salt=code_set.salt,
+            hashes=code_set.hashes,
+            regenerated=regenerated,
+        )
+        return code_set.codes
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _deny(
+        self,
+        error: VerificationDenied,
+        factor: VerifiedFactor,
+        stamp: Stamp,
+    ) -> NoReturn:
+        """Record the refused attempt, then refuse. The caller saves what was recorded."""
+        self._record(self.VerificationFailed, stamp, factor=factor, reason=error.code)
+        raise error
+
+    def _open(self, sealer: Sealer, sealed: str) -> str:
+        plaintext = sealer.open(sealed)
+        if plaintext is None:
+            raise LedgerError("this account's keys were destroyed (erased)")
+        return plaintext

@@ -1,0 +1,31 @@
+"""What every ledger aggregate shares: events stamped by the injected clock, never back-dated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from ledger.errors import ClockBehind
+from ledger.events import LedgerEvent, Stamp
+
+
+class LedgerAggregate(Aggregate):
+    """Public methods check the rules, then `_record` an event whose `apply` only assigns.
+
+    `apply` runs again on every replay, so it never validates, reads the clock or draws secrets.
+    """
+
+    def check_clock(self, at: datetime) -> None:
+        if at < self.modified_on:
+            raise ClockBehind(
+                f"{at.isoformat()} is before the last event already recorded here "
+                f"({self.modified_on.isoformat()}); the ledger is never back-dated"
+            )
+
+    def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None:
+        self.check_clock(stamp.at)
+        self.trigger_event(
+            event_class, timestamp=stamp.at, **stamp.context_fields(self.id), **fields
+        )

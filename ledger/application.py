@@ -1,0 +1,39 @@
+"""The event-store application: accounts and organisations on the eventsourcing library."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Snapshot
+from eventsourcing.utils import get_topic
+
+from ledger.account import Account
+from ledger.mapper import PydanticMapper
+from ledger.organisation import Organisation
+
+SNAPSHOT_INTERVAL = 100
+
+
+class SecurityLedger(Application[UUID]):
+    """Stores every security event; the table names derive from `name` (`ledger_events`)."""
+
+    name = "Ledger"
+    env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(PydanticMapper)}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: SNAPSHOT_INTERVAL}
+    snapshot_class = Snapshot
+
+    def find_account(self, account_id: UUID) -> Account | None:
+        try:
+            account = self.repository.get(account_id)
+        except AggregateNotFoundError:
+            return None
+        return account if isinstance(account, Account) else None
+
+    def find_organisation(self, org_id: UUID) -> Organisation | None:
+        try:
+            org = self.repository.get(org_id)
+        except AggregateNotFoundError:
+            return None
+        return org if isinstance(org, Organisation) else None

@@ -1,0 +1,60 @@
+"""The one clock every rule reads, so that `--now` can move the whole ledger in time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock stopped at one instant (`--now`, simulations, tests)."""
+
+    def __init__(self, instant: datetime) -> None:
+        self._instant = as_utc(instant)
+
+    def now(self) -> datetime:
+        return self._instant
+
+
+def as_utc(instant: datetime) -> datetime:
+    """Read a naive datetime as UTC; convert an aware one to UTC."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO 8601 instant (`2026-11-14T09:30:00Z`, a date alone means midnight UTC).
+
+    Raises ValueError with a readable message for anything else.
+    """
+    try:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 timestamp (e.g. 2026-11-14T09:30:00Z)"
+        ) from None
+
+
+def format_instant(instant: datetime) -> str:
+    """ISO 8601 UTC with a trailing Z, as every JSON output uses."""
+    return as_utc(instant).isoformat().replace("+00:00", "Z")
+
+
+def day_bounds(text: str) -> tuple[datetime, datetime]:
+    """A UTC day (`2026-11-14`) as [midnight, next midnight); an instant as itself."""
+    start = parse_instant(text)
+    if len(text.strip()) == 10:
+        return start, start + timedelta(days=1)
+    return start, start + timedelta(microseconds=1)

@@ -1,0 +1,125 @@
+"""A small connection to the store for the ledger's own tables (keys, outbox, read models).
+
+The event and snapshot tables belong to the eventsourcing library's recorders; everything else
+goes through this class. SQL is written once with `?` placeholders and portable syntax
+(`INSERT ... ON CONFLICT`), and translated for psycopg.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ledger.store_location import StoreLocation
+
+Row = tuple[Any, ...]
+
+SQLITE_SCHEMA = Path(__file__).with_name("schema_sqlite.sql")
+
+
+class Transaction:
+    """One open transaction: run statements, read rows."""
+
+    def __init__(self, cursor: sqlite3.Cursor | psycopg.Cursor[Any], postgres: bool) -> None:
+        self._cursor = cursor
+        self._postgres = postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(self._translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._translate(sql), [tuple(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.execute(sql, params)
+        return [tuple(r) for r in self._cursor.fetchall()]
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self.execute(sql, params)
+        row = self._cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    def _translate(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._postgres else sql
+
+
+class Database:
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self.postgres = location.kind == "postgresql"
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: psycopg.Connection[Any] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Everything inside commits together or not at all."""
+        if self.postgres:
+            conn = self._pg_connection()
+            with conn.transaction(), conn.cursor() as cursor:
+                yield Transaction(cursor, postgres=True)
+        else:
+            lite = self._sqlite_connection()
+            cursor = lite.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(cursor, postgres=False)
+            except BaseException:
+                lite.rollback()
+                raise
+            else:
+                lite.commit()
+            finally:
+                cursor.close()
+
+    def create_sqlite_tables(self) -> None:
+        """The embedded store creates its own tables; PostgreSQL takes them from schema.sql."""
+        self._sqlite_connection().executescript(SQLITE_SCHEMA.read_text())
+
+    def missing_tables(self, names: Sequence[str]) -> list[str]:
+        with self.transaction() as tx:
+            if self.postgres:
+                rows = tx.fetchall(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()"
+                )
+            else:
+                rows = tx.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        present = {r[0] for r in rows}
+        return [n for n in names if n not in present]
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        if self._sqlite is None:
+            assert self.location.sqlite_path is not None
+            self._sqlite = sqlite3.connect(
+                self.location.sqlite_path, timeout=30, isolation_level=None
+            )
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+        return self._sqlite
+
+    def _pg_connection(self) -> psycopg.Connection[Any]:
+        if self._pg is None or self._pg.closed:
+            loc = self.location
+            self._pg = psycopg.connect(
+                dbname=loc.pg_dbname,
+                host=loc.pg_host,
+                port=loc.pg_port,
+                user=loc.pg_user,
+                password=loc.pg_password or None,
+                connect_timeout=10,
+                autocommit=True,  # transactions are explicit: `with conn.transaction()`
+            )
+        return self._pg

@@ -1,0 +1,102 @@
+"""One hierarchy of refusals. Each carries the contract's reason code and the ids involved.
+
+A `LedgerError` means "understood, but refused or denied" (exit 1). Bad input never gets this
+far: it is rejected while the command is validated (exit 2).
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AccountNotFound(LedgerError):
+    code = "unknown_user"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"no account for {email}")
+        self.email = email
+
+
+class AccountAlreadyExists(LedgerError):
+    code = "account_exists"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"an account for {email} already exists")
+
+
+class OrganisationNotFound(LedgerError):
+    code = "unknown_org"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no organisation {slug!r}")
+
+
+class OrganisationAlreadyExists(LedgerError):
+    code = "org_exists"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"organisation {slug!r} already exists")
+
+
+class ClockBehind(LedgerError):
+    """`--now` lies before what is already recorded: history is never rewritten."""
+
+    code = "clock_behind"
+
+
+class NotInOrganisation(LedgerError):
+    code = "not_in_org"
+
+
+class FactorAlreadyEnabled(LedgerError):
+    code = "factor_already_enabled"
+
+
+class FactorNotEnabled(LedgerError):
+    code = "factor_not_enabled"
+
+
+class NoPendingEnrolment(LedgerError):
+    code = "no_pending_enrolment"
+
+
+class MfaNotEnabled(LedgerError):
+    code = "mfa_not_enabled"
+
+
+class MfaRequiredByOrg(LedgerError):
+    code = "mfa_required_by_org"
+
+
+class VerificationDenied(LedgerError):
+    """A second-factor code was refused. The attempt itself is recorded."""
+
+
+class InvalidMfaCode(VerificationDenied):
+    code = "invalid_mfa_code"
+
+
+class MfaCodeReused(VerificationDenied):
+    code = "mfa_code_reused"
+
+
+class SmsCodeExpired(VerificationDenied):
+    code = "sms_code_expired"
+
+
+class InvalidRecoveryCode(VerificationDenied):
+    code = "invalid_recovery_code"
+
+
+class StoreNotInitialised(LedgerError):
+    code = "store_not_initialised"
+
+
+class SmsDeliveryFailed(LedgerError):
+    code = "sms_delivery_failed"

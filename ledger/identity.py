@@ -1,0 +1,19 @@
+"""Stable aggregate ids: an organisation's from its slug, an account's from its e-mail.
+
+An account id is derived from a keyed hash of the e-mail, so the e-mail itself is never
+stored in clear and cannot be recovered from the id without the master key.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+_NAMESPACE = UUID("6f1f3c7e-5d0b-4f5e-9a54-0d3f3b8f2a10")
+
+
+def organisation_id(slug: str) -> UUID:
+    return uuid5(_NAMESPACE, f"org:{slug}")
+
+
+def account_id(email_lookup_hash: str) -> UUID:
+    return uuid5(_NAMESPACE, f"account:{email_lookup_hash}")

@@ -1,0 +1,138 @@
+"""Field encryption: personal data and secrets are sealed before they enter an event.
+
+Each account has its own data key (AES-256-GCM), kept outside the event table and wrapped
+with the master key. A sealed value names the account whose key sealed it, so it can be opened
+without knowing where it came from. Destroying an account's data key (crypto-shredding) makes
+every value sealed with it unreadable while the events themselves stay untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.database import Database
+
+MASTER_KEY_ENV = "FLERO_LEDGER_MASTER_KEY"
+SEALED_PREFIX = "sealed:v1:"
+
+
+class Sealer(Protocol):
+    """What an aggregate needs to keep secrets: seal for an owner, open, keyed hashing."""
+
+    def seal(self, owner: UUID, plaintext: str) -> str: ...
+
+    def open(self, sealed: str) -> str | None: ...
+
+    def keyed_hash(self, owner: UUID, value: str) -> str: ...
+
+
+class MasterKeyError(Exception):
+    pass
+
+
+def load_master_key(key_file: Path | None) -> bytes:
+    """The master key from FLERO_LEDGER_MASTER_KEY (base64), else from a 0600 key file.
+
+    The key file is created on first use, beside the embedded database.
+    """
+    encoded = os.environ.get(MASTER_KEY_ENV)
+    if not encoded:
+        if key_file is None:
+            raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) for this store")
+        encoded = _read_or_create_key_file(key_file)
+    try:
+        key = base64.b64decode(encoded.strip(), validate=True)
+    except ValueError:
+        raise MasterKeyError("the master key is not valid base64") from None
+    if len(key) != 32:
+        raise MasterKeyError("the master key must be 32 bytes")
+    return key
+
+
+def _read_or_create_key_file(path: Path) -> str:
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise MasterKeyError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+        return path.read_text()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded = base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(encoded + "\n")
+    return encoded
+
+
+class KeyRing:
+    """Per-account data keys, wrapped by the master key, stored in `ledger_data_keys`."""
+
+    def __init__(self, database: Database, master_key: bytes) -> None:
+        self._db = database
+        self._master = AESGCM(master_key)
+        self._lookup_key = hmac.digest(master_key, b"flero-ledger/lookup", "sha256")
+        self._keys: dict[UUID, bytes | None] = {}
+
+    def lookup_hash(self, value: str) -> str:
+        """A keyed, deterministic digest used to find an account by e-mail without storing it."""
+        return hmac.digest(self._lookup_key, value.encode(), "sha256").hex()
+
+    def seal(self, owner: UUID, plaintext: str) -> str:
+        key = self._data_key(owner, create=True)
+        assert key is not None
+        nonce = secrets.token_bytes(12)
+        ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), owner.bytes)
+        return f"{SEALED_PREFIX}{owner.hex}:{base64.b64encode(nonce + ciphertext).decode()}"
+
+    def open(self, sealed: str) -> str | None:
+        """The plaintext, or None when the owner's key was destroyed (erased)."""
+        owner_hex, _, payload = sealed.removeprefix(SEALED_PREFIX).partition(":")
+        owner = UUID(owner_hex)
+        key = self._data_key(owner, create=False)
+        if key is None:
+            return None
+        raw = base64.b64decode(payload)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], owner.bytes).decode()
+
+    def keyed_hash(self, owner: UUID, value: str) -> str:
+        """HMAC of a short secret (an SMS code) under the owner's data key."""
+        key = self._data_key(owner, create=True)
+        assert key is not None
+        return hmac.digest(key, value.encode(), hashlib.sha256).hex()
+
+    def _data_key(self, owner: UUID, create: bool) -> bytes | None:
+        if owner in self._keys and (self._keys[owner] is not None or not create):
+            return self._keys[owner]
+        with self._db.transaction() as tx:
+            row = tx.fetchone(
+                "SELECT wrapped_key FROM ledger_data_keys WHERE owner_id = ?", (str(owner),)
+            )
+            if row is None and create:
+                key = AESGCM.generate_key(bit_length=256)
+                tx.execute(
+                    "INSERT INTO ledger_data_keys (owner_id, wrapped_key) VALUES (?, ?) "
+                    "ON CONFLICT (owner_id) DO NOTHING",
+                    (str(owner), self._wrap(owner, key)),
+                )
+                row = tx.fetchone(
+                    "SELECT wrapped_key FROM ledger_data_keys WHERE owner_id = ?", (str(owner),)
+                )
+        key = None if row is None else self._unwrap(owner, bytes(row[0]))
+        self._keys[owner] = key
+        return key
+
+    def _wrap(self, owner: UUID, key: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._master.encrypt(nonce, key, owner.bytes)
+
+    def _unwrap(self, owner: UUID, wrapped: bytes) -> bytes:
+        return self._master.decrypt(wrapped[:12], wrapped[12:], owner.bytes)

@@ -1,0 +1,63 @@
+-- The embedded store's own tables. The event and snapshot tables are created by the
+-- eventsourcing library's SQLite recorders. PostgreSQL takes all of this from schema.sql.
+
+-- Per-account data keys, wrapped by the master key. Kept apart from the events so that
+-- destroying one (erasure) leaves the event chain intact.
+CREATE TABLE IF NOT EXISTS ledger_data_keys (
+    owner_id TEXT PRIMARY KEY,
+    wrapped_key BLOB NOT NULL
+);
+
+-- Messages handed to the development `outbox` SMS gateway.
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at TEXT NOT NULL
+);
+
+-- How far each projection has read the ledger, written with its read model.
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    name TEXT PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+
+-- Read model: accounts (the directory every other read model names people from).
+CREATE TABLE IF NOT EXISTS rm_accounts (
+    account_id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    email TEXT NOT NULL
+);
+
+-- Read model: organisations and their policy.
+CREATE TABLE IF NOT EXISTS rm_organisations (
+    org_id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL,
+    requires_mfa BOOLEAN NOT NULL,
+    sso_idp TEXT,
+    sso_mfa_mode TEXT,
+    sso_enforced BOOLEAN NOT NULL
+);
+
+-- Read model: current MFA state per account (`mfa status`).
+CREATE TABLE IF NOT EXISTS rm_mfa_state (
+    account_id TEXT PRIMARY KEY,
+    totp_enabled BOOLEAN NOT NULL,
+    totp_enrolled_at TEXT,
+    sms_enabled BOOLEAN NOT NULL,
+    sms_phone_masked TEXT,
+    recovery_remaining INTEGER NOT NULL,
+    recovery_generated_at TEXT
+);
+
+-- Read model: the per-user audit log (`audit`).
+CREATE TABLE IF NOT EXISTS rm_audit_log (
+    position BIGINT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor_id TEXT,
+    ip TEXT,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);

@@ -1,0 +1,88 @@
+"""Opening the ledger: the event-store application, our own tables and the key ring, together."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from uuid import UUID
+
+from ledger import identity
+from ledger.account import Account
+from ledger.application import SecurityLedger
+from ledger.database import Database
+from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
+from ledger.keyring import KeyRing, load_master_key
+from ledger.organisation import Organisation
+from ledger.store_location import StoreLocation, default_sqlite_path
+
+SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
+KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
+EVENT_TABLE = "ledger_events"
+REQUIRED_TABLES = (EVENT_TABLE, "ledger_snapshots", "ledger_data_keys", "projection_tracking")
+
+
+def key_file_for(location: StoreLocation) -> Path:
+    if os.environ.get(KEY_FILE_ENV):
+        return Path(os.environ[KEY_FILE_ENV])
+    if location.sqlite_path is not None:
+        return location.sqlite_path.with_name(location.sqlite_path.name + ".master-key")
+    return default_sqlite_path().with_name("master.key")
+
+
+def initialise_schema(location: StoreLocation) -> None:
+    """Create every table (idempotent): schema.sql on PostgreSQL, the embedded schema on SQLite."""
+    database = Database(location)
+    try:
+        if location.kind == "postgresql":
+            with database.transaction() as tx:
+                tx.execute(SCHEMA_SQL.read_text())
+        else:
+            assert location.sqlite_path is not None
+            location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            database.create_sqlite_tables()
+    finally:
+        database.close()
+
+
+class LedgerStore:
+    """Everything a command or projection needs to reach the ledger."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        if location.kind == "sqlite":
+            initialise_schema(location)  # the embedded store creates itself on first use
+        self.database = Database(location)
+        if location.kind == "postgresql":
+            missing = self.database.missing_tables(REQUIRED_TABLES)
+            if missing:
+                self.database.close()
+                raise StoreNotInitialised(
+                    f"the database has no ledger schema (missing {', '.join(missing)}); "
+                    "run `flero-ledger init` first"
+                )
+        self.app = SecurityLedger(env=location.eventsourcing_env())
+        self.keyring = KeyRing(self.database, load_master_key(key_file_for(location)))
+
+    def close(self) -> None:
+        self.app.close()
+        self.database.close()
+
+    # ---- finding aggregates --------------------------------------------------------------
+
+    def account_id(self, email: str) -> UUID:
+        return identity.account_id(self.keyring.lookup_hash(email))
+
+    def account(self, email: str) -> Account:
+        account = self.app.find_account(self.account_id(email))
+        if account is None:
+            raise AccountNotFound(email)
+        return account
+
+    def organisation(self, slug: str) -> Organisation:
+        org = self.app.find_organisation(identity.organisation_id(slug))
+        if org is None:
+            raise OrganisationNotFound(slug)
+        return org
+
+    def event_count(self) -> int:
+        return self.app.recorder.max_notification_id() or 0

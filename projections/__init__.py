@@ -1,0 +1,1 @@
+"""Read models derived from the ledger. Commands never write here; only projections do."""
