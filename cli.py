@@ -509,9 +509,7 @@ def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
         import segno
 
         click.echo("Scan this QR code with 1Password, Authy, Google Authenticator or any TOTP app:")
-        segno.make(enrolment.otpauth_uri, error="m").terminal(
-            out=click.get_text_stream("stdout"), compact=True
-        )
+        segno.make(enrolment.otpauth_uri, error="m").terminal(out=sys.stdout, compact=True)
         click.echo(f"Or enter this secret by hand: {enrolment.secret}")
         click.echo(f"Then confirm: flero-ledger mfa totp confirm {email} CODE")
 
@@ -603,6 +601,19 @@ def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
     emit({"ok": True, "sent": True}, lambda: click.echo("Sign-in code texted"))
 
 
+@mfa_sms.command("verify")
+@click.argument("email")
+@click.argument("code")
+@actor_options
+@json_option
+def mfa_sms_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
+    """Check a texted sign-in code (each works once, for 10 minutes)."""
+    from commands.sms import VerifySmsCode, verify_sms_code
+
+    verify_sms_code(runtime().services(), build(VerifySmsCode, email=email, code=code, **actor))
+    emit({"ok": True, "verified": True}, lambda: click.echo("Code accepted"))
+
+
 @mfa.command("disable")
 @click.argument("email")
 @click.argument("factor", type=click.Choice(["totp", "sms"]))
@@ -632,6 +643,24 @@ def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> No
     cmd = build(RegenerateRecoveryCodes, email=email, **actor)
     codes = regenerate_recovery_codes(runtime().services(), cmd)
     emit({"ok": True, "recovery_codes": codes}, lambda: show_enabled("Recovery codes", codes))
+
+
+@mfa_recovery_codes.command("use")
+@click.argument("email")
+@click.argument("code")
+@actor_options
+@json_option
+def mfa_recovery_codes_use(email: str, code: str, as_json: bool, **actor: Any) -> None:
+    """Spend one recovery code (it never works again)."""
+    from commands.recovery_codes import UseRecoveryCode, use_recovery_code
+
+    remaining = use_recovery_code(
+        runtime().services(), build(UseRecoveryCode, email=email, code=code, **actor)
+    )
+    emit(
+        {"ok": True, "remaining": remaining},
+        lambda: click.echo(f"Recovery code accepted; {remaining} left"),
+    )
 
 
 # ---- SMS outbox --------------------------------------------------------------------------

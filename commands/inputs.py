@@ -9,6 +9,7 @@ from typing import Annotated
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
+from ledger import recovery_codes
 from ledger.events import MAX_USER_AGENT_LENGTH
 
 _EMAIL = re.compile(
@@ -61,6 +62,12 @@ def _six_digits(value: str) -> str:
     return digits
 
 
+def _recovery_code(value: str) -> str:
+    if not recovery_codes.is_well_formed(value):
+        raise ValueError("a recovery code looks like xxxx-xxxx-xxxx (letters and digits)")
+    return recovery_codes.normalise(value)
+
+
 def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
@@ -79,6 +86,7 @@ Slug = Annotated[str, AfterValidator(_slug)]
 Name = Annotated[str, AfterValidator(_name)]
 PhoneE164 = Annotated[str, AfterValidator(_phone)]
 SixDigitCode = Annotated[str, AfterValidator(_six_digits)]
+RecoveryCode = Annotated[str, AfterValidator(_recovery_code)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
 UserAgent = Annotated[str, AfterValidator(_user_agent)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]

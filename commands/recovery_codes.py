@@ -1,8 +1,8 @@
-"""Regenerating recovery codes: a new set of ten replaces every earlier code."""
+"""Recovery codes: regenerating the set (every earlier code stops working), spending one."""
 
 from __future__ import annotations
 
-from commands.inputs import Actor, Email
+from commands.inputs import Actor, Email, RecoveryCode
 from commands.services import Services
 
 
@@ -15,3 +15,16 @@ def regenerate_recovery_codes(services: Services, cmd: RegenerateRecoveryCodes) 
     codes = account.regenerate_recovery_codes(services.stamp(cmd))
     services.save(account)
     return codes
+
+
+class UseRecoveryCode(Actor):
+    email: Email
+    code: RecoveryCode
+
+
+def use_recovery_code(services: Services, cmd: UseRecoveryCode) -> int:
+    """Spend one code; returns how many remain."""
+    account = services.store.account(cmd.email)
+    with services.recording(account):
+        account.use_recovery_code(cmd.code, services.stamp(cmd))
+    return len(account.recovery_hashes)

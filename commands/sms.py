@@ -21,6 +21,11 @@ class SendSmsCode(Actor):
     email: Email
 
 
+class VerifySmsCode(Actor):
+    email: Email
+    code: SixDigitCode
+
+
 def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     """Record the challenge first, then text it: a text never carries an unrecorded code."""
     account = services.store.account(cmd.email)
@@ -45,3 +50,9 @@ def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
     services.save(account)
     body = f"Your Flero sign-in code is {code}. It expires in 10 minutes."
     services.sms_gateway().send(TextMessage(to=phone, body=body, sent_at=stamp.at))
+
+
+def verify_sms_code(services: Services, cmd: VerifySmsCode) -> None:
+    account = services.store.account(cmd.email)
+    with services.recording(account):
+        account.verify_sms_code(cmd.code, services.stamp(cmd))

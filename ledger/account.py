@@ -19,6 +19,7 @@ from ledger.errors import (
     FactorAlreadyEnabled,
     FactorNotEnabled,
     InvalidMfaCode,
+    InvalidRecoveryCode,
     LedgerError,
     MfaCodeReused,
     MfaNotEnabled,
@@ -162,6 +163,16 @@ class Account(LedgerAggregate):
             account.recovery_salt = self.salt
             account.recovery_hashes = list(self.hashes)
             account.recovery_generated_at = self.timestamp
+
+    class RecoveryCodeUsed(Event):
+        code_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.recovery_hashes.remove(self.code_hash)
+
+    class SmsCodeAccepted(Event):
+        def apply(self, account: Account) -> None:
+            account.sms_login_code = None
 
     class VerificationFailed(Event):
         """A second-factor code was refused (enrolment confirmation or verification)."""
@@ -342,6 +353,22 @@ class Account(LedgerAggregate):
             raise FactorNotEnabled("SMS is not enabled on this account")
         return self._open(sealer, self.sms_phone)
 
+    def verify_sms_code(self, code: str, stamp: Stamp) -> None:
+        """Accept the last texted sign-in code once, within its 10 minutes."""
+        if self.sms_phone is None:
+            raise FactorNotEnabled("SMS is not enabled on this account")
+        sent = self.sms_login_code
+        if sent is None:
+            self._deny(
+                InvalidMfaCode("no sign-in code is outstanding; send a new one"), "sms", stamp
+            )
+        if stamp.at > sent["expires_at"]:
+            self._deny(SmsCodeExpired("that code has expired; send a new one"), "sms", stamp)
+        attempt = stamp.sealer.keyed_hash(self.id, f"{sent['nonce']}:{code}")
+        if not secrets.compare_digest(attempt, sent["code_hash"]):
+            self._deny(InvalidMfaCode("that is not the code we texted"), "sms", stamp)
+        self._record(self.SmsCodeAccepted, stamp)
+
     # ---- disabling and recovery codes --------------------------------------------------------
 
     def disable_factor(self, factor: Factor, org_requires_mfa: bool, stamp: Stamp) -> None:
@@ -359,6 +386,21 @@ class Account(LedgerAggregate):
         if not self.enabled_factors:
             raise MfaNotEnabled("enable a second factor first; recovery codes come with it")
         return self._generate_recovery_codes(stamp, regenerated=True)
+
+    def use_recovery_code(self, code: str, stamp: Stamp) -> None:
+        """Spend one recovery code: it works once, and the set shrinks."""
+        if self.recovery_salt is None or not self.recovery_hashes:
+            self._deny(
+                InvalidRecoveryCode("this account has no recovery codes left"),
+                "recovery_code",
+                stamp,
+            )
+        matched = recovery_codes.find_match(code, self.recovery_salt, self.recovery_hashes)
+        if matched is None:
+            self._deny(
+                InvalidRecoveryCode("that recovery code is not valid"), "recovery_code", stamp
+            )
+        self._record(self.RecoveryCodeUsed, stamp, code_hash=matched)
 
     def _recovery_codes_for_first_factor(self, stamp: Stamp) -> list[str]:
         if self.recovery_hashes:

@@ -32,6 +32,10 @@ class Transaction:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._cursor.execute(self._translate(sql), tuple(params))
 
+    def execute_script(self, sql: str) -> None:
+        """Run a whole SQL file as it is (no placeholders)."""
+        self._cursor.execute(sql.encode() if self._postgres else sql)
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self._cursor.executemany(self._translate(sql), [tuple(r) for r in rows])

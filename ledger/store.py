@@ -35,7 +35,7 @@ def initialise_schema(location: StoreLocation) -> None:
     try:
         if location.kind == "postgresql":
             with database.transaction() as tx:
-                tx.execute(SCHEMA_SQL.read_text())
+                tx.execute_script(SCHEMA_SQL.read_text())
         else:
             assert location.sqlite_path is not None
             location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)

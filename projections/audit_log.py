@@ -47,6 +47,7 @@ class AuditLogProjection(Projection):
                 "alert_settings_changed",
                 {"security": "on" if e.security else "off"},
             ),
+            Account.RecoveryCodeUsed: lambda e: ("recovery_code_used", {}),
             Account.VerificationFailed: lambda e: (
                 "mfa_verification_failed",
                 {"factor": e.factor, "reason": e.reason},

@@ -31,6 +31,7 @@ class MfaStateProjection(Projection):
             Account.SmsEnrolmentConfirmed: self.sms_enabled,
             Account.SmsDisabled: self.sms_disabled,
             Account.RecoveryCodesGenerated: self.recovery_codes_generated,
+            Account.RecoveryCodeUsed: self.recovery_code_used,
         }
 
     def created(self, event: Account.Created, _: int, tx: Transaction) -> None:
@@ -66,6 +67,13 @@ class MfaStateProjection(Projection):
             "UPDATE rm_mfa_state SET recovery_remaining = ?, recovery_generated_at = ? "
             "WHERE account_id = ?",
             (len(event.hashes), stored_instant(event.timestamp), str(event.originator_id)),
+        )
+
+    def recovery_code_used(self, event: Account.RecoveryCodeUsed, _: int, tx: Transaction) -> None:
+        tx.execute(
+            "UPDATE rm_mfa_state SET recovery_remaining = recovery_remaining - 1 "
+            "WHERE account_id = ?",
+            (str(event.originator_id),),
         )
 
     @staticmethod

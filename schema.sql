@@ -1,0 +1,144 @@
+-- The complete PostgreSQL schema of the Flero security ledger.
+-- Applied by `flero-ledger init` (idempotent). The application runs with the eventsourcing
+-- library's CREATE_TABLE off, so this file is the only source of the schema; a test proves the
+-- application works against a database created from it alone.
+
+-- ---- Event store (the eventsourcing library's PostgreSQL recorders) --------------------------
+
+-- Every event, in the order it was recorded. Append-only: see the triggers below.
+CREATE TABLE IF NOT EXISTS ledger_events (
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    topic text,
+    state bytea,
+    notification_id bigserial,
+    PRIMARY KEY (originator_id, originator_version)
+) WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ledger_events_notification_id_idx
+    ON ledger_events (notification_id ASC);
+
+-- Snapshots of aggregates with long histories (a cache: they can be dropped and re-taken).
+CREATE TABLE IF NOT EXISTS ledger_snapshots (
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    topic text,
+    state bytea,
+    PRIMARY KEY (originator_id, originator_version)
+) WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
+);
+
+-- The library's tracking table (for its own projection runner).
+CREATE TABLE IF NOT EXISTS ledger_tracking (
+    application_name text NOT NULL,
+    notification_id bigint,
+    PRIMARY KEY (application_name)
+) WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
+);
+
+-- The row type the library's optional insert function takes.
+DO $$
+BEGIN
+    CREATE TYPE stored_event_uuid AS (
+        originator_id uuid,
+        originator_version bigint,
+        topic text,
+        state bytea
+    );
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+-- ---- Append-only protection ---------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION ledger_events_are_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the ledger is append-only: % on % is refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+CREATE OR REPLACE TRIGGER ledger_events_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON ledger_events
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_events_no_truncate
+    BEFORE TRUNCATE ON ledger_events
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
+-- ---- Keys, delivery, projections ----------------------------------------------------------
+
+-- Per-account data keys, wrapped by the master key. Kept apart from the events so that
+-- destroying one (erasure) leaves the event chain intact.
+CREATE TABLE IF NOT EXISTS ledger_data_keys (
+    owner_id text PRIMARY KEY,
+    wrapped_key bytea NOT NULL
+);
+
+-- Messages handed to the development `outbox` SMS gateway.
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    id bigserial PRIMARY KEY,
+    recipient text NOT NULL,
+    body text NOT NULL,
+    sent_at text NOT NULL
+);
+
+-- How far each projection has read the ledger, written with its read model.
+CREATE TABLE IF NOT EXISTS projection_tracking (
+    name text PRIMARY KEY,
+    position bigint NOT NULL
+);
+
+-- Read model: accounts (the directory every other read model names people from).
+CREATE TABLE IF NOT EXISTS rm_accounts (
+    account_id text PRIMARY KEY,
+    org_id text NOT NULL,
+    email text NOT NULL
+);
+
+-- Read model: organisations and their policy.
+CREATE TABLE IF NOT EXISTS rm_organisations (
+    org_id text PRIMARY KEY,
+    slug text NOT NULL,
+    requires_mfa boolean NOT NULL,
+    sso_idp text,
+    sso_mfa_mode text,
+    sso_enforced boolean NOT NULL
+);
+
+-- Read model: current MFA state per account (`mfa status`).
+CREATE TABLE IF NOT EXISTS rm_mfa_state (
+    account_id text PRIMARY KEY,
+    totp_enabled boolean NOT NULL,
+    totp_enrolled_at text,
+    sms_enabled boolean NOT NULL,
+    sms_phone_masked text,
+    recovery_remaining integer NOT NULL,
+    recovery_generated_at text
+);
+
+-- Read model: the per-user audit log (`audit`).
+CREATE TABLE IF NOT EXISTS rm_audit_log (
+    position bigint PRIMARY KEY,
+    account_id text NOT NULL,
+    occurred_at text NOT NULL,
+    action text NOT NULL,
+    actor_id text,
+    ip text,
+    details text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);

@@ -1,0 +1,243 @@
+"""Shared fixtures: every store-backed test runs on SQLite AND on PostgreSQL.
+
+PostgreSQL comes from FLERO_LEDGER_TEST_DSN when set (a database the tests may create databases
+in), otherwise from a throwaway cluster started here with the machine's initdb/pg_ctl (run as
+the `postgres` OS user when the tests run as root). Each test gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+
+from cli import main
+from commands.services import Services
+from ledger.clock import FixedClock, format_instant
+from ledger.store import LedgerStore, initialise_schema
+from ledger.store_location import StoreLocation
+
+TEST_DSN_ENV = "FLERO_LEDGER_TEST_DSN"
+T0 = datetime(2026, 11, 14, 9, 0, tzinfo=UTC)
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------
+
+
+def _pg_binary(name: str) -> str:
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1:]
+    if not found:
+        pytest.fail(f"PostgreSQL's {name} is not installed (.ci/run installs it with apt-get)")
+    return found if isinstance(found, str) else found[0]
+
+
+def _as_postgres_user(args: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+@dataclass(frozen=True)
+class PgServer:
+    host: str
+    port: int
+    user: str
+    password: str = ""
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            dbname=dbname,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            autocommit=True,
+        )
+
+    def url(self, dbname: str) -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        if self.host.startswith("/"):
+            return f"postgresql://{auth}@localhost/{dbname}?host={self.host}&port={self.port}"
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    dsn = os.environ.get(TEST_DSN_ENV)
+    if dsn:
+        loc = StoreLocation.parse(dsn)
+        yield PgServer(loc.pg_host, int(loc.pg_port), loc.pg_user, loc.pg_password)
+        return
+    base = Path(tempfile.mkdtemp(prefix="flero-pg-"))
+    data, sockets = base / "data", base / "sock"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    port = 54000 + os.getpid() % 1000
+    subprocess.run(
+        _as_postgres_user([_pg_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off"
+    subprocess.run(
+        _as_postgres_user(
+            [
+                _pg_binary("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(base / "log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield PgServer(str(sockets), port, "postgres")
+    finally:
+        subprocess.run(
+            _as_postgres_user([_pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_database_numbers = itertools.count()
+
+
+def fresh_pg_database(server: PgServer) -> str:
+    name = f"flero_test_{os.getpid()}_{next(_database_numbers)}"
+    with server.connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+# ---- one store per test, on each backend -------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> str:
+    """A fresh, initialised store; its master key lives in the test's own directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("FLERO_LEDGER_MASTER_KEY", raising=False)
+    monkeypatch.delenv("FLERO_LEDGER_NOW", raising=False)
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        url = server.url(fresh_pg_database(server))
+        initialise_schema(StoreLocation.parse(url))
+    monkeypatch.setenv("FLERO_LEDGER_DB", url)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[LedgerStore]:
+    opened = LedgerStore(StoreLocation.parse(store_url))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def services(store: LedgerStore) -> Services:
+    return Services(store=store, clock=FixedClock(T0))
+
+
+# ---- the command line, as a user runs it --------------------------------------------------
+
+
+class Ledger:
+    """Runs `flero-ledger` in-process, at a chosen instant, and reads its JSON."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.now = T0
+        self.runner = CliRunner()
+
+    def at(self, instant: datetime) -> Ledger:
+        self.now = instant
+        return self
+
+    def later(self, **delta: float) -> Ledger:
+        self.now = self.now + timedelta(**delta)
+        return self
+
+    def run(self, *args: str, stdin: str | bytes | None = None) -> Result:
+        result = self.runner.invoke(
+            main, ["--db", self.url, "--now", format_instant(self.now), *args], input=stdin
+        )
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    def ok(self, *args: str, stdin: str | bytes | None = None) -> Any:
+        """Run with --json; it must succeed; returns the parsed document."""
+        result = self.run(*args, "--json", stdin=stdin)
+        assert result.exit_code == 0, result.output + result.stderr
+        return json.loads(result.stdout)
+
+    def refused(self, *args: str, code: str | None = None) -> dict[str, Any]:
+        """Run with --json; it must exit 1; returns the error document."""
+        result = self.run(*args, "--json")
+        assert result.exit_code == 1, result.output
+        document = json.loads(result.stdout)
+        if code is not None:
+            assert document["error"]["code"] == code, document
+        return dict(document)
+
+    def bad_input(self, *args: str, stdin: str | bytes | None = None) -> Result:
+        result = self.run(*args, stdin=stdin)
+        assert result.exit_code == 2, result.output
+        return result
+
+    def event_count(self) -> int:
+        return int(self.ok("info")["events"])
+
+
+@pytest.fixture
+def ledger(store_url: str) -> Ledger:
+    return Ledger(store_url)
+
+
+@pytest.fixture
+def account(ledger: Ledger) -> str:
+    """An organisation `acme` and its member ada@acme.test."""
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", "ada@acme.test", "--org", "acme")
+    return "ada@acme.test"
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
