@@ -7,6 +7,7 @@ the ledger exit 1; bad input exits 2 and records nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -150,7 +151,7 @@ def emit(data: Any, human: Callable[[], None] | None = None) -> None:
 
 
 def read_secret_line(what: str) -> str:
-    raw = click.get_binary_stream("stdin").readline()
+    raw = sys.stdin.buffer.readline()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -161,8 +162,7 @@ def read_secret_line(what: str) -> str:
 def console() -> Any:
     from rich.console import Console
 
-    stream = click.get_text_stream("stdout")
-    return Console(file=stream, width=None if stream.isatty() else 160)
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
 
 
 # ---- the group ---------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def info(as_json: bool) -> None:
     from projections.catalogue import runner_for
 
     store = runtime().store
-    data = {
+    data: dict[str, Any] = {
         "store": store.location.kind,
         "location": store.location.description,
         "events": store.event_count(),
@@ -762,7 +762,7 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
         for projection in chosen:
             task = progress.add_task(f"Rebuilding {projection.name}", total=total)
             replayed[projection.name] = runner.rebuild(
-                projection, lambda n, t=task: progress.advance(t, n)
+                projection, functools.partial(progress.advance, task)
             )
 
     def human() -> None:

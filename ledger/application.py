@@ -25,15 +25,15 @@ class SecurityLedger(Application[UUID]):
     snapshot_class = Snapshot
 
     def find_account(self, account_id: UUID) -> Account | None:
-        try:
-            account = self.repository.get(account_id)
-        except AggregateNotFoundError:
-            return None
-        return account if isinstance(account, Account) else None
+        found = self._find(account_id)
+        return found if isinstance(found, Account) else None
 
     def find_organisation(self, org_id: UUID) -> Organisation | None:
+        found = self._find(org_id)
+        return found if isinstance(found, Organisation) else None
+
+    def _find(self, aggregate_id: UUID) -> object:
         try:
-            org = self.repository.get(org_id)
+            return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
-        return org if isinstance(org, Organisation) else None

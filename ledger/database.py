@@ -25,7 +25,7 @@ SQLITE_SCHEMA = Path(__file__).with_name("schema_sqlite.sql")
 class Transaction:
     """One open transaction: run statements, read rows."""
 
-    def __init__(self, cursor: sqlite3.Cursor | psycopg.Cursor[Any], postgres: bool) -> None:
+    def __init__(self, cursor: Any, postgres: bool) -> None:
         self._cursor = cursor
         self._postgres = postgres
 
@@ -69,17 +69,17 @@ class Database:
                 yield Transaction(cursor, postgres=True)
         else:
             lite = self._sqlite_connection()
-            cursor = lite.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            lite_cursor = lite.cursor()
+            lite_cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(cursor, postgres=False)
+                yield Transaction(lite_cursor, postgres=False)
             except BaseException:
                 lite.rollback()
                 raise
             else:
                 lite.commit()
             finally:
-                cursor.close()
+                lite_cursor.close()
 
     def create_sqlite_tables(self) -> None:
         """The embedded store creates its own tables; PostgreSQL takes them from schema.sql."""

@@ -126,9 +126,9 @@ class KeyRing:
                 row = tx.fetchone(
                     "SELECT wrapped_key FROM ledger_data_keys WHERE owner_id = ?", (str(owner),)
                 )
-        key = None if row is None else self._unwrap(owner, bytes(row[0]))
-        self._keys[owner] = key
-        return key
+        unwrapped = None if row is None else self._unwrap(owner, bytes(row[0]))
+        self._keys[owner] = unwrapped
+        return unwrapped
 
     def _wrap(self, owner: UUID, key: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
