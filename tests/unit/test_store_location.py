@@ -43,5 +43,5 @@ def test_postgresql_urls_with_host_or_socket_directory() -> None:
     "url", ["mysql://x/y", "sqlite:///", "postgresql://host:5432/", "ledger.db"]
 )
 def test_other_addresses_are_refused_with_a_reason(url: str) -> None:
-    with pytest.raises(ValueError, match="sqlite|postgresql"):
+    with pytest.raises(ValueError, match=r"sqlite|postgresql"):
         StoreLocation.parse(url)
