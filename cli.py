@@ -788,6 +788,7 @@ def projections_run(follow: bool, interval: float, as_json: bool) -> None:
 
     runner = runner_for(runtime().store)
     if follow:
+        click.echo("Following the ledger; Ctrl-C to stop.", err=True)
         follow_ledger(runner, interval)
     else:
         runner.catch_up_all()
