@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -75,6 +76,8 @@ class LedgerGroup(click.Group):
     """Maps the ledger's refusals to exit 1 and invalid input to exit 2, in text or JSON."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from eventsourcing.persistence import OperationalError, RecordConflictError
+        from psycopg import OperationalError as PgOperationalError
         from pydantic import ValidationError
 
         from ledger.errors import LedgerError
@@ -84,6 +87,12 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LedgerError as error:
             fail(ctx, error.code, error.message, EXIT_REFUSED)
+        except RecordConflictError:
+            message = "the account changed while this command ran; nothing was recorded, retry"
+            fail(ctx, "concurrent_change", message, EXIT_REFUSED)
+        except (OperationalError, PgOperationalError, sqlite3.OperationalError) as error:
+            message = f"the store is unavailable: {str(error).strip().splitlines()[0]}"
+            fail(ctx, "store_unavailable", message, EXIT_REFUSED)
         except ValidationError as error:
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.BadParameter as error:
