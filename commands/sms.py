@@ -28,12 +28,13 @@ class VerifySmsCode(Actor):
 
 def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     """Record the challenge first, then text it: a text never carries an unrecorded code."""
+    gateway = services.sms_gateway()  # a misconfigured gateway refuses before anything is recorded
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
     code = account.start_sms_enrolment(cmd.phone, stamp)
     services.save(account)
     body = f"Your Flero confirmation code is {code}. It expires in 10 minutes."
-    services.sms_gateway().send(TextMessage(to=cmd.phone, body=body, sent_at=stamp.at))
+    gateway.send(TextMessage(to=cmd.phone, body=body, sent_at=stamp.at))
 
 
 def confirm_sms(services: Services, cmd: ConfirmSms) -> list[str]:
@@ -43,13 +44,14 @@ def confirm_sms(services: Services, cmd: ConfirmSms) -> list[str]:
 
 
 def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
+    gateway = services.sms_gateway()
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
     code = account.start_sms_login_code(stamp)
     phone = account.enabled_phone(stamp.sealer)
     services.save(account)
     body = f"Your Flero sign-in code is {code}. It expires in 10 minutes."
-    services.sms_gateway().send(TextMessage(to=phone, body=body, sent_at=stamp.at))
+    gateway.send(TextMessage(to=phone, body=body, sent_at=stamp.at))
 
 
 def verify_sms_code(services: Services, cmd: VerifySmsCode) -> None:

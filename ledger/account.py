@@ -33,9 +33,10 @@ from ledger.keyring import Sealer
 
 Factor = Literal["totp", "sms"]
 VerifiedFactor = Literal["totp", "sms", "recovery_code"]
+Challenge = Literal["enrolment", "sign_in"]
 
 SMS_CODE_LIFETIME = timedelta(minutes=10)
-SMS_CONFIRM_ATTEMPTS = 5
+SMS_CODE_ATTEMPTS = 5  # wrong guesses before a texted code is void
 
 
 class NotAMember(LedgerError):
@@ -145,6 +146,7 @@ class Account(LedgerAggregate):
                 "code_hash": self.code_hash,
                 "nonce": self.nonce,
                 "expires_at": self.expires_at,
+                "failures": 0,
             }
 
     class SmsDisabled(Event):
@@ -175,16 +177,15 @@ class Account(LedgerAggregate):
             account.sms_login_code = None
 
     class VerificationFailed(Event):
-        """A second-factor code was refused (enrolment confirmation or verification)."""
+        """A second-factor code was refused, while enrolling or while signing in."""
 
         factor: VerifiedFactor
         reason: str
+        challenge: Challenge = "sign_in"
 
         def apply(self, account: Account) -> None:
-            if self.factor == "sms" and account.sms_pending is not None:
-                account.sms_pending["failures"] += 1
-                if account.sms_pending["failures"] >= SMS_CONFIRM_ATTEMPTS:
-                    account.sms_pending = None
+            if self.factor == "sms":
+                account.count_wrong_sms_code(self.challenge)
 
     def __init__(self, org_id: UUID, email: str, password_hash: str | None) -> None:
         self.org_id = org_id
@@ -234,6 +235,18 @@ class Account(LedgerAggregate):
             factors.append("sms")
         return factors
 
+    def count_wrong_sms_code(self, challenge: Challenge) -> None:
+        """After SMS_CODE_ATTEMPTS wrong guesses a texted code is void: no brute force."""
+        texted = self.sms_pending if challenge == "enrolment" else self.sms_login_code
+        if texted is None:
+            return
+        texted["failures"] += 1
+        if texted["failures"] >= SMS_CODE_ATTEMPTS:
+            if challenge == "enrolment":
+                self.sms_pending = None
+            else:
+                self.sms_login_code = None
+
     def forget_recovery_codes_without_factor(self) -> None:
         """Recovery codes stand in for a second factor; with none left they mean nothing."""
         if not self.enabled_factors:
@@ -281,7 +294,8 @@ class Account(LedgerAggregate):
         secret = self._open(stamp.sealer, self.totp_pending_secret)
         step = totp.match_step(secret, code, stamp.at)
         if step is None:
-            self._deny(InvalidMfaCode("that code is not valid for this secret now"), "totp", stamp)
+            invalid = InvalidMfaCode("that code is not valid for this secret now")
+            self._deny(invalid, "totp", stamp, "enrolment")
         self._record(self.TotpEnrolmentConfirmed, stamp, step=step)
         return self._recovery_codes_for_first_factor(stamp)
 
@@ -321,14 +335,12 @@ class Account(LedgerAggregate):
         if pending is None:
             raise NoPendingEnrolment("start with `mfa sms enrol` to get a code texted first")
         if stamp.at > pending["expires_at"]:
-            self._deny(
-                SmsCodeExpired("that code has expired; enrol again for a new one"), "sms", stamp
-            )
-        expected = pending["code_hash"]
-        if not secrets.compare_digest(
-            stamp.sealer.keyed_hash(self.id, f"{pending['nonce']}:{code}"), expected
-        ):
-            self._deny(InvalidMfaCode("that is not the code we texted"), "sms", stamp)
+            expired = SmsCodeExpired("that code has expired; enrol again for a new one")
+            self._deny(expired, "sms", stamp, "enrolment")
+        attempt = stamp.sealer.keyed_hash(self.id, f"{pending['nonce']}:{code}")
+        if not secrets.compare_digest(attempt, pending["code_hash"]):
+            wrong = InvalidMfaCode("that is not the code we texted")
+            self._deny(wrong, "sms", stamp, "enrolment")
         self._record(self.SmsEnrolmentConfirmed, stamp, phone=pending["phone"])
         return self._recovery_codes_for_first_factor(stamp)
 
@@ -425,9 +437,12 @@ class Account(LedgerAggregate):
         error: VerificationDenied,
         factor: VerifiedFactor,
         stamp: Stamp,
+        challenge: Challenge = "sign_in",
     ) -> NoReturn:
         """Record the refused attempt, then refuse. The caller saves what was recorded."""
-        self._record(self.VerificationFailed, stamp, factor=factor, reason=error.code)
+        self._record(
+            self.VerificationFailed, stamp, factor=factor, reason=error.code, challenge=challenge
+        )
         raise error
 
     def _open(self, sealer: Sealer, sealed: str) -> str:

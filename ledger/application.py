@@ -17,7 +17,9 @@ SNAPSHOT_INTERVAL = 100
 
 
 class SecurityLedger(Application[UUID]):
-    """Stores every security event; the table names derive from `name` (`ledger_events`)."""
+    """Stores every security event. On PostgreSQL the tables are named after the application
+    (`ledger_events`, `ledger_snapshots`); the library's SQLite recorder always uses
+    `stored_events` and `stored_snapshots`."""
 
     name = "Ledger"
     env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(PydanticMapper)}

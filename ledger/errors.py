@@ -100,3 +100,7 @@ class StoreNotInitialised(LedgerError):
 
 class SmsDeliveryFailed(LedgerError):
     code = "sms_delivery_failed"
+
+
+class SmsGatewayMisconfigured(LedgerError):
+    code = "sms_gateway_misconfigured"

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ledger.clock import format_instant
 from ledger.database import Database
-from ledger.errors import SmsDeliveryFailed
+from ledger.errors import SmsDeliveryFailed, SmsGatewayMisconfigured
 
 GATEWAY_ENV = "FLERO_LEDGER_SMS_GATEWAY"
 WEBHOOK_URL_ENV = "FLERO_LEDGER_SMS_WEBHOOK_URL"
@@ -71,7 +71,7 @@ class WebhookGateway:
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{WEBHOOK_URL_ENV} must be an http(s) URL")
+            raise SmsGatewayMisconfigured(f"{WEBHOOK_URL_ENV} must be an http(s) URL")
         self._url = url
         self._timeout = timeout
 
@@ -97,4 +97,4 @@ def configured_gateway(database: Database) -> SmsGateway:
         return OutboxGateway(database)
     if kind == "webhook":
         return WebhookGateway(os.environ.get(WEBHOOK_URL_ENV, ""))
-    raise ValueError(f"{GATEWAY_ENV} must be 'outbox' or 'webhook', not {kind!r}")
+    raise SmsGatewayMisconfigured(f"{GATEWAY_ENV} must be 'outbox' or 'webhook', not {kind!r}")

@@ -84,5 +84,9 @@ class LedgerStore:
             raise OrganisationNotFound(slug)
         return org
 
+    @property
+    def event_table(self) -> str:
+        return EVENT_TABLE if self.location.kind == "postgresql" else "stored_events"
+
     def event_count(self) -> int:
         return self.app.recorder.max_notification_id() or 0
