@@ -75,6 +75,15 @@ class Runtime:
 class LedgerGroup(click.Group):
     """Maps the ledger's refusals to exit 1 and invalid input to exit 2, in text or JSON."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Known before any parsing, so that even a usage error answers in JSON.
+        options = args[: args.index("--")] if "--" in args else args
+        ctx.ensure_object(Runtime).json = "--json" in options
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+
     def invoke(self, ctx: click.Context) -> Any:
         from eventsourcing.persistence import OperationalError, RecordConflictError
         from psycopg import OperationalError as PgOperationalError
@@ -95,7 +104,7 @@ class LedgerGroup(click.Group):
             fail(ctx, "store_unavailable", message, EXIT_REFUSED)
         except ValidationError as error:
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
-        except click.BadParameter as error:
+        except click.UsageError as error:  # includes BadParameter
             fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
         except MasterKeyError as error:
             fail(ctx, "master_key", str(error), EXIT_REFUSED)

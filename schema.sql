@@ -6,7 +6,7 @@
 -- ---- Event store (the eventsourcing library's PostgreSQL recorders) --------------------------
 
 -- Every event, in the order it was recorded. Append-only: see the triggers below.
--- Autovacuum settings as the library's recorder sets them: rows are never updated.
+-- Autovacuum settings here and below as the library's recorders set them.
 CREATE TABLE IF NOT EXISTS ledger_events (
     originator_id uuid NOT NULL,
     originator_version bigint NOT NULL,
@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS ledger_snapshots (
     topic text,
     state bytea,
     PRIMARY KEY (originator_id, originator_version)
+) WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
 );
 
 -- The library's tracking table (for its own projection runner).
@@ -38,6 +44,12 @@ CREATE TABLE IF NOT EXISTS ledger_tracking (
     application_name text NOT NULL,
     notification_id bigint,
     PRIMARY KEY (application_name)
+) WITH (
+    autovacuum_enabled = true,
+    autovacuum_vacuum_threshold = 100000000,
+    autovacuum_vacuum_scale_factor = 0.5,
+    autovacuum_analyze_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.01
 );
 
 -- The row type the library's optional insert function takes.

@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from ledger.clock import format_instant
 from ledger.errors import ClockBehind
 from ledger.events import LedgerEvent, Stamp
 
@@ -20,8 +21,8 @@ class LedgerAggregate(Aggregate):
     def check_clock(self, at: datetime) -> None:
         if at < self.modified_on:
             raise ClockBehind(
-                f"{at.isoformat()} is before the last event already recorded here "
-                f"({self.modified_on.isoformat()}); the ledger is never back-dated"
+                f"{format_instant(at)} is before the last event already recorded here "
+                f"({format_instant(self.modified_on)}); the ledger is never back-dated"
             )
 
     def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None:

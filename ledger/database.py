@@ -62,7 +62,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """Everything inside commits together or not at all."""
+        """Everything inside commits together or not at all. Nested calls are savepoints."""
         if self.postgres:
             conn = self._pg_connection()
             with conn.transaction(), conn.cursor() as cursor:
@@ -70,14 +70,23 @@ class Database:
         else:
             lite = self._sqlite_connection()
             lite_cursor = lite.cursor()
-            lite_cursor.execute("BEGIN IMMEDIATE")
+            # Inside an open transaction (a key looked up while a projection writes), nest.
+            nested = lite.in_transaction
+            lite_cursor.execute("SAVEPOINT nested" if nested else "BEGIN IMMEDIATE")
             try:
                 yield Transaction(lite_cursor, postgres=False)
             except BaseException:
-                lite.rollback()
+                if nested:
+                    lite_cursor.execute("ROLLBACK TO nested")
+                    lite_cursor.execute("RELEASE nested")
+                else:
+                    lite.rollback()
                 raise
             else:
-                lite.commit()
+                if nested:
+                    lite_cursor.execute("RELEASE nested")
+                else:
+                    lite.commit()
             finally:
                 lite_cursor.close()
 

@@ -62,6 +62,7 @@ class Organisation(LedgerAggregate):
         self._record(self.SsoConfigured, stamp, idp=idp, mfa_mode=mfa_mode, enforced=enforced)
 
     def add_admin(self, account_id: UUID, stamp: Stamp) -> None:
+        self.check_clock(stamp.at)  # refused when back-dated, even if nothing would change
         if account_id not in self.admins:
             self._record(self.AdminAdded, stamp, account_id=account_id)
 
