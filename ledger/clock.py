@@ -58,3 +58,16 @@ def day_bounds(text: str) -> tuple[datetime, datetime]:
     if len(text.strip()) == 10:
         return start, start + timedelta(days=1)
     return start, start + timedelta(microseconds=1)
+
+
+STORED_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def stored_instant(instant: datetime) -> str:
+    """Fixed-width UTC text, so that tables sort by time as text on both stores."""
+    return as_utc(instant).strftime(STORED_INSTANT)
+
+
+def display_instant(stored: str) -> str:
+    """A stored instant as the JSON outputs show it: ISO 8601 UTC with a trailing Z."""
+    return format_instant(datetime.strptime(stored, STORED_INSTANT).replace(tzinfo=UTC))

@@ -36,10 +36,6 @@ class Transaction:
         """Run a whole SQL file as it is (no placeholders)."""
         self._cursor.execute(sql.encode() if self._postgres else sql)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._cursor.executemany(self._translate(sql), [tuple(r) for r in rows])
-
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self.execute(sql, params)
         return [tuple(r) for r in self._cursor.fetchall()]

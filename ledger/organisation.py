@@ -65,6 +65,3 @@ class Organisation(LedgerAggregate):
         self.check_clock(stamp.at)  # refused when back-dated, even if nothing would change
         if account_id not in self.admins:
             self._record(self.AdminAdded, stamp, account_id=account_id)
-
-    def is_admin(self, account_id: UUID) -> bool:
-        return account_id in self.admins

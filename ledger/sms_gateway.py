@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ledger.clock import format_instant
+from ledger.clock import display_instant, format_instant, stored_instant
 from ledger.database import Database
 from ledger.errors import SmsDeliveryFailed, SmsGatewayMisconfigured
 
 GATEWAY_ENV = "FLERO_LEDGER_SMS_GATEWAY"
 WEBHOOK_URL_ENV = "FLERO_LEDGER_SMS_WEBHOOK_URL"
-STORED_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class OutboxGateway:
         with self._db.transaction() as tx:
             tx.execute(
                 "INSERT INTO sms_outbox (recipient, body, sent_at) VALUES (?, ?, ?)",
-                (message.to, message.body, message.sent_at.strftime(STORED_INSTANT)),
+                (message.to, message.body, stored_instant(message.sent_at)),
             )
 
     def messages(self, to: str | None = None) -> list[dict[str, str]]:
@@ -60,7 +59,7 @@ class OutboxGateway:
             {
                 "to": r[0],
                 "body": r[1],
-                "sent_at": format_instant(datetime.strptime(r[2], STORED_INSTANT)),
+                "sent_at": display_instant(r[2]),
             }
             for r in rows
         ]

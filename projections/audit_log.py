@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from ledger.account import Account
+from ledger.clock import display_instant, stored_instant
 from ledger.database import Transaction
-from projections.framework import Handler, Projection, display_instant, stored_instant
+from projections.framework import Handler, Projection
 from projections.phone import mask_phone
 
 Details = Callable[[Any], tuple[str, dict[str, Any]]]

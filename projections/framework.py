@@ -8,26 +8,17 @@ A projection that fails on an event raises; it never skips one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from ledger.clock import as_utc, format_instant
 from ledger.database import Transaction
 from ledger.keyring import KeyRing
 from ledger.store import LedgerStore
 
 BATCH_SIZE = 500
-STORED_INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
 ERASED = "[erased]"
 
 Handler = Callable[[Any, int, Transaction], None]
 Progress = Callable[[int], None]
-
-
-def stored_instant(instant: datetime) -> str:
-    """Fixed-width UTC text, so that read models sort by time as text on both stores."""
-    return as_utc(instant).strftime(STORED_INSTANT)
 
 
 class Projection:
@@ -127,14 +118,3 @@ class ProjectionRunner:
                     (notifications[-1].id, projection.name),
                 )
         return len(notifications)
-
-
-def uuid_text(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def display_instant(stored: str | None) -> str | None:
-    """A stored instant as the JSON outputs show it: ISO 8601 UTC with a trailing Z."""
-    if stored is None:
-        return None
-    return format_instant(datetime.strptime(stored, STORED_INSTANT))

@@ -6,8 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from ledger.account import Account
+from ledger.clock import display_instant, stored_instant
 from ledger.database import Transaction
-from projections.framework import Handler, Projection, display_instant, stored_instant
+from projections.framework import Handler, Projection
 from projections.phone import mask_phone
 
 # With no factor left, recovery codes are void (the account forgets them too).
@@ -103,8 +104,11 @@ def mfa_status(tx: Transaction, account_id: UUID) -> dict[str, Any] | None:
         return None
     totp_on, totp_at, sms_on, phone, remaining, generated_at, org_requires = row
     return {
-        "totp": {"enabled": bool(totp_on), "enrolled_at": display_instant(totp_at)},
+        "totp": {"enabled": bool(totp_on), "enrolled_at": totp_at and display_instant(totp_at)},
         "sms": {"enabled": bool(sms_on), "phone": phone},
-        "recovery_codes": {"remaining": remaining, "generated_at": display_instant(generated_at)},
+        "recovery_codes": {
+            "remaining": remaining,
+            "generated_at": generated_at and display_instant(generated_at),
+        },
         "org_requires_mfa": bool(org_requires),
     }
