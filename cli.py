@@ -89,11 +89,16 @@ class LedgerGroup(click.Group):
         from psycopg import OperationalError as PgOperationalError
         from pydantic import ValidationError
 
-        from ledger.errors import LedgerError
+        from ledger.errors import LedgerError, LoginDenied
         from ledger.keyring import MasterKeyError
 
         try:
             return super().invoke(ctx)
+        except LoginDenied as denied:
+            if runtime().json:
+                click.echo(json.dumps({"outcome": "failed", "reason": denied.reason}))
+            click.echo(f"Sign-in failed ({denied.reason}): {denied.message}", err=True)
+            ctx.exit(EXIT_REFUSED)
         except LedgerError as error:
             fail(ctx, error.code, error.message, EXIT_REFUSED)
         except RecordConflictError:
@@ -381,15 +386,47 @@ def user_create(
 @user.command("set-password")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@click.option(
+    "--revoke-other-sessions",
+    is_flag=True,
+    help="Also end every session (but the one given with --keep) in the same command.",
+)
+@click.option("--keep", metavar="SESSION_ID", help="With --revoke-other-sessions: keep this one.")
 @actor_options
 @json_option
-def user_set_password(email: str, password_stdin: bool, as_json: bool, **actor: Any) -> None:
+def user_set_password(
+    email: str,
+    password_stdin: bool,
+    revoke_other_sessions: bool,
+    keep: str | None,
+    as_json: bool,
+    **actor: Any,
+) -> None:
     """Change a user's password (refused while the organisation enforces SSO)."""
     from commands.users import SetPassword, set_password
 
-    cmd = build(SetPassword, email=email, password=read_secret_line("password"), **actor)
+    cmd = build(
+        SetPassword,
+        email=email,
+        password=read_secret_line("password"),
+        revoke_other_sessions=revoke_other_sessions,
+        keep_session=keep,
+        **actor,
+    )
     set_password(runtime().services(), cmd)
     emit({"ok": True}, lambda: click.echo("Password changed"))
+
+
+@user.command("sso-disconnect")
+@click.argument("email")
+@actor_options
+@json_option
+def user_sso_disconnect(email: str, as_json: bool, **actor: Any) -> None:
+    """Disconnect SSO from an account; only an admin of its organisation (--actor) may."""
+    from commands.users import DisconnectSso, disconnect_sso
+
+    disconnect_sso(runtime().services(), build(DisconnectSso, email=email, **actor))
+    emit({"ok": True}, lambda: click.echo(f"SSO disconnected from {email}"))
 
 
 @user.command("alerts")
@@ -707,6 +744,283 @@ def sms_outbox(recipient: str | None, as_json: bool) -> None:
     emit(messages, human)
 
 
+# ---- signing in and sessions -------------------------------------------------------------
+
+
+@main.command()
+@click.argument("email")
+@click.option(
+    "--method",
+    type=click.Choice(["password", "sso", "api-key"]),
+    required=True,
+    help="How the user signs in.",
+)
+@click.option("--ip", required=True, help="IP address the attempt comes from.")
+@click.option("--user-agent", required=True, help="User-Agent of the client.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
+@click.option("--idp-mfa", is_flag=True, help="SSO: the identity provider asserted MFA.")
+@click.option("--totp", metavar="CODE", help="Code from the authenticator app.")
+@click.option("--sms", metavar="CODE", help="Code texted by `mfa sms send-code`.")
+@click.option("--recovery-code", metavar="CODE", help="One of the account's recovery codes.")
+@json_option
+def login(
+    email: str,
+    method: str,
+    password_stdin: bool,
+    api_key_stdin: bool,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Sign in. Every attempt is recorded; a success opens a session whose token is shown once.
+
+    \b
+    Example:
+        echo "$PASSWORD" | flero-ledger login ada@acme.test --method password \\
+            --ip 203.0.113.9 --user-agent "Mozilla/5.0 ..." --password-stdin --totp 123456
+    """
+    from commands.login import Login, log_in
+
+    secrets = {}
+    if password_stdin:
+        secrets["password"] = read_secret_line("password")
+    if api_key_stdin:
+        secrets["api_key"] = read_secret_line("API key")
+    cmd = build(Login, email=email, method=method.replace("-", "_"), **secrets, **given)
+    session = log_in(runtime().services(), cmd)
+    data = {
+        "outcome": "success",
+        "session_id": session.session_id,
+        "session_token": session.token,
+        "factor": session.factor,
+    }
+    emit(
+        data,
+        lambda: click.echo(
+            f"Signed in (second factor: {session.factor or 'none'}); session {session.session_id}\n"
+            f"Session token (shown once): {session.token}"
+        ),
+    )
+
+
+@main.group()
+def sessions() -> None:
+    """Active sessions: list them, check a token, sign one or all others out."""
+
+
+@sessions.command("list")
+@click.argument("email")
+@json_option
+def sessions_list(email: str, as_json: bool) -> None:
+    """Every active session, most recent activity first."""
+    from commands.inputs import parse_email
+    from projections.queries import account_sessions
+
+    address = parse_email(email)
+    rows = account_sessions(runtime().store, address, runtime().services().now())
+    emit(
+        rows,
+        lambda: render_table(
+            f"Active sessions — {address}",
+            ["Session", "Device / browser", "IP address", "Last activity", "Created"],
+            [
+                [
+                    r["session_id"],
+                    f"{r['browser']} on {r['os']} ({r['device']})",
+                    f"{r['ip']} ({r['location']})",
+                    r["last_activity"],
+                    r["created"],
+                ]
+                for r in rows
+            ],
+            "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
+            "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
+        ),
+    )
+
+
+@sessions.command("check")
+@click.option("--token-stdin", is_flag=True, required=True, help="Read the token from stdin.")
+@click.option("--ip", help="IP address the request comes from (recorded with the activity).")
+@json_option
+def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
+    """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown."""
+    from commands.sessions import CheckSession, check_session
+
+    cmd = build(CheckSession, token=read_secret_line("token"), ip=ip)
+    active = check_session(runtime().services(), cmd)
+    emit(
+        {"active": True, "session_id": active.session_id, "email": active.email},
+        lambda: click.echo(f"Active session {active.session_id} of {active.email}"),
+    )
+
+
+@sessions.command("revoke")
+@click.argument("email")
+@click.argument("session_id")
+@actor_options
+@json_option
+def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) -> None:
+    """Sign one session out; its token never works again."""
+    from commands.sessions import RevokeSession, revoke_session
+
+    cmd = build(RevokeSession, email=email, session_id=session_id, **actor)
+    revoke_session(runtime().services(), cmd)
+    emit(
+        {"ok": True, "revoked": 1, "session_id": session_id},
+        lambda: click.echo(f"Session {session_id} signed out"),
+    )
+
+
+@sessions.command("revoke-others")
+@click.argument("email")
+@click.option("--keep", required=True, metavar="SESSION_ID", help="The session to keep.")
+@actor_options
+@json_option
+def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -> None:
+    """The panic button: sign out every session but the one kept."""
+    from commands.sessions import RevokeOtherSessions, revoke_other_sessions
+
+    cmd = build(RevokeOtherSessions, email=email, keep=keep, **actor)
+    revoked = revoke_other_sessions(runtime().services(), cmd)
+    emit(
+        {"ok": True, "revoked": revoked, "kept": keep},
+        lambda: click.echo(f"Signed out {revoked} other session(s); kept {keep}"),
+    )
+
+
+@main.command()
+@click.argument("email")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 90),
+    default=90,
+    show_default=True,
+    help="How many days back (at most 90).",
+)
+@json_option
+def history(email: str, days: int, as_json: bool) -> None:
+    """Sign-in attempts of the last days, newest first."""
+    from commands.inputs import parse_email
+    from projections.queries import account_login_history
+
+    address = parse_email(email)
+    rows = account_login_history(runtime().store, address, runtime().services().now(), days)
+    emit(
+        rows,
+        lambda: render_table(
+            f"Login history (last {days} days) — {address}",
+            ["Timestamp (UTC)", "Method", "IP address", "Outcome", "MFA factor"],
+            [
+                [
+                    r["timestamp"],
+                    r["method"],
+                    f"{r['ip']} ({r['location']})",
+                    r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
+                    r["factor"] or "",
+                ]
+                for r in rows
+            ],
+        ),
+    )
+
+
+@main.command()
+@click.argument("email")
+@json_option
+def alerts(email: str, as_json: bool) -> None:
+    """Security alerts raised for the account, newest first."""
+    from commands.inputs import parse_email
+    from projections.queries import account_alerts
+
+    rows = account_alerts(runtime().store, parse_email(email))
+
+    def human() -> None:
+        for row in rows:
+            click.echo(f"{row['timestamp']}  [{row['category']}] {row['message']}")
+
+    emit(rows, human)
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+@api_keys.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="What the key is for.")
+@actor_options
+@json_option
+def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
+    """Create an API key; it is shown once and only its hash is kept."""
+    from commands.api_keys import CreateApiKey, create_api_key
+
+    issued = create_api_key(
+        runtime().services(), build(CreateApiKey, email=email, name=name, **actor)
+    )
+    emit(
+        {"ok": True, "key_id": issued.public_id, "key": issued.secret},
+        lambda: click.echo(f"API key {issued.public_id} (shown once): {issued.secret}"),
+    )
+
+
+@api_keys.command("list")
+@click.argument("email")
+@json_option
+def api_keys_list(email: str, as_json: bool) -> None:
+    """The account's API keys: name, created, last used, revoked."""
+    from commands.inputs import parse_email
+    from projections.queries import account_api_keys
+
+    address = parse_email(email)
+    rows = account_api_keys(runtime().store, address)
+    emit(
+        rows,
+        lambda: render_table(
+            f"API keys — {address}",
+            ["Key", "Name", "Created", "Last used", "Revoked"],
+            [
+                [
+                    r["key_id"],
+                    r["name"],
+                    r["created"],
+                    r["last_used"] or "never",
+                    "yes" if r["revoked"] else "no",
+                ]
+                for r in rows
+            ],
+        ),
+    )
+
+
+@api_keys.command("revoke")
+@click.argument("email")
+@click.argument("key_id")
+@actor_options
+@json_option
+def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> None:
+    """Revoke an API key; it never works again."""
+    from commands.api_keys import RevokeApiKey, revoke_api_key
+
+    revoke_api_key(runtime().services(), build(RevokeApiKey, email=email, key_id=key_id, **actor))
+    emit(
+        {"ok": True, "key_id": key_id, "revoked": True},
+        lambda: click.echo(f"API key {key_id} revoked"),
+    )
+
+
+def render_table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+    from rich.table import Table
+
+    table = Table(title=title, caption=note or None)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(cell) if cell is not None else "" for cell in row])
+    console().print(table)
+
+
 # ---- audit -------------------------------------------------------------------------------
 
 
@@ -837,17 +1151,20 @@ def demo(as_json: bool) -> None:
 
 
 def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Audit log — {email}")
-    for column in ("Timestamp (UTC)", "Action", "Actor", "IP", "Details"):
-        table.add_column(column)
-    for entry in entries:
-        details = ", ".join(f"{k}={v}" for k, v in entry["details"].items())
-        table.add_row(
-            entry["timestamp"], entry["action"], entry["actor"], entry["ip"] or "", details
-        )
-    console().print(table)
+    render_table(
+        f"Audit log — {email}",
+        ["Timestamp (UTC)", "Action", "Actor", "IP", "Details"],
+        [
+            [
+                e["timestamp"],
+                e["action"],
+                e["actor"],
+                e["ip"],
+                ", ".join(f"{k}={v}" for k, v in e["details"].items()),
+            ]
+            for e in entries
+        ],
+    )
 
 
 if __name__ == "__main__":

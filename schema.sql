@@ -143,3 +143,58 @@ CREATE TABLE IF NOT EXISTS rm_audit_log (
     details text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);
+
+-- Read model: active sessions (`sessions list`).
+CREATE TABLE IF NOT EXISTS rm_sessions (
+    account_id text NOT NULL,
+    session_id text NOT NULL,
+    browser text,
+    os text,
+    device text,
+    ip text,
+    location text,
+    created_at text NOT NULL,
+    last_activity text NOT NULL,
+    PRIMARY KEY (account_id, session_id)
+);
+
+-- Read model: the last 90 days of sign-in attempts (`history`), answered from the index.
+CREATE TABLE IF NOT EXISTS rm_login_history (
+    position bigint PRIMARY KEY,
+    account_id text NOT NULL,
+    occurred_at text NOT NULL,
+    method text NOT NULL,
+    ip text,
+    location text,
+    outcome text NOT NULL,
+    reason text,
+    factor text
+);
+CREATE INDEX IF NOT EXISTS rm_login_history_account_time
+    ON rm_login_history (account_id, occurred_at);
+
+-- Read model: security alerts (`alerts`), and what decides whether one is raised.
+CREATE TABLE IF NOT EXISTS rm_alerts (
+    position bigint PRIMARY KEY,
+    account_id text NOT NULL,
+    occurred_at text NOT NULL,
+    kind text NOT NULL,
+    message text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_alerts_account_time ON rm_alerts (account_id, occurred_at);
+CREATE TABLE IF NOT EXISTS rm_alert_settings (
+    account_id text PRIMARY KEY,
+    security boolean NOT NULL,
+    last_alert_at text
+);
+
+-- Read model: the API keys overview (`api-keys list`).
+CREATE TABLE IF NOT EXISTS rm_api_keys (
+    account_id text NOT NULL,
+    key_id text NOT NULL,
+    name text NOT NULL,
+    created_at text NOT NULL,
+    last_used text,
+    revoked boolean NOT NULL,
+    PRIMARY KEY (account_id, key_id)
+);

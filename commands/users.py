@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from commands.inputs import Actor, Email, Password, Slug
+from commands.inputs import Actor, Email, Name, Password, Slug
 from commands.services import Services
 from ledger.account import Account
 from ledger.errors import AccountAlreadyExists
@@ -20,6 +20,8 @@ class CreateUser(Actor):
 class SetPassword(Actor):
     email: Email
     password: Password
+    revoke_other_sessions: bool = False
+    keep_session: Name | None = None
 
 
 class SetSecurityAlerts(Actor):
@@ -44,11 +46,24 @@ def set_password(services: Services, cmd: SetPassword) -> None:
     account = services.store.account(cmd.email)
     org = services.store.app.find_organisation(account.org_id)
     sso_enforced = bool(org and org.sso and org.sso["enforced"])
-    account.change_password(
-        hash_password(cmd.password),
-        sso_enforced,
-        services.stamp(cmd),
-    )
+    stamp = services.stamp(cmd)
+    account.change_password(hash_password(cmd.password), sso_enforced, stamp)
+    if cmd.revoke_other_sessions:
+        account.revoke_other_sessions(cmd.keep_session, stamp)
+    services.save(account)
+
+
+class DisconnectSso(Actor):
+    email: Email
+
+
+def disconnect_sso(services: Services, cmd: DisconnectSso) -> None:
+    """Only an admin of the account's organisation may (otherwise you could lock yourself out)."""
+    account = services.store.account(cmd.email)
+    stamp = services.stamp(cmd)
+    org = services.store.app.find_organisation(account.org_id)
+    by_admin = org is not None and stamp.context.actor_id in org.admins
+    account.disconnect_sso(by_admin, stamp)
     services.save(account)
 
 

@@ -7,20 +7,23 @@ Public methods validate, compute (clock, secrets, hashes) and then record events
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime
 
 from ledger import recovery_codes, totp
 from ledger.aggregate import LedgerAggregate
+from ledger.clock import format_instant
 from ledger.errors import (
     FactorAlreadyEnabled,
     FactorNotEnabled,
     InvalidMfaCode,
     InvalidRecoveryCode,
     LedgerError,
+    LockedOut,
     MfaCodeReused,
     MfaNotEnabled,
     MfaRequiredByOrg,
@@ -30,10 +33,14 @@ from ledger.errors import (
 )
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 from ledger.keyring import Sealer
+from ledger.lockout import Lockout
+from ledger.sign_in import SignIn
 
 Factor = Literal["totp", "sms"]
 VerifiedFactor = Literal["totp", "sms", "recovery_code"]
 Challenge = Literal["enrolment", "sign_in"]
+
+T = TypeVar("T")
 
 SMS_CODE_LIFETIME = timedelta(minutes=10)
 SMS_CODE_ATTEMPTS = 5  # wrong guesses before a texted code is void
@@ -51,7 +58,7 @@ def new_sms_code() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
-class Account(LedgerAggregate):
+class Account(SignIn, LedgerAggregate):
     class Event(LedgerEvent):
         pass
 
@@ -186,6 +193,8 @@ class Account(LedgerAggregate):
         def apply(self, account: Account) -> None:
             if self.factor == "sms":
                 account.count_wrong_sms_code(self.challenge)
+            if self.challenge == "sign_in" and self.reason != LockedOut.code:
+                account.lockout.count_failure(self.timestamp)
 
     def __init__(self, org_id: UUID, email: str, password_hash: str | None) -> None:
         self.org_id = org_id
@@ -204,6 +213,10 @@ class Account(LedgerAggregate):
         self.recovery_salt: str | None = None
         self.recovery_hashes: list[str] = []
         self.recovery_generated_at: datetime | None = None
+        self.lockout = Lockout()
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.api_keys: dict[str, dict[str, Any]] = {}
+        self.sso_disconnected = False
 
     @classmethod
     def create(
@@ -235,6 +248,13 @@ class Account(LedgerAggregate):
             factors.append("sms")
         return factors
 
+    def lockout_message(self) -> str:
+        assert self.lockout.locked_until is not None
+        return (
+            "too many failed attempts: sign-in is locked until "
+            f"{format_instant(self.lockout.locked_until)}"
+        )
+
     def count_wrong_sms_code(self, challenge: Challenge) -> None:
         """After SMS_CODE_ATTEMPTS wrong guesses a texted code is void: no brute force."""
         texted = self.sms_pending if challenge == "enrolment" else self.sms_login_code
@@ -257,7 +277,7 @@ class Account(LedgerAggregate):
     # ---- password, workspaces, alerts -------------------------------------------------------
 
     def change_password(self, password_hash: str, sso_enforced: bool, stamp: Stamp) -> None:
-        if sso_enforced:
+        if sso_enforced and not self.sso_disconnected:
             raise PasswordManagedByIdp(
                 "your organisation signs you in through its identity provider; "
                 "change the password there"
@@ -301,14 +321,18 @@ class Account(LedgerAggregate):
 
     def verify_totp(self, code: str, stamp: Stamp) -> None:
         """Accept a code once: its time step must come after the last one accepted."""
-        if self.totp_secret is None:
-            raise FactorNotEnabled("the authenticator app is not enabled")
+        self._require_factor("totp")
+        step = self._verified("totp", stamp, lambda: self._check_totp(code, stamp))
+        self._record(self.TotpCodeAccepted, stamp, step=step)
+
+    def _check_totp(self, code: str, stamp: Stamp) -> int:
+        assert self.totp_secret is not None
         step = totp.match_step(self._open(stamp.sealer, self.totp_secret), code, stamp.at)
         if step is None:
-            self._deny(InvalidMfaCode("invalid authenticator code"), "totp", stamp)
+            raise InvalidMfaCode("invalid authenticator code")
         if self.totp_last_step is not None and step <= self.totp_last_step:
-            self._deny(MfaCodeReused("that code was already used"), "totp", stamp)
-        self._record(self.TotpCodeAccepted, stamp, step=step)
+            raise MfaCodeReused("that code was already used")
+        return step
 
     # ---- SMS --------------------------------------------------------------------------------
 
@@ -367,19 +391,19 @@ class Account(LedgerAggregate):
 
     def verify_sms_code(self, code: str, stamp: Stamp) -> None:
         """Accept the last texted sign-in code once, within its 10 minutes."""
-        if self.sms_phone is None:
-            raise FactorNotEnabled("SMS is not enabled on this account")
+        self._require_factor("sms")
+        self._verified("sms", stamp, lambda: self._check_sms_code(code, stamp))
+        self._record(self.SmsCodeAccepted, stamp)
+
+    def _check_sms_code(self, code: str, stamp: Stamp) -> None:
         sent = self.sms_login_code
         if sent is None:
-            self._deny(
-                InvalidMfaCode("no sign-in code is outstanding; send a new one"), "sms", stamp
-            )
+            raise InvalidMfaCode("no sign-in code is outstanding; send a new one")
         if stamp.at > sent["expires_at"]:
-            self._deny(SmsCodeExpired("that code has expired; send a new one"), "sms", stamp)
+            raise SmsCodeExpired("that code has expired; send a new one")
         attempt = stamp.sealer.keyed_hash(self.id, f"{sent['nonce']}:{code}")
         if not secrets.compare_digest(attempt, sent["code_hash"]):
-            self._deny(InvalidMfaCode("that is not the code we texted"), "sms", stamp)
-        self._record(self.SmsCodeAccepted, stamp)
+            raise InvalidMfaCode("that is not the code we texted")
 
     # ---- disabling and recovery codes --------------------------------------------------------
 
@@ -401,18 +425,16 @@ class Account(LedgerAggregate):
 
     def use_recovery_code(self, code: str, stamp: Stamp) -> None:
         """Spend one recovery code: it works once, and the set shrinks."""
+        matched = self._verified("recovery_code", stamp, lambda: self._check_recovery_code(code))
+        self._record(self.RecoveryCodeUsed, stamp, code_hash=matched)
+
+    def _check_recovery_code(self, code: str) -> str:
         if self.recovery_salt is None or not self.recovery_hashes:
-            self._deny(
-                InvalidRecoveryCode("this account has no recovery codes left"),
-                "recovery_code",
-                stamp,
-            )
+            raise InvalidRecoveryCode("this account has no recovery codes left")
         matched = recovery_codes.find_match(code, self.recovery_salt, self.recovery_hashes)
         if matched is None:
-            self._deny(
-                InvalidRecoveryCode("that recovery code is not valid"), "recovery_code", stamp
-            )
-        self._record(self.RecoveryCodeUsed, stamp, code_hash=matched)
+            raise InvalidRecoveryCode("that recovery code is not valid")
+        return matched
 
     def _recovery_codes_for_first_factor(self, stamp: Stamp) -> list[str]:
         if self.recovery_hashes:
@@ -444,6 +466,19 @@ class Account(LedgerAggregate):
             self.VerificationFailed, stamp, factor=factor, reason=error.code, challenge=challenge
         )
         raise error
+
+    def _require_factor(self, factor: Factor) -> None:
+        if factor not in self.enabled_factors:
+            raise FactorNotEnabled(f"{factor} is not enabled on this account")
+
+    def _verified(self, factor: VerifiedFactor, stamp: Stamp, check: Callable[[], T]) -> T:
+        """Run a code check outside sign-in; a refusal is recorded and counts as a failure."""
+        if self.lockout.is_locked(stamp.at):
+            self._deny(LockedOut(self.lockout_message()), factor, stamp)
+        try:
+            return check()
+        except VerificationDenied as denied:
+            self._deny(denied, factor, stamp)
 
     def _open(self, sealer: Sealer, sealed: str) -> str:
         plaintext = sealer.open(sealed)

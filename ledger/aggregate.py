@@ -9,7 +9,7 @@ from eventsourcing.domain import Aggregate
 
 from ledger.clock import format_instant
 from ledger.errors import ClockBehind
-from ledger.events import LedgerEvent, Stamp
+from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 
 
 class LedgerAggregate(Aggregate):
@@ -17,6 +17,14 @@ class LedgerAggregate(Aggregate):
 
     `apply` runs again on every replay, so it never validates, reads the clock or draws secrets.
     """
+
+    # Pydantic bases for the events every aggregate has (the library would otherwise derive
+    # dataclass ones, which do not mix with pydantic models).
+    class Event(LedgerEvent):
+        pass
+
+    class Created(LedgerCreatedEvent, Event):
+        pass
 
     def check_clock(self, at: datetime) -> None:
         if at < self.modified_on:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic
 
 from ledger.account import Account
+from ledger.lockout import Lockout
 from ledger.mapper import PydanticMapper
 from ledger.organisation import Organisation
+from ledger.unknown_account import UnknownAccountAttempts
 
 SNAPSHOT_INTERVAL = 100
 
@@ -26,6 +30,11 @@ class SecurityLedger(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: SNAPSHOT_INTERVAL}
     snapshot_class = Snapshot
 
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Snapshots hold aggregate state as it is; teach the transcoder our value types."""
+        super().register_transcodings(transcoder)
+        transcoder.register(LockoutAsDict())
+
     def find_account(self, account_id: UUID) -> Account | None:
         found = self._find(account_id)
         return found if isinstance(found, Account) else None
@@ -34,8 +43,23 @@ class SecurityLedger(Application[UUID]):
         found = self._find(org_id)
         return found if isinstance(found, Organisation) else None
 
+    def find_unknown_account_attempts(self, stream_id: UUID) -> UnknownAccountAttempts | None:
+        found = self._find(stream_id)
+        return found if isinstance(found, UnknownAccountAttempts) else None
+
     def _find(self, aggregate_id: UUID) -> object:
         try:
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+
+class LockoutAsDict(Transcoding):
+    type = Lockout
+    name = "lockout"
+
+    def encode(self, obj: Lockout) -> dict[str, Any]:
+        return asdict(obj)
+
+    def decode(self, data: dict[str, Any]) -> Lockout:
+        return Lockout(**data)

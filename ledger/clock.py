@@ -68,6 +68,10 @@ def stored_instant(instant: datetime) -> str:
     return as_utc(instant).strftime(STORED_INSTANT)
 
 
+def parse_stored_instant(stored: str) -> datetime:
+    return datetime.strptime(stored, STORED_INSTANT).replace(tzinfo=UTC)
+
+
 def display_instant(stored: str) -> str:
     """A stored instant as the JSON outputs show it: ISO 8601 UTC with a trailing Z."""
-    return format_instant(datetime.strptime(stored, STORED_INSTANT).replace(tzinfo=UTC))
+    return format_instant(parse_stored_instant(stored))

@@ -104,3 +104,33 @@ class SmsDeliveryFailed(LedgerError):
 
 class SmsGatewayMisconfigured(LedgerError):
     code = "sms_gateway_misconfigured"
+
+
+class LockedOut(VerificationDenied):
+    code = "locked_out"
+
+
+class LoginDenied(VerificationDenied):
+    """A refused sign-in. `reason` is the contract's reason code; the attempt is recorded."""
+
+    code = "login_failed"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnknownSession(LedgerError):
+    code = "unknown_session"
+
+
+class SessionExpired(LedgerError):
+    code = "session_expired"
+
+
+class UnknownApiKey(LedgerError):
+    code = "unknown_api_key"
+
+
+class AdminRequired(LedgerError):
+    code = "admin_required"

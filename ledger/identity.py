@@ -17,3 +17,8 @@ def organisation_id(slug: str) -> UUID:
 
 def account_id(email_lookup_hash: str) -> UUID:
     return uuid5(_NAMESPACE, f"account:{email_lookup_hash}")
+
+
+def unknown_account_id(email_lookup_hash: str) -> UUID:
+    """The stream of sign-in attempts for an e-mail address that has no account."""
+    return uuid5(_NAMESPACE, f"unknown-account:{email_lookup_hash}")

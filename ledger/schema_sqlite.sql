@@ -61,3 +61,58 @@ CREATE TABLE IF NOT EXISTS rm_audit_log (
     details TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);
+
+-- Read model: active sessions (`sessions list`).
+CREATE TABLE IF NOT EXISTS rm_sessions (
+    account_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    browser TEXT,
+    os TEXT,
+    device TEXT,
+    ip TEXT,
+    location TEXT,
+    created_at TEXT NOT NULL,
+    last_activity TEXT NOT NULL,
+    PRIMARY KEY (account_id, session_id)
+);
+
+-- Read model: the last 90 days of sign-in attempts (`history`), answered from the index.
+CREATE TABLE IF NOT EXISTS rm_login_history (
+    position BIGINT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    ip TEXT,
+    location TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    factor TEXT
+);
+CREATE INDEX IF NOT EXISTS rm_login_history_account_time
+    ON rm_login_history (account_id, occurred_at);
+
+-- Read model: security alerts (`alerts`), and what decides whether one is raised.
+CREATE TABLE IF NOT EXISTS rm_alerts (
+    position BIGINT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_alerts_account_time ON rm_alerts (account_id, occurred_at);
+CREATE TABLE IF NOT EXISTS rm_alert_settings (
+    account_id TEXT PRIMARY KEY,
+    security BOOLEAN NOT NULL,
+    last_alert_at TEXT
+);
+
+-- Read model: the API keys overview (`api-keys list`).
+CREATE TABLE IF NOT EXISTS rm_api_keys (
+    account_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used TEXT,
+    revoked BOOLEAN NOT NULL,
+    PRIMARY KEY (account_id, key_id)
+);

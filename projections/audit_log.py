@@ -49,6 +49,17 @@ class AuditLogProjection(Projection):
                 {"security": "on" if e.security else "off"},
             ),
             Account.RecoveryCodeUsed: lambda e: ("recovery_code_used", {}),
+            Account.SessionRevoked: lambda e: ("session_revoked", {"session": e.session_id}),
+            Account.SessionsRevoked: lambda e: (
+                "sessions_revoked",
+                {"sessions": e.session_ids, "count": len(e.session_ids), "kept": e.kept},
+            ),
+            Account.ApiKeyCreated: lambda e: (
+                "api_key_created",
+                {"key_id": e.key_id, "name": e.name},
+            ),
+            Account.ApiKeyRevoked: lambda e: ("api_key_revoked", {"key_id": e.key_id}),
+            Account.SsoDisconnected: lambda e: ("sso_disconnected", {}),
             Account.VerificationFailed: lambda e: (
                 "mfa_verification_failed",
                 {"factor": e.factor, "reason": e.reason},

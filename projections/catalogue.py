@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from ledger.store import LedgerStore
+from projections.alerts import AlertsProjection
+from projections.api_keys import ApiKeysProjection
 from projections.audit_log import AuditLogProjection
 from projections.directory import DirectoryProjection
 from projections.framework import ProjectionRunner
+from projections.login_history import LoginHistoryProjection
 from projections.mfa_state import MfaStateProjection
+from projections.sessions import SessionsProjection
 
 
 def runner_for(store: LedgerStore) -> ProjectionRunner:
     keyring = store.keyring
-    return ProjectionRunner(
-        store,
-        [DirectoryProjection(keyring), MfaStateProjection(keyring), AuditLogProjection(keyring)],
+    kinds = (
+        DirectoryProjection,
+        MfaStateProjection,
+        AuditLogProjection,
+        SessionsProjection,
+        LoginHistoryProjection,
+        AlertsProjection,
+        ApiKeysProjection,
     )
+    return ProjectionRunner(store, [kind(keyring) for kind in kinds])
 
 
 def caught_up(store: LedgerStore) -> ProjectionRunner:

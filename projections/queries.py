@@ -4,29 +4,65 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from ledger.errors import AccountNotFound
 from ledger.store import LedgerStore
+from projections.alerts import security_alerts
+from projections.api_keys import api_keys
 from projections.audit_log import audit_entries
 from projections.catalogue import caught_up
+from projections.login_history import login_history
 from projections.mfa_state import mfa_status
+from projections.sessions import active_sessions
+
+
+def _known_account(store: LedgerStore, email: str) -> UUID:
+    """The account's id, once it is known to exist and every read model has caught up."""
+    account_id = store.account_id(email)
+    if store.app.find_account(account_id) is None:
+        raise AccountNotFound(email)
+    caught_up(store)
+    return account_id
 
 
 def account_mfa_status(store: LedgerStore, email: str) -> dict[str, Any]:
-    caught_up(store)
+    account_id = _known_account(store, email)
     with store.database.transaction() as tx:
-        status = mfa_status(tx, store.account_id(email))
-    if status is None:
-        raise AccountNotFound(email)
+        status = mfa_status(tx, account_id)
+    assert status is not None
     return status
 
 
 def account_audit_log(
     store: LedgerStore, email: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
-    account_id = store.account_id(email)
-    if store.app.find_account(account_id) is None:
-        raise AccountNotFound(email)
-    caught_up(store)
+    account_id = _known_account(store, email)
     with store.database.transaction() as tx:
         return audit_entries(tx, account_id, since, until)
+
+
+def account_sessions(store: LedgerStore, email: str, now: datetime) -> list[dict[str, Any]]:
+    account_id = _known_account(store, email)
+    with store.database.transaction() as tx:
+        return active_sessions(tx, account_id, now)
+
+
+def account_login_history(
+    store: LedgerStore, email: str, now: datetime, days: int
+) -> list[dict[str, Any]]:
+    account_id = _known_account(store, email)
+    with store.database.transaction() as tx:
+        return login_history(tx, account_id, now, days)
+
+
+def account_alerts(store: LedgerStore, email: str) -> list[dict[str, Any]]:
+    account_id = _known_account(store, email)
+    with store.database.transaction() as tx:
+        return security_alerts(tx, account_id)
+
+
+def account_api_keys(store: LedgerStore, email: str) -> list[dict[str, Any]]:
+    account_id = _known_account(store, email)
+    with store.database.transaction() as tx:
+        return api_keys(tx, account_id)

@@ -28,13 +28,27 @@ from projections.mfa_state import MfaStateProjection
 from tests.conftest import Ledger
 
 ADA, BOB, CY = "ada@acme.test", "bob@acme.test", "cy@globex.test"
-PROJECTIONS = ("directory", "mfa_state", "audit_log")
+PROJECTIONS = (
+    "directory",
+    "mfa_state",
+    "audit_log",
+    "sessions",
+    "login_history",
+    "alerts",
+    "api_keys",
+)
 READ_MODELS = {  # table -> its primary key, to list rows in a stable order
     "rm_accounts": "account_id",
     "rm_organisations": "org_id",
     "rm_mfa_state": "account_id",
     "rm_audit_log": "position",
+    "rm_sessions": "account_id, session_id",
+    "rm_login_history": "position",
+    "rm_alerts": "position",
+    "rm_alert_settings": "account_id",
+    "rm_api_keys": "account_id, key_id",
 }
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
 
 Rows = dict[str, list[tuple[Any, ...]]]
 
@@ -95,8 +109,54 @@ def build_history(ledger: Ledger) -> None:
     ledger.later(minutes=1).ok(
         "user", "set-password", ADA, "--password-stdin", stdin="2nd-Passw0rd\n"
     )
+    sign_in_and_out(ledger)
 
     ledger.ok("projections", "run")  # every read model up to date
+
+
+def sign_in_and_out(ledger: Ledger) -> None:
+    """Sessions, failed and successful sign-ins, alerts and API keys."""
+    ledger.ok(
+        "user",
+        "create",
+        "dee@globex.test",
+        "--org",
+        "globex",
+        "--password-stdin",
+        stdin="dee-Passw0rd-1\n",
+    )
+    login = (
+        "login",
+        "dee@globex.test",
+        "--method",
+        "password",
+        "--password-stdin",
+        "--user-agent",
+        BROWSER,
+    )
+    first = ledger.later(minutes=1).ok(*login, "--ip", "81.2.69.160", stdin="dee-Passw0rd-1\n")
+    ledger.later(minutes=1).ok(*login, "--ip", "2001:db8::7", stdin="dee-Passw0rd-1\n")
+    for _ in range(2):  # two failures, one alert
+        ledger.later(minutes=1).run(*login, "--ip", "203.0.113.5", stdin="wrong\n")
+    ledger.later(minutes=20).run(*login, "--ip", "203.0.113.5", stdin="wrong\n")
+    ledger.later(minutes=1).ok(
+        "sessions", "revoke-others", "dee@globex.test", "--keep", first["session_id"]
+    )
+    key = ledger.ok("api-keys", "create", "dee@globex.test", "--name", "ci")
+    ledger.later(minutes=1).ok(
+        "login",
+        "dee@globex.test",
+        "--method",
+        "api-key",
+        "--api-key-stdin",
+        "--ip",
+        "81.2.69.160",
+        "--user-agent",
+        "curl/8.4.0",
+        stdin=key["key"] + "\n",
+    )
+    ledger.ok("api-keys", "create", "dee@globex.test", "--name", "old")
+    ledger.ok("api-keys", "revoke", "dee@globex.test", key["key_id"])
 
 
 # ---- reading the read models -------------------------------------------------------------
@@ -120,9 +180,13 @@ def notification_ids(store: LedgerStore) -> list[int]:
 
 def assert_history_is_varied(rows: Rows) -> None:
     """Guards against comparing two empty read models."""
-    assert len(rows["rm_accounts"]) == 3
+    assert len(rows["rm_accounts"]) == 4
+    assert len(rows["rm_sessions"]) == 2  # the kept one and the API-key sign-in
+    assert len(rows["rm_login_history"]) == 6
+    assert len(rows["rm_alerts"]) == 2
+    assert len(rows["rm_api_keys"]) == 2
     assert len(rows["rm_organisations"]) == 2
-    assert len(rows["rm_mfa_state"]) == 3
+    assert len(rows["rm_mfa_state"]) == 4
     actions = {row[3] for row in rows["rm_audit_log"]}
     assert {
         "account_created",

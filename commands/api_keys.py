@@ -1,0 +1,30 @@
+"""API keys: created from a signed-in account (shown once), revoked at any time."""
+
+from __future__ import annotations
+
+from commands.inputs import Actor, Email, Name
+from commands.services import Services
+from ledger.credentials import IssuedSecret
+
+
+class CreateApiKey(Actor):
+    email: Email
+    name: Name
+
+
+class RevokeApiKey(Actor):
+    email: Email
+    key_id: Name
+
+
+def create_api_key(services: Services, cmd: CreateApiKey) -> IssuedSecret:
+    account = services.store.account(cmd.email)
+    issued = account.create_api_key(cmd.name, services.stamp(cmd))
+    services.save(account)
+    return issued
+
+
+def revoke_api_key(services: Services, cmd: RevokeApiKey) -> None:
+    account = services.store.account(cmd.email)
+    account.revoke_api_key(cmd.key_id, services.stamp(cmd))
+    services.save(account)

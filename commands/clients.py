@@ -1,0 +1,20 @@
+"""Who is knocking: coarse location from the IP, browser and device from the User-Agent."""
+
+from __future__ import annotations
+
+from ledger.geolocation import locate
+from ledger.sign_in import Client
+from ledger.user_agents import describe
+
+
+def describe_client(ip: str | None, user_agent: str | None) -> Client:
+    location = locate(ip) if ip else None
+    device = describe(user_agent)
+    return Client(
+        ip=ip,
+        location=location.label if location else None,
+        country_code=location.country_code if location else None,
+        browser=device.browser,
+        os=device.os,
+        device=device.device,
+    )

@@ -1,0 +1,83 @@
+"""Signing in: one recorded attempt per call, whatever its outcome.
+
+An attempt for an e-mail address with no account is recorded too, and answers exactly like a
+wrong password (same work, same output), so that nobody can probe which accounts exist. Only an
+SSO sign-in, whose identity the IdP has already proven, is told `unknown_user`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal, NoReturn
+
+from commands.clients import describe_client
+from commands.inputs import CommandInput, Email, IpAddress, RecoveryCode, SixDigitCode, UserAgent
+from commands.services import Services
+from ledger import identity
+from ledger.errors import LoginDenied
+from ledger.events import Context, Stamp
+from ledger.passwords import hash_password, verify_password
+from ledger.sign_in import NewSession, SignInAttempt, SsoPolicy
+from ledger.unknown_account import UnknownAccountAttempts
+
+_VISIBLE_REASON = {"password": "invalid_password", "api_key": "invalid_api_key"}
+
+
+class Login(CommandInput):
+    email: Email
+    method: Literal["password", "sso", "api_key"]
+    ip: IpAddress
+    user_agent: UserAgent
+    password: str | None = None
+    api_key: str | None = None
+    idp_mfa: bool = False
+    totp: SixDigitCode | None = None
+    sms: SixDigitCode | None = None
+    recovery_code: RecoveryCode | None = None
+
+
+@cache
+def _decoy_password_hash() -> str:
+    return hash_password("no account has this password")
+
+
+def log_in(services: Services, cmd: Login) -> NewSession:
+    """A new session, or LoginDenied with the contract's reason (the attempt is recorded)."""
+    stamp = Stamp(
+        at=services.now(),
+        context=Context(ip=cmd.ip, user_agent=cmd.user_agent),
+        sealer=services.store.keyring,
+    )
+    attempt = SignInAttempt(
+        method=cmd.method,
+        client=describe_client(cmd.ip, cmd.user_agent),
+        password=cmd.password,
+        api_key=cmd.api_key,
+        idp_mfa=cmd.idp_mfa,
+        totp=cmd.totp,
+        sms=cmd.sms,
+        recovery_code=cmd.recovery_code,
+    )
+    account = services.store.app.find_account(services.store.account_id(cmd.email))
+    if account is None:
+        _record_unknown_account(services, cmd, attempt, stamp)
+    org = services.store.app.find_organisation(account.org_id)
+    sso = SsoPolicy(**org.sso) if org is not None and org.sso else None
+    with services.recording(account):
+        return account.log_in(attempt, sso, stamp)
+
+
+def _record_unknown_account(
+    services: Services, cmd: Login, attempt: SignInAttempt, stamp: Stamp
+) -> NoReturn:
+    if cmd.method == "password":
+        verify_password(_decoy_password_hash(), cmd.password or "")  # same cost as a real one
+    stream_id = identity.unknown_account_id(services.store.keyring.lookup_hash(cmd.email))
+    attempts = services.store.app.find_unknown_account_attempts(stream_id)
+    if attempts is None:
+        attempts = UnknownAccountAttempts.start(stream_id, cmd.email, stamp)
+    attempts.record_attempt(cmd.method, attempt.client, stamp)
+    services.save(attempts)
+    reason = _VISIBLE_REASON.get(cmd.method, "unknown_user")
+    message = "wrong e-mail or password" if cmd.method == "password" else "sign-in refused"
+    raise LoginDenied(reason, message)

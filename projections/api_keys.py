@@ -1,0 +1,61 @@
+"""Read model: the API keys overview (`api-keys list`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from ledger.account import Account
+from ledger.clock import display_instant, stored_instant
+from ledger.database import Transaction
+from projections.framework import Handler, Projection
+
+
+class ApiKeysProjection(Projection):
+    name = "api_keys"
+    tables = ("rm_api_keys",)
+
+    def handlers(self) -> dict[type[Any], Handler]:
+        return {
+            Account.ApiKeyCreated: self.created,
+            Account.ApiKeyRevoked: self.revoked,
+            Account.LoginSucceeded: self.used,
+        }
+
+    def created(self, event: Account.ApiKeyCreated, _: int, tx: Transaction) -> None:
+        tx.execute(
+            "INSERT INTO rm_api_keys (account_id, key_id, name, created_at, last_used, revoked) "
+            "VALUES (?, ?, ?, ?, NULL, FALSE)",
+            (str(event.originator_id), event.key_id, event.name, stored_instant(event.timestamp)),
+        )
+
+    def revoked(self, event: Account.ApiKeyRevoked, _: int, tx: Transaction) -> None:
+        tx.execute(
+            "UPDATE rm_api_keys SET revoked = TRUE WHERE account_id = ? AND key_id = ?",
+            (str(event.originator_id), event.key_id),
+        )
+
+    def used(self, event: Account.LoginSucceeded, _: int, tx: Transaction) -> None:
+        if event.api_key_id is not None:
+            tx.execute(
+                "UPDATE rm_api_keys SET last_used = ? WHERE account_id = ? AND key_id = ?",
+                (stored_instant(event.timestamp), str(event.originator_id), event.api_key_id),
+            )
+
+
+def api_keys(tx: Transaction, account_id: UUID) -> list[dict[str, Any]]:
+    rows = tx.fetchall(
+        "SELECT key_id, name, created_at, last_used, revoked FROM rm_api_keys "
+        "WHERE account_id = ? ORDER BY created_at DESC, key_id",
+        (str(account_id),),
+    )
+    return [
+        {
+            "key_id": key_id,
+            "name": name,
+            "created": display_instant(created),
+            "last_used": last_used and display_instant(last_used),
+            "revoked": bool(revoked),
+        }
+        for key_id, name, created, last_used, revoked in rows
+    ]
