@@ -818,24 +818,26 @@ def sessions_list(email: str, as_json: bool) -> None:
 
     address = parse_email(email)
     rows = account_sessions(runtime().store, address, runtime().services().now())
-    emit(
-        rows,
-        lambda: render_table(
-            f"Active sessions — {address}",
-            ["Session", "Device / browser", "IP address", "Last activity", "Created"],
+    emit(rows, lambda: render_sessions(address, rows))
+
+
+def render_sessions(email: str, rows: list[dict[str, Any]]) -> None:
+    render_table(
+        f"Active sessions — {email}",
+        ["Session", "Device / browser", "IP address", "Last activity", "Created"],
+        [
             [
-                [
-                    r["session_id"],
-                    f"{r['browser']} on {r['os']} ({r['device']})",
-                    f"{r['ip']} ({r['location']})",
-                    r["last_activity"],
-                    r["created"],
-                ]
-                for r in rows
-            ],
-            "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
-            "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
-        ),
+                r["session_id"],
+                " on ".join(p for p in (r["browser"], r["os"]) if p != "Unknown")
+                + (f" ({r['device']})" if r["device"] != "Unknown" else ""),
+                f"{r['ip']} ({r['location']})",
+                r["last_activity"],
+                r["created"],
+            ]
+            for r in rows
+        ],
+        "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
+        "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
     )
 
 
@@ -906,22 +908,23 @@ def history(email: str, days: int, as_json: bool) -> None:
 
     address = parse_email(email)
     rows = account_login_history(runtime().store, address, runtime().services().now(), days)
-    emit(
-        rows,
-        lambda: render_table(
-            f"Login history (last {days} days) — {address}",
-            ["Timestamp (UTC)", "Method", "IP address", "Outcome", "MFA factor"],
+    emit(rows, lambda: render_history(address, rows, days))
+
+
+def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
+    render_table(
+        f"Login history (last {days} days) — {email}",
+        ["Timestamp (UTC)", "Method", "IP address", "Outcome", "MFA factor"],
+        [
             [
-                [
-                    r["timestamp"],
-                    r["method"],
-                    f"{r['ip']} ({r['location']})",
-                    r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
-                    r["factor"] or "",
-                ]
-                for r in rows
-            ],
-        ),
+                r["timestamp"],
+                r["method"],
+                f"{r['ip']} ({r['location']})",
+                r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
+                r["factor"] or "",
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -1147,6 +1150,10 @@ def demo(as_json: bool) -> None:
         f"{services.store.event_count()} events\n"
     )
     render_mfa_status(story.email, page["mfa"])
+    render_sessions(story.email, page["sessions"])
+    render_history(story.email, page["history"], 90)
+    for alert in page["alerts"]:
+        click.echo(f"Security alert {alert['timestamp']}: {alert['message']}")
     render_audit_table(story.email, page["audit"])
 
 
