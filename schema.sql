@@ -64,6 +64,25 @@ BEGIN
 EXCEPTION WHEN duplicate_object THEN NULL;
 END $$;
 
+-- The hash chain and time index: one row per event, written in the event's own transaction.
+CREATE TABLE IF NOT EXISTS ledger_chain (
+    notification_id bigint PRIMARY KEY,
+    originator_id text NOT NULL,
+    originator_version bigint NOT NULL,
+    recorded_at text NOT NULL,
+    chain_hash bytea NOT NULL,
+    UNIQUE (originator_id, originator_version)
+);
+CREATE INDEX IF NOT EXISTS ledger_chain_stream_time ON ledger_chain (originator_id, recorded_at);
+
+-- Signed checkpoints over the whole log (Ed25519, key kept apart from the master key).
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    notification_id bigint PRIMARY KEY,
+    log_hash bytea NOT NULL,
+    signed_at text NOT NULL,
+    signature bytea NOT NULL
+);
+
 -- ---- Append-only protection ---------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION ledger_events_are_append_only() RETURNS trigger
@@ -80,6 +99,18 @@ CREATE OR REPLACE TRIGGER ledger_events_no_update_or_delete
 CREATE OR REPLACE TRIGGER ledger_events_no_truncate
     BEFORE TRUNCATE ON ledger_events
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_chain_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON ledger_chain
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_chain_no_truncate
+    BEFORE TRUNCATE ON ledger_chain
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_checkpoints_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON ledger_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
 
 -- ---- Keys, delivery, projections ----------------------------------------------------------
 

@@ -1,6 +1,25 @@
 -- The embedded store's own tables. The event and snapshot tables are created by the
 -- eventsourcing library's SQLite recorders. PostgreSQL takes all of this from schema.sql.
 
+-- The hash chain and time index: one row per event, written in the event's own transaction.
+CREATE TABLE IF NOT EXISTS ledger_chain (
+    notification_id BIGINT PRIMARY KEY,
+    originator_id TEXT NOT NULL,
+    originator_version BIGINT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    chain_hash BLOB NOT NULL,
+    UNIQUE (originator_id, originator_version)
+);
+CREATE INDEX IF NOT EXISTS ledger_chain_stream_time ON ledger_chain (originator_id, recorded_at);
+
+-- Signed checkpoints over the whole log (Ed25519, key kept apart from the master key).
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    notification_id BIGINT PRIMARY KEY,
+    log_hash BLOB NOT NULL,
+    signed_at TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+
 -- Per-account data keys, wrapped by the master key. Kept apart from the events so that
 -- destroying one (erasure) leaves the event chain intact.
 CREATE TABLE IF NOT EXISTS ledger_data_keys (

@@ -18,7 +18,13 @@ from ledger.store_location import StoreLocation, default_sqlite_path
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
 KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
 EVENT_TABLE = "ledger_events"
-REQUIRED_TABLES = (EVENT_TABLE, "ledger_snapshots", "ledger_data_keys", "projection_tracking")
+REQUIRED_TABLES = (
+    EVENT_TABLE,
+    "ledger_snapshots",
+    "ledger_chain",
+    "ledger_data_keys",
+    "projection_tracking",
+)
 
 
 def key_file_for(location: StoreLocation) -> Path:

@@ -264,7 +264,13 @@ def test_applying_schema_sql_twice_changes_nothing_and_keeps_the_data(
     assert event_rows(pg_server, schema_only_db) == events_before
     # The append-only triggers are still there, exactly once each.
     trigger_names = [name for name, _ in schema_before["triggers"]]
-    assert trigger_names == ["ledger_events_no_truncate", "ledger_events_no_update_or_delete"]
+    assert trigger_names == [
+        "ledger_chain_no_truncate",
+        "ledger_chain_no_update_or_delete",
+        "ledger_checkpoints_no_update_or_delete",
+        "ledger_events_no_truncate",
+        "ledger_events_no_update_or_delete",
+    ]
 
 
 def test_flero_ledger_init_can_be_run_again_and_again(pg_server: PgServer) -> None:
