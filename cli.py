@@ -251,11 +251,13 @@ def info(as_json: bool) -> None:
         "location": store.location.description,
         "events": store.event_count(),
         "projections": runner_for(store).status(),
+        "signing_public_key": store.signing_public_key,
     }
 
     def human() -> None:
         click.echo(f"Store:       {data['store']} ({data['location']})")
         click.echo(f"Events:      {data['events']}")
+        click.echo(f"Public key:  {data['signing_public_key']} (Ed25519; verifies exports)")
         for name, state in data["projections"].items():
             click.echo(f"Projection:  {name} at {state['position']} ({state['behind']} behind)")
 
@@ -1051,6 +1053,65 @@ def audit(email: str, since: str | None, until: str | None, as_json: bool) -> No
         raise click.BadParameter(str(error), param_hint="--from/--to") from None
     entries = account_audit_log(runtime().store, address, start, end)
     emit(entries, lambda: render_audit_table(address, entries))
+
+
+# ---- tamper evidence --------------------------------------------------------------------
+
+
+@main.command()
+@json_option
+def checkpoint(as_json: bool) -> None:
+    """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events)."""
+    from ledger.checkpoints import take_checkpoint
+
+    store = runtime().store
+    taken = take_checkpoint(store.database, store.signing_key, runtime().services().now())
+    position = taken.notification_id if taken else 0
+    emit(
+        {
+            "ok": True,
+            "notification_id": position,
+            "log_hash": taken.log_hash.hex() if taken else None,
+        },
+        lambda: click.echo(f"Checkpoint signed at event {position}"),
+    )
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--store", "whole_store", is_flag=True, help="Verify the whole ledger instead.")
+@json_option
+def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
+    """Check that an export (or, with --store, the ledger) is intact.
+
+    Exit 1 names the first record that was altered, removed, inserted or reordered.
+    """
+    if whole_store == (path is not None):
+        raise click.UsageError("give either PATH or --store")
+    from rich.progress import Progress
+
+    from ledger.errors import Tampered
+    from ledger.integrity import verify_store
+
+    store = runtime().store
+    with Progress(console=console(), disable=runtime().json, transient=True) as progress:
+        task = progress.add_task("Verifying the ledger", total=store.event_count())
+        report = verify_store(store, functools.partial(progress.advance, task))
+    if report.finding is not None:
+        found = report.finding
+        raise Tampered(
+            f"{found.problem} at event {found.notification_id}"
+            + (
+                f" (stream {found.originator_id} version {found.originator_version})"
+                if found.originator_id
+                else ""
+            )
+            + f": {found.detail}"
+        )
+    emit(
+        {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
+        lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),
+    )
 
 
 # ---- projections -------------------------------------------------------------------------

@@ -134,3 +134,9 @@ class UnknownApiKey(LedgerError):
 
 class AdminRequired(LedgerError):
     code = "admin_required"
+
+
+class Tampered(LedgerError):
+    """Verification found a record altered, removed, inserted or reordered."""
+
+    code = "tampered"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import identity
 from ledger.account import Account
@@ -13,10 +16,12 @@ from ledger.database import Database
 from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
 from ledger.keyring import KeyRing, load_master_key
 from ledger.organisation import Organisation
+from ledger.signing import load_signing_key, public_key_text
 from ledger.store_location import StoreLocation, default_sqlite_path
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
 KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
+SIGNING_KEY_FILE_ENV = "FLERO_LEDGER_SIGNING_KEY_FILE"
 EVENT_TABLE = "ledger_events"
 REQUIRED_TABLES = (
     EVENT_TABLE,
@@ -33,6 +38,15 @@ def key_file_for(location: StoreLocation) -> Path:
     if location.sqlite_path is not None:
         return location.sqlite_path.with_name(location.sqlite_path.name + ".master-key")
     return default_sqlite_path().with_name("master.key")
+
+
+def signing_key_file_for(location: StoreLocation) -> Path:
+    """A file of its own: the signing key is never the master (encryption) key."""
+    if os.environ.get(SIGNING_KEY_FILE_ENV):
+        return Path(os.environ[SIGNING_KEY_FILE_ENV])
+    if location.sqlite_path is not None:
+        return location.sqlite_path.with_name(location.sqlite_path.name + ".signing-key")
+    return default_sqlite_path().with_name("signing.key")
 
 
 def initialise_schema(location: StoreLocation) -> None:
@@ -68,6 +82,14 @@ class LedgerStore:
                 )
         self.app = SecurityLedger(env=location.eventsourcing_env())
         self.keyring = KeyRing(self.database, load_master_key(key_file_for(location)))
+
+    @functools.cached_property
+    def signing_key(self) -> Ed25519PrivateKey:
+        return load_signing_key(signing_key_file_for(self.location))
+
+    @property
+    def signing_public_key(self) -> str:
+        return public_key_text(self.signing_key)
 
     def close(self) -> None:
         self.app.close()

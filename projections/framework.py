@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ledger.checkpoints import checkpoint_if_due
+from ledger.clock import SystemClock
 from ledger.database import Transaction
 from ledger.keyring import KeyRing
 from ledger.store import LedgerStore
@@ -77,8 +79,15 @@ class ProjectionRunner:
                 return applied
 
     def catch_up_all(self) -> None:
+        """Every read model, then the signed checkpoint if one is due."""
         for projection in self.projections:
             self.catch_up(projection)
+        checkpoint_if_due(
+            self.store.database,
+            self.store.signing_key,
+            self.store.event_count(),
+            SystemClock().now(),
+        )
 
     def rebuild(self, projection: Projection, progress: Progress | None = None) -> int:
         """Empty the read model and replay the whole ledger into it."""

@@ -1,0 +1,167 @@
+"""`verify --store`: recompute every link and every checkpoint, report the first tampering.
+
+Events are read in the order they were recorded, beside their chain rows. A changed event no
+longer matches its link; an event added behind the ledger's back has no link; a removed one
+leaves a link without an event (or a gap in its stream); a moved one breaks its stream's order.
+Whoever also rewrote the links cannot re-sign the checkpoints, whose log hash then differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from ledger.chain import GENESIS, link
+from ledger.checkpoints import all_checkpoints, checkpoint_message, fold
+from ledger.signing import verify_signature
+from ledger.store import LedgerStore
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Finding:
+    problem: str  # modified | inserted | deleted | reordered | checkpoint
+    notification_id: int
+    originator_id: str | None
+    originator_version: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    events: int
+    checkpoints: int
+    finding: Finding | None
+
+    @property
+    def intact(self) -> bool:
+        return self.finding is None
+
+
+def _chain_rows(store: LedgerStore) -> Iterator[tuple[int, str, int, bytes]]:
+    position = 0
+    while True:
+        with store.database.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT notification_id, originator_id, originator_version, chain_hash "
+                "FROM ledger_chain WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                (position, BATCH),
+            )
+        for row in rows:
+            yield int(row[0]), str(row[1]), int(row[2]), bytes(row[3])
+        if len(rows) < BATCH:
+            return
+        position = int(rows[-1][0])
+
+
+def _events(store: LedgerStore) -> Iterator[tuple[int, UUID, int, str, bytes]]:
+    start = 1
+    while True:
+        batch = store.app.recorder.select_notifications(start=start, limit=BATCH)
+        for n in batch:
+            # Whoever edits a row by hand may leave text where bytes were: hash what is there.
+            state = n.state if isinstance(n.state, bytes) else str(n.state).encode()
+            yield n.id, UUID(str(n.originator_id)), n.originator_version, n.topic, state
+        if len(batch) < BATCH:
+            return
+        start = batch[-1].id + 1
+
+
+def verify_store(
+    store: LedgerStore, progress: Callable[[int], None] | None = None
+) -> IntegrityReport:
+    public_key = store.signing_public_key
+    checkpoints = {c.notification_id: c for c in all_checkpoints(store.database)}
+    streams: dict[UUID, tuple[int, bytes]] = {}
+    log_hash = bytes(32)
+    count = 0
+    seen: set[int] = set()
+    links = _chain_rows(store)
+    pending = next(links, None)
+
+    def found(
+        problem: str, at: int, stream: object, version: int | None, detail: str
+    ) -> IntegrityReport:
+        return IntegrityReport(
+            count,
+            len(checkpoints),
+            Finding(problem, at, None if stream is None else str(stream), version, detail),
+        )
+
+    for notification_id, stream, version, topic, state in _events(store):
+        if pending is not None and pending[0] < notification_id:
+            return found(
+                "deleted",
+                pending[0],
+                pending[1],
+                pending[2],
+                "a recorded event is missing from the event table",
+            )
+        if pending is None or pending[0] != notification_id:
+            return found(
+                "inserted",
+                notification_id,
+                stream,
+                version,
+                "this event was never recorded through the ledger (no chain link)",
+            )
+        expected_version, previous = streams.get(stream, (0, GENESIS))
+        if version != expected_version + 1 or pending[1] != str(stream) or pending[2] != version:
+            problem = "deleted" if version > expected_version + 1 else "reordered"
+            return found(
+                problem,
+                notification_id,
+                stream,
+                version,
+                f"version {version} follows version {expected_version} of its stream",
+            )
+        recomputed = link(previous, stream, version, topic, state)
+        if recomputed != pending[3]:
+            return found(
+                "modified",
+                notification_id,
+                stream,
+                version,
+                "the stored event no longer matches its chain link",
+            )
+        streams[stream] = (version, recomputed)
+        log_hash = fold(log_hash, notification_id, recomputed)
+        count += 1
+        if progress is not None:
+            progress(1)
+        checkpoint = checkpoints.get(notification_id)
+        seen.add(notification_id)
+        if checkpoint is not None and not (
+            checkpoint.log_hash == log_hash
+            and verify_signature(
+                public_key, checkpoint.signature, checkpoint_message(notification_id, log_hash)
+            )
+        ):
+            return found(
+                "checkpoint",
+                notification_id,
+                stream,
+                version,
+                "the log up to this signed checkpoint was rewritten",
+            )
+        pending = next(links, None)
+    if pending is not None:
+        return found(
+            "deleted",
+            pending[0],
+            pending[1],
+            pending[2],
+            "a recorded event is missing from the event table",
+        )
+    unseen = sorted(set(checkpoints) - seen)
+    if unseen:
+        return found(
+            "deleted",
+            unseen[0],
+            None,
+            None,
+            "the event this signed checkpoint ends with is gone from the log",
+        )
+    return IntegrityReport(count, len(checkpoints), None)
