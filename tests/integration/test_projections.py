@@ -423,6 +423,7 @@ def test_status_and_info_report_how_far_each_read_model_has_read(
         "location": StoreLocation.parse(ledger.url).description,
         "events": events,
         "projections": status,
+        "signing_public_key": store.signing_public_key,
     }
 
     # Another process records an event; nothing has read it yet.
