@@ -1055,6 +1055,80 @@ def audit(email: str, since: str | None, until: str | None, as_json: bool) -> No
     emit(entries, lambda: render_audit_table(address, entries))
 
 
+# ---- forensics --------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("email")
+@click.option("--on", "day", required=True, metavar="DATE", help="The UTC day, e.g. 2026-11-14.")
+@json_option
+def timeline(email: str, day: str, as_json: bool) -> None:
+    """Every event recorded for the account on one UTC day, oldest first.
+
+    \b
+    Example: what happened to my account on the 14th?
+        flero-ledger timeline ada@acme.test --on 2026-11-14
+    """
+    from commands.inputs import parse_email
+    from ledger.clock import day_bounds
+    from projections.forensics import Forensics
+
+    address = parse_email(email)
+    try:
+        start, end = day_bounds(day)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--on") from None
+    events = Forensics(runtime().store).timeline(address, start, end)
+    emit(
+        events,
+        lambda: render_table(
+            f"Timeline of {address} on {day}",
+            ["Timestamp (UTC)", "Event", "Actor", "IP", "Details"],
+            [
+                [e["timestamp"], e["event"], e["actor"], e["ip"], json.dumps(e["details"])]
+                for e in events
+            ],
+        ),
+    )
+
+
+@main.command()
+@click.argument("email")
+@click.option(
+    "--as-of",
+    "as_of",
+    required=True,
+    metavar="TIMESTAMP",
+    help="The UTC instant (ISO 8601) to rebuild the account at.",
+)
+@json_option
+def state(email: str, as_of: str, as_json: bool) -> None:
+    """The account's security state at an instant, rebuilt from its events."""
+    from commands.inputs import parse_email
+    from ledger.clock import parse_instant
+    from projections.forensics import Forensics
+
+    address = parse_email(email)
+    try:
+        instant = parse_instant(as_of)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--as-of") from None
+    snapshot = Forensics(runtime().store).state(address, instant)
+
+    def human() -> None:
+        click.echo(f"{address} as of {snapshot['as_of']}")
+        render_mfa_status(address, snapshot["mfa"])
+        render_sessions(address, snapshot["sessions"])
+        roles = ", ".join(f"{w['workspace']} ({w['role']})" for w in snapshot["workspaces"])
+        click.echo(f"Workspaces: {roles or 'none'}")
+        click.echo(
+            f"Organisation {snapshot['org']['slug']}: requires MFA "
+            f"{snapshot['org']['requires_mfa']}, SSO {snapshot['org']['sso']}"
+        )
+
+    emit(snapshot, human)
+
+
 # ---- tamper evidence --------------------------------------------------------------------
 
 

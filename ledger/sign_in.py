@@ -134,6 +134,7 @@ class SignIn:
                 "token_hash": self.token_hash,
                 "created_at": self.timestamp,
                 "last_activity": self.timestamp,
+                "client": self.client,
             }
 
     class LoginFailed(LedgerEvent):
