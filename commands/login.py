@@ -17,10 +17,15 @@ from ledger import identity
 from ledger.errors import LoginDenied
 from ledger.events import Context, Stamp
 from ledger.passwords import hash_password, verify_password
-from ledger.sign_in import NewSession, SignInAttempt, SsoPolicy
-from ledger.unknown_account import UnknownAccountAttempts
+from ledger.sign_in import INVALID_API_KEY, WRONG_PASSWORD, NewSession, SignInAttempt, SsoPolicy
+from ledger.unknown_account import LOCKED_OUT, UNKNOWN_USER, UnknownAccountAttempts
 
-_VISIBLE_REASON = {"password": "invalid_password", "api_key": "invalid_api_key"}
+# What an unknown address answers: the same as a wrong password or key would. Only SSO, whose
+# identity the IdP has proven, learns that there is no such account.
+_AS_IF_KNOWN = {
+    "password": ("invalid_password", WRONG_PASSWORD),
+    "api_key": ("invalid_api_key", INVALID_API_KEY),
+}
 
 
 class Login(CommandInput):
@@ -70,14 +75,19 @@ def log_in(services: Services, cmd: Login) -> NewSession:
 def _record_unknown_account(
     services: Services, cmd: Login, attempt: SignInAttempt, stamp: Stamp
 ) -> NoReturn:
+    """Answer exactly as an account would that nobody can sign in to (and lock out alike)."""
     if cmd.method == "password":
         verify_password(_decoy_password_hash(), cmd.password or "")  # same cost as a real one
     stream_id = identity.unknown_account_id(services.store.keyring.lookup_hash(cmd.email))
     attempts = services.store.app.find_unknown_account_attempts(stream_id)
     if attempts is None:
-        attempts = UnknownAccountAttempts.start(stream_id, cmd.email, stamp)
-    attempts.record_attempt(cmd.method, attempt.client, stamp)
+        attempts = UnknownAccountAttempts.first_attempt(
+            stream_id, cmd.email, cmd.method, attempt.client, stamp
+        )
+        reason = UNKNOWN_USER
+    else:
+        reason = attempts.attempt(cmd.method, attempt.client, stamp)
     services.save(attempts)
-    reason = _VISIBLE_REASON.get(cmd.method, "unknown_user")
-    message = "wrong e-mail or password" if cmd.method == "password" else "sign-in refused"
-    raise LoginDenied(reason, message)
+    if reason == LOCKED_OUT:
+        raise LoginDenied(LOCKED_OUT, attempts.lockout.message())
+    raise LoginDenied(*_AS_IF_KNOWN.get(cmd.method, (UNKNOWN_USER, "no such account")))

@@ -16,7 +16,6 @@ from pydantic import AwareDatetime
 
 from ledger import recovery_codes, totp
 from ledger.aggregate import LedgerAggregate
-from ledger.clock import format_instant
 from ledger.errors import (
     FactorAlreadyEnabled,
     FactorNotEnabled,
@@ -248,13 +247,6 @@ class Account(SignIn, LedgerAggregate):
             factors.append("sms")
         return factors
 
-    def lockout_message(self) -> str:
-        assert self.lockout.locked_until is not None
-        return (
-            "too many failed attempts: sign-in is locked until "
-            f"{format_instant(self.lockout.locked_until)}"
-        )
-
     def count_wrong_sms_code(self, challenge: Challenge) -> None:
         """After SMS_CODE_ATTEMPTS wrong guesses a texted code is void: no brute force."""
         texted = self.sms_pending if challenge == "enrolment" else self.sms_login_code
@@ -474,7 +466,7 @@ class Account(SignIn, LedgerAggregate):
     def _verified(self, factor: VerifiedFactor, stamp: Stamp, check: Callable[[], T]) -> T:
         """Run a code check outside sign-in; a refusal is recorded and counts as a failure."""
         if self.lockout.is_locked(stamp.at):
-            self._deny(LockedOut(self.lockout_message()), factor, stamp)
+            self._deny(LockedOut(self.lockout.message()), factor, stamp)
         try:
             return check()
         except VerificationDenied as denied:

@@ -1,8 +1,9 @@
 """Brute-force protection, derived from the recorded failures (so it survives restarts).
 
 After 10 consecutive failures an account is locked for 15 minutes, doubling with each further
-lock; a success resets it. Independently, no more than 100 failures count in any 24 hours
-(NIST SP 800-63B rate limiting): the hundredth locks until the oldest of them is a day old.
+lock; a success resets that. Independently, no more than 100 failures may be tried in any 24
+hours, successes in between or not (NIST SP 800-63B rate limiting): the hundredth locks until
+the oldest of them is a day old.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ class Lockout:
         self.consecutive_failures = 0
         self.locks = 0
         self.locked_until = None
-        self.recent_failures = []
+
+    def message(self) -> str:
+        assert self.locked_until is not None
+        until = self.locked_until.isoformat().replace("+00:00", "Z")
+        return f"too many failed attempts: sign-in is locked until {until}"
 
     def _lock_until(self, until: datetime) -> None:
         if self.locked_until is None or until > self.locked_until:

@@ -34,6 +34,8 @@ SignInFactor = Literal["totp", "sms", "recovery_code", "idp"]
 
 SESSION_IDLE_LIMIT = timedelta(days=30)
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
+WRONG_PASSWORD = "wrong e-mail or password"  # noqa: S105 (a message, not a secret)
+INVALID_API_KEY = "that API key is not valid"
 # Failures that count towards a lockout: a wrong secret, not a missing step.
 COUNTED_FAILURES = frozenset(
     {
@@ -102,7 +104,6 @@ class SignIn:
         def id(self) -> UUID: ...
         @property
         def enabled_factors(self) -> list[Literal["totp", "sms"]]: ...
-        def lockout_message(self) -> str: ...
         def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None: ...
         def _check_totp(self, code: str, stamp: Stamp) -> int: ...
         def _check_sms_code(self, code: str, stamp: Stamp) -> None: ...
@@ -201,7 +202,7 @@ class SignIn:
         """Check every rule for this attempt; record it either way. Raises LoginDenied."""
         client = attempt.client.sealed(stamp, self.id)
         if self.lockout.is_locked(stamp.at):
-            self._refuse(attempt, client, _Refusal("locked_out", self.lockout_message()), stamp)
+            self._refuse(attempt, client, _Refusal("locked_out", self.lockout.message()), stamp)
         try:
             needs_factor, evidence = self._check_first_factor(attempt, sso)
             if needs_factor:
@@ -237,7 +238,7 @@ class SignIn:
                 self.password_hash, attempt.password or ""
             )
             if not password_ok:
-                raise _Refusal("invalid_password", "wrong e-mail or password")
+                raise _Refusal("invalid_password", WRONG_PASSWORD)
             return bool(self.enabled_factors), {}
         if sso is None or self.sso_disconnected:
             raise _Refusal("sso_not_configured", "single sign-on is not set up for this account")
@@ -273,7 +274,7 @@ class SignIn:
         # Compare even when no key has that id, so that timing says nothing about key ids.
         valid = credentials.matches(key, stored["key_hash"] if stored else credentials.digest(""))
         if not (valid and stored and not stored["revoked"]):
-            raise _Refusal("invalid_api_key", "that API key is not valid")
+            raise _Refusal("invalid_api_key", INVALID_API_KEY)
         return key_id
 
     def _refuse(

@@ -1,7 +1,8 @@
 """Sign-in attempts for e-mail addresses that have no account.
 
 They are recorded too (an attacker probing for accounts is worth knowing about), each address
-in its own stream so that a flood on one does not contend with any other.
+in its own stream so that a flood on one does not contend with any other. To give nothing away,
+such an address behaves like an account nobody can sign in to: it even locks out the same way.
 """
 
 from __future__ import annotations
@@ -10,36 +11,64 @@ from uuid import UUID
 
 from ledger.aggregate import LedgerAggregate
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
+from ledger.lockout import Lockout
 from ledger.sign_in import Client, Method
+
+UNKNOWN_USER = "unknown_user"
+LOCKED_OUT = "locked_out"
 
 
 class UnknownAccountAttempts(LedgerAggregate):
     class Created(LedgerCreatedEvent):
-        email: str  # sealed
+        """The first attempt for this address (every attempt is exactly one event)."""
 
-    class LoginFailed(LedgerEvent):
+        email: str  # sealed
         method: Method
         reason: str
         client: str  # sealed Client
 
+        def apply(self, attempts: UnknownAccountAttempts) -> None:
+            attempts.count(self.reason, self)
+
+    class Attempted(LedgerEvent):
+        method: Method
+        reason: str
+        client: str  # sealed Client
+
+        def apply(self, attempts: UnknownAccountAttempts) -> None:
+            attempts.count(self.reason, self)
+
     def __init__(self, email: str) -> None:
         self.email = email
+        self.lockout = Lockout()
+
+    def count(self, reason: str, event: LedgerEvent) -> None:
+        if reason != LOCKED_OUT:
+            self.lockout.count_failure(event.timestamp)
 
     @classmethod
-    def start(cls, stream_id: UUID, email: str, stamp: Stamp) -> UnknownAccountAttempts:
+    def first_attempt(
+        cls, stream_id: UUID, email: str, method: Method, client: Client, stamp: Stamp
+    ) -> UnknownAccountAttempts:
         return cls._create(
             cls.Created,
             id=stream_id,
             email=stamp.sealer.seal(stream_id, email),
+            method=method,
+            reason=UNKNOWN_USER,
+            client=client.sealed(stamp, stream_id),
             timestamp=stamp.at,
             **stamp.context_fields(stream_id),
         )
 
-    def record_attempt(self, method: Method, client: Client, stamp: Stamp) -> None:
+    def attempt(self, method: Method, client: Client, stamp: Stamp) -> str:
+        """Record one more attempt; returns its reason (`unknown_user` or `locked_out`)."""
+        reason = LOCKED_OUT if self.lockout.is_locked(stamp.at) else UNKNOWN_USER
         self._record(
-            self.LoginFailed,
+            self.Attempted,
             stamp,
             method=method,
-            reason="unknown_user",
+            reason=reason,
             client=client.sealed(stamp, self.id),
         )
+        return reason

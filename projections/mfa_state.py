@@ -33,6 +33,7 @@ class MfaStateProjection(Projection):
             Account.SmsDisabled: self.sms_disabled,
             Account.RecoveryCodesGenerated: self.recovery_codes_generated,
             Account.RecoveryCodeUsed: self.recovery_code_used,
+            Account.LoginSucceeded: self.signed_in,
         }
 
     def created(self, event: Account.Created, _: int, tx: Transaction) -> None:
@@ -70,7 +71,13 @@ class MfaStateProjection(Projection):
             (len(event.hashes), stored_instant(event.timestamp), str(event.originator_id)),
         )
 
-    def recovery_code_used(self, event: Account.RecoveryCodeUsed, _: int, tx: Transaction) -> None:
+    def signed_in(self, event: Account.LoginSucceeded, position: int, tx: Transaction) -> None:
+        if event.recovery_code_hash is not None:  # a recovery code spent to sign in
+            self.recovery_code_used(event, position, tx)
+
+    def recovery_code_used(
+        self, event: Account.RecoveryCodeUsed | Account.LoginSucceeded, _: int, tx: Transaction
+    ) -> None:
         tx.execute(
             "UPDATE rm_mfa_state SET recovery_remaining = recovery_remaining - 1 "
             "WHERE account_id = ?",
