@@ -12,7 +12,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -1154,17 +1154,26 @@ def checkpoint(as_json: bool) -> None:
 @main.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--store", "whole_store", is_flag=True, help="Verify the whole ledger instead.")
+@click.option(
+    "--public-key",
+    metavar="BASE64",
+    help="The ledger's public key (from `info`) to check the export against.",
+)
 @json_option
-def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
+def verify(path: str | None, whole_store: bool, public_key: str | None, as_json: bool) -> None:
     """Check that an export (or, with --store, the ledger) is intact.
 
     Exit 1 names the first record that was altered, removed, inserted or reordered.
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")
+    from ledger.errors import Tampered
+
+    if path is not None:
+        verify_export_file(path, public_key)
+        return
     from rich.progress import Progress
 
-    from ledger.errors import Tampered
     from ledger.integrity import verify_store
 
     store = runtime().store
@@ -1185,6 +1194,93 @@ def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
     emit(
         {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
         lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),
+    )
+
+
+def verify_export_file(path: str, public_key: str | None) -> None:
+    """Offline: only the export, its manifest and the public key; no database is opened."""
+    from pathlib import Path
+
+    from ledger.errors import Tampered
+    from projections.export_files import verify_export
+
+    problem = verify_export(Path(path), public_key)
+    if problem is not None:
+        where = f"record {problem.record}: " if problem.record else ""
+        raise Tampered(f"{path}: {where}{problem.message}")
+    emit(
+        {"ok": True, "path": path, "verified": True},
+        lambda: click.echo(f"{path}: intact, signature verified"),
+    )
+
+
+@main.command()
+@click.option("--user", "email", metavar="EMAIL", help="One account's events.")
+@click.option("--org", "slug", metavar="SLUG", help="An organisation's events and its members'.")
+@click.option("--all", "everything", is_flag=True, help="Every event in the ledger.")
+@click.option("--from", "since", metavar="DATE", help="First UTC day (or instant) to include.")
+@click.option("--to", "until", metavar="DATE", help="Last UTC day (or instant) to include.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    required=True,
+    help="One JSON object per line, or CSV with a header.",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@json_option
+def export(
+    email: str | None,
+    slug: str | None,
+    everything: bool,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    out: str,
+    as_json: bool,
+) -> None:
+    """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from commands.inputs import parse_email
+    from ledger.clock import day_bounds
+    from projections.exports import Exporter, Format, Scope
+
+    if sum((email is not None, slug is not None, everything)) != 1:
+        raise click.UsageError("choose exactly one of --user, --org and --all")
+    try:
+        start = day_bounds(since)[0] if since else None
+        end = day_bounds(until)[1] if until else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--from/--to") from None
+    scope = (
+        Scope("user", parse_email(email)) if email else Scope("org", slug) if slug else Scope("all")
+    )
+    store = runtime().store
+    with Progress(console=console(), disable=runtime().json, transient=True) as progress:
+        task = progress.add_task("Exporting", total=store.event_count())
+        result = Exporter(store).export(
+            scope,
+            start,
+            end,
+            cast(Format, fmt),
+            Path(out),
+            functools.partial(progress.advance, task),
+        )
+    emit(
+        {
+            "ok": True,
+            "path": str(result.path),
+            "manifest": str(result.path) + ".manifest.json",
+            "records": result.records,
+            "checkpoint": result.checkpoint,
+        },
+        lambda: click.echo(
+            f"Wrote {result.records} records to {result.path} "
+            f"(+ .manifest.json, cut at event {result.checkpoint})"
+        ),
     )
 
 

@@ -63,7 +63,7 @@ class Forensics:
         if not versions:
             return []
         events = self.store.app.events.get(account_id, gt=versions[0] - 1, lte=versions[1])
-        return [self._describe(event) for event in events]  # type: ignore[arg-type]
+        return [self.describe(event) for event in events]  # type: ignore[arg-type]
 
     def _versions(self, stream: UUID, start: datetime, end: datetime) -> tuple[int, int] | None:
         with self.store.database.transaction() as tx:
@@ -74,7 +74,7 @@ class Forensics:
             )
         return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
-    def _describe(self, event: LedgerEvent) -> dict[str, Any]:
+    def describe(self, event: LedgerEvent) -> dict[str, Any]:
         details: dict[str, Any] = {}
         for name, value in event.model_dump(mode="json").items():
             if name in BASE_FIELDS or name in HIDDEN_FIELDS:
@@ -82,16 +82,16 @@ class Forensics:
             details[name] = self._readable(name, value)
         return {
             "timestamp": format_instant(event.timestamp),
-            "event": type(event).__name__,
-            "actor": self._email_of(event.actor_id),
-            "ip": self._open(event.ip),
+            "event": event_name(event),
+            "actor": self.email_of(event.actor_id),
+            "ip": self.open(event.ip),
             "details": details,
         }
 
     def _readable(self, name: str, value: Any) -> Any:
         if not (isinstance(value, str) and value.startswith("sealed:")):
             return value
-        opened = self._open(value)
+        opened = self.open(value)
         if opened is None or opened == ERASED:
             return ERASED
         if name == "phone":
@@ -132,7 +132,7 @@ class Forensics:
         return None if row is None or row[0] is None else int(row[0])
 
     def _mfa(self, account: Account, org: Organisation) -> dict[str, Any]:
-        phone = self._open(account.sms_phone) if account.sms_phone else None
+        phone = self.open(account.sms_phone) if account.sms_phone else None
         return {
             "totp": {
                 "enabled": account.totp_secret is not None,
@@ -175,15 +175,23 @@ class Forensics:
             raise AccountNotFound(email)
         return account_id
 
-    def _open(self, sealed: str | None) -> str | None:
+    def open(self, sealed: str | None) -> str | None:
         if sealed is None:
             return None
         return self.store.keyring.open(sealed) or ERASED
 
-    def _email_of(self, actor_id: UUID | None) -> str | None:
+    def email_of(self, actor_id: UUID | None) -> str | None:
         if actor_id is None:
             return None
         if actor_id not in self._emails:
             account = self.store.app.find_account(actor_id)
-            self._emails[actor_id] = (self._open(account.email) or ERASED) if account else "system"
+            self._emails[actor_id] = (self.open(account.email) or ERASED) if account else "system"
         return self._emails[actor_id]
+
+
+def event_name(event: LedgerEvent) -> str:
+    """The event's class name; creation events are named after their aggregate."""
+    name = type(event).__name__
+    if name == "Created":
+        return type(event).__qualname__.split(".")[0] + "Created"
+    return name

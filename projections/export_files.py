@@ -1,0 +1,153 @@
+"""The export file format, and its offline verification (no database, only the public key).
+
+Each record carries `chain`: SHA-256 of the previous record's chain and this record's bytes
+(the record without its chain field, exactly as written). The signed manifest holds the record
+count, the time range, the final chain, an anchor every ANCHOR_EVERY records, the SHA-256 of the
+whole file and the ledger checkpoint the export was cut from.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.signing import verify_signature
+
+FIELDS = (
+    "position",
+    "timestamp",
+    "account",
+    "org",
+    "event",
+    "actor",
+    "ip",
+    "location",
+    "user_agent",
+    "details",
+)
+ANCHOR_EVERY = 1000
+GENESIS = "0" * 64
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def next_chain(previous: str, record_bytes: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(previous) + record_bytes).hexdigest()
+
+
+def encode_record(record: dict[str, Any], fmt: str) -> bytes:
+    """The bytes a record's chain covers: the record in stable field order, no chain field."""
+    if fmt == "jsonl":
+        return json.dumps(
+            {k: record[k] for k in FIELDS}, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="")
+    writer.writerow([_csv_cell(record[k]) for k in FIELDS])
+    return out.getvalue().encode()
+
+
+def record_line(record_bytes: bytes, chain: str, fmt: str) -> bytes:
+    """The line written to the file: the record with its chain as the last field."""
+    if fmt == "jsonl":
+        return record_bytes[:-1] + f',"chain":"{chain}"}}\n'.encode()
+    return record_bytes + f",{chain}\r\n".encode()
+
+
+def csv_header() -> bytes:
+    return (",".join((*FIELDS, "chain")) + "\r\n").encode()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def manifest_message(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class ExportProblem:
+    record: int | None  # 1-based record number, None for the file or manifest as a whole
+    message: str
+
+
+def verify_export(path: Path, public_key: str | None = None) -> ExportProblem | None:
+    """None when the export and its manifest are intact; otherwise the first problem."""
+    try:
+        manifest = json.loads(manifest_path(path).read_text())
+    except (OSError, ValueError) as error:
+        return ExportProblem(None, f"the manifest cannot be read: {error}")
+    key = public_key or manifest.get("public_key", "")
+    signature = base64.b64decode(manifest.get("signature", ""))
+    if not verify_signature(key, signature, manifest_message(manifest)):
+        return ExportProblem(
+            None,
+            "the manifest's signature does not verify: it was forged "
+            "or altered, or signed by another key",
+        )
+    fmt = manifest["format"]
+    chain, count = GENESIS, 0
+    digest = hashlib.sha256()
+    anchors = manifest["anchors"]
+    for record_bytes, stated in _records(path, fmt, digest):
+        count += 1
+        chain = next_chain(chain, record_bytes)
+        if stated != chain:
+            return ExportProblem(
+                count,
+                f"record {count} was altered, removed, inserted or "
+                "moved (its chain does not follow from the records before it)",
+            )
+        if str(count) in anchors and anchors[str(count)] != chain:
+            return ExportProblem(count, f"records up to {count} were rewritten (anchor differs)")
+    if count != manifest["records"]:
+        return ExportProblem(
+            count + 1 if count < manifest["records"] else count,
+            f"the file has {count} records, the manifest says "
+            f"{manifest['records']} (truncated or extended)",
+        )
+    if chain != manifest["record_chain"]:
+        return ExportProblem(count, "the last records were rewritten (final chain differs)")
+    if digest.hexdigest() != manifest["file_sha256"]:
+        return ExportProblem(None, "the file differs from the one that was signed")
+    return None
+
+
+def _records(path: Path, fmt: str, digest: Any) -> Iterator[tuple[bytes, str]]:
+    """(the bytes a record's chain covers, the chain it states), streaming the file."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f):
+            digest.update(line)
+            if fmt == "csv" and number == 0:
+                continue
+            try:
+                record, stated = _parse(line, fmt)
+            except (ValueError, KeyError, IndexError):
+                yield b"", ""  # unreadable: it cannot match its chain
+                continue
+            yield encode_record(record, fmt), stated
+
+
+def _parse(line: bytes, fmt: str) -> tuple[dict[str, Any], str]:
+    if fmt == "jsonl":
+        parsed = json.loads(line)
+        return parsed, parsed.pop("chain")
+    row = next(csv.reader([line.decode().rstrip("\r\n")]))
+    *cells, stated = row
+    values: list[Any] = list(cells)
+    return dict(zip(FIELDS, values, strict=True)), stated
