@@ -1284,6 +1284,25 @@ def export(
     )
 
 
+@main.command()
+@click.argument("email")
+@click.option(
+    "--actor", required=True, metavar="ADMIN_EMAIL", help="An admin of the account's organisation."
+)
+@click.option("--ip", help="IP address the action came from.")
+@click.option("--user-agent", help="User-Agent of the client acting.")
+@json_option
+def erase(email: str, as_json: bool, **actor: Any) -> None:
+    """Crypto-shred an account's personal data everywhere in the ledger (it still verifies)."""
+    from commands.erasure import EraseAccount, erase_account
+
+    erase_account(runtime().services(), build(EraseAccount, email=email, **actor))
+    emit(
+        {"ok": True, "erased": email.strip().lower()},
+        lambda: click.echo(f"{email}: personal data erased; read models rebuilt"),
+    )
+
+
 # ---- projections -------------------------------------------------------------------------
 
 

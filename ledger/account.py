@@ -17,6 +17,7 @@ from pydantic import AwareDatetime
 from ledger import recovery_codes, totp
 from ledger.aggregate import LedgerAggregate
 from ledger.errors import (
+    AdminRequired,
     FactorAlreadyEnabled,
     FactorNotEnabled,
     InvalidMfaCode,
@@ -182,6 +183,12 @@ class Account(SignIn, LedgerAggregate):
         def apply(self, account: Account) -> None:
             account.sms_login_code = None
 
+    class Erased(Event):
+        """The account's personal data was crypto-shredded: its data key is destroyed."""
+
+        def apply(self, account: Account) -> None:
+            account.erased = True
+
     class VerificationFailed(Event):
         """A second-factor code was refused, while enrolling or while signing in."""
 
@@ -216,6 +223,7 @@ class Account(SignIn, LedgerAggregate):
         self.sessions: dict[str, dict[str, Any]] = {}
         self.api_keys: dict[str, dict[str, Any]] = {}
         self.sso_disconnected = False
+        self.erased = False
 
     @classmethod
     def create(
@@ -375,6 +383,11 @@ class Account(SignIn, LedgerAggregate):
         )
         return code
 
+    def known_phones(self) -> list[str]:
+        """Every phone number (sealed) the account holds now, enabled or pending."""
+        pending = self.sms_pending["phone"] if self.sms_pending else None
+        return [p for p in (self.sms_phone, pending) if p]
+
     def enabled_phone(self, sealer: Sealer) -> str:
         """The number login codes go to."""
         if self.sms_phone is None:
@@ -458,6 +471,13 @@ class Account(SignIn, LedgerAggregate):
             self.VerificationFailed, stamp, factor=factor, reason=error.code, challenge=challenge
         )
         raise error
+
+    def erase(self, by_org_admin: bool, stamp: Stamp) -> None:
+        """Record the erasure; the caller then destroys the data key (nothing is deleted here)."""
+        if not by_org_admin:
+            raise AdminRequired("only an admin of the account's organisation can erase it")
+        if not self.erased:
+            self._record(self.Erased, stamp)
 
     def _require_factor(self, factor: Factor) -> None:
         if factor not in self.enabled_factors:

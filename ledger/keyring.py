@@ -109,6 +109,12 @@ class KeyRing:
         assert key is not None
         return hmac.digest(key, value.encode(), hashlib.sha256).hex()
 
+    def destroy(self, owner: UUID) -> None:
+        """Crypto-shredding: every value sealed for `owner` becomes unreadable, for good."""
+        with self._db.transaction() as tx:
+            tx.execute("DELETE FROM ledger_data_keys WHERE owner_id = ?", (str(owner),))
+        self._keys[owner] = None
+
     def _data_key(self, owner: UUID, create: bool) -> bytes | None:
         if owner in self._keys and (self._keys[owner] is not None or not create):
             return self._keys[owner]

@@ -101,8 +101,9 @@ class LedgerStore:
         return identity.account_id(self.keyring.lookup_hash(email))
 
     def account(self, email: str) -> Account:
+        """A live account; an erased one is gone as far as any command is concerned."""
         account = self.app.find_account(self.account_id(email))
-        if account is None:
+        if account is None or account.erased:
             raise AccountNotFound(email)
         return account
 

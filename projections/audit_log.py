@@ -60,6 +60,7 @@ class AuditLogProjection(Projection):
             ),
             Account.ApiKeyRevoked: lambda e: ("api_key_revoked", {"key_id": e.key_id}),
             Account.SsoDisconnected: lambda e: ("sso_disconnected", {}),
+            Account.Erased: lambda e: ("account_erased", {}),
             Account.VerificationFailed: lambda e: (
                 "mfa_verification_failed",
                 {"factor": e.factor, "reason": e.reason},
