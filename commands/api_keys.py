@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from commands.inputs import Actor, Email, Name
+from commands.inputs import Actor, Email, Label, Name
 from commands.services import Services
 from ledger.credentials import IssuedSecret
 
 
 class CreateApiKey(Actor):
     email: Email
-    name: Name
+    name: Label
 
 
 class RevokeApiKey(Actor):

@@ -55,6 +55,13 @@ def _phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _label(value: str) -> str:
+    label = value.strip()
+    if not 1 <= len(label) <= 64 or not label.isprintable():
+        raise ValueError("a name must be 1-64 printable characters")
+    return label
+
+
 def _six_digits(value: str) -> str:
     digits = value.replace(" ", "")
     if not re.fullmatch(r"[0-9]{6}", digits):
@@ -84,6 +91,7 @@ def _user_agent(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Name = Annotated[str, AfterValidator(_name)]
+Label = Annotated[str, AfterValidator(_label)]
 PhoneE164 = Annotated[str, AfterValidator(_phone)]
 SixDigitCode = Annotated[str, AfterValidator(_six_digits)]
 RecoveryCode = Annotated[str, AfterValidator(_recovery_code)]

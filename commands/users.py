@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from pydantic import model_validator
+
 from commands.inputs import Actor, Email, Name, Password, Slug
 from commands.services import Services
 from ledger.account import Account
@@ -22,6 +24,12 @@ class SetPassword(Actor):
     password: Password
     revoke_other_sessions: bool = False
     keep_session: Name | None = None
+
+    @model_validator(mode="after")
+    def keep_needs_revoke(self) -> SetPassword:
+        if self.keep_session is not None and not self.revoke_other_sessions:
+            raise ValueError("--keep only makes sense with --revoke-other-sessions")
+        return self
 
 
 class SetSecurityAlerts(Actor):
