@@ -91,6 +91,7 @@ class LedgerGroup(click.Group):
 
         from ledger.errors import LedgerError, LoginDenied
         from ledger.keyring import MasterKeyError
+        from ledger.signing import SigningKeyError
 
         try:
             return super().invoke(ctx)
@@ -111,8 +112,8 @@ class LedgerGroup(click.Group):
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
             fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
-        except MasterKeyError as error:
-            fail(ctx, "master_key", str(error), EXIT_REFUSED)
+        except (MasterKeyError, SigningKeyError) as error:
+            fail(ctx, "key_unavailable", str(error), EXIT_REFUSED)
 
 
 def validation_message(error: Any) -> str:

@@ -90,15 +90,18 @@ def verify_store(
             Finding(problem, at, None if stream is None else str(stream), version, detail),
         )
 
+    def missing(link_row: tuple[int, str, int, bytes]) -> IntegrityReport:
+        return found(
+            "deleted",
+            link_row[0],
+            link_row[1],
+            link_row[2],
+            "a recorded event is missing from the event table",
+        )
+
     for notification_id, stream, version, topic, state in _events(store):
         if pending is not None and pending[0] < notification_id:
-            return found(
-                "deleted",
-                pending[0],
-                pending[1],
-                pending[2],
-                "a recorded event is missing from the event table",
-            )
+            return missing(pending)
         if pending is None or pending[0] != notification_id:
             return found(
                 "inserted",
@@ -148,13 +151,7 @@ def verify_store(
             )
         pending = next(links, None)
     if pending is not None:
-        return found(
-            "deleted",
-            pending[0],
-            pending[1],
-            pending[2],
-            "a recorded event is missing from the event table",
-        )
+        return missing(pending)
     unseen = sorted(set(checkpoints) - seen)
     if unseen:
         return found(

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -21,6 +20,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.database import Database
+from ledger.key_files import KeyFileError, read_or_create_key_file
 
 MASTER_KEY_ENV = "FLERO_LEDGER_MASTER_KEY"
 SEALED_PREFIX = "sealed:v1:"
@@ -49,7 +49,10 @@ def load_master_key(key_file: Path | None) -> bytes:
     if not encoded:
         if key_file is None:
             raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) for this store")
-        encoded = _read_or_create_key_file(key_file)
+        try:
+            encoded = read_or_create_key_file(key_file)
+        except KeyFileError as error:
+            raise MasterKeyError(str(error)) from None
     try:
         key = base64.b64decode(encoded.strip(), validate=True)
     except ValueError:
@@ -57,20 +60,6 @@ def load_master_key(key_file: Path | None) -> bytes:
     if len(key) != 32:
         raise MasterKeyError("the master key must be 32 bytes")
     return key
-
-
-def _read_or_create_key_file(path: Path) -> str:
-    if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise MasterKeyError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
-        return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    encoded = base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(encoded + "\n")
-    return encoded
 
 
 class KeyRing:

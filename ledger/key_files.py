@@ -1,0 +1,28 @@
+"""Key files for the embedded store: 32 random bytes, base64, created once with mode 0600."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import stat
+from pathlib import Path
+
+
+class KeyFileError(Exception):
+    pass
+
+
+def read_or_create_key_file(path: Path) -> str:
+    """The key in `path`; a new one if there is none. Refuses a file others can read."""
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise KeyFileError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+        return path.read_text()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded = base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(encoded + "\n")
+    return encoded
