@@ -7,26 +7,21 @@ the `postgres` OS user when the tests run as root). Each test gets a fresh datab
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
 from commands.services import Services
+from devtools.postgres_cluster import PgServer, PostgresMissing, throwaway_cluster
 from ledger.clock import FixedClock, format_instant
 from ledger.store import LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
@@ -38,99 +33,25 @@ T0 = datetime(2026, 11, 14, 9, 0, tzinfo=UTC)
 # ---- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _pg_binary(name: str) -> str:
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1:]
-    if not found:
-        pytest.fail(f"PostgreSQL's {name} is not installed (.ci/run installs it with apt-get)")
-    return found if isinstance(found, str) else found[0]
-
-
-def _as_postgres_user(args: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
-
-
-@dataclass(frozen=True)
-class PgServer:
-    host: str
-    port: int
-    user: str
-    password: str = ""
-
-    def connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            dbname=dbname,
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password or None,
-            autocommit=True,
-        )
-
-    def url(self, dbname: str) -> str:
-        auth = self.user + (f":{self.password}" if self.password else "")
-        if self.host.startswith("/"):
-            return f"postgresql://{auth}@localhost/{dbname}?host={self.host}&port={self.port}"
-        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
-
-
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     dsn = os.environ.get(TEST_DSN_ENV)
     if dsn:
         loc = StoreLocation.parse(dsn)
         yield PgServer(loc.pg_host, int(loc.pg_port), loc.pg_user, loc.pg_password)
         return
-    base = Path(tempfile.mkdtemp(prefix="flero-pg-"))
-    data, sockets = base / "data", base / "sock"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    port = 54000 + os.getpid() % 1000
-    subprocess.run(
-        _as_postgres_user([_pg_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off"
-    subprocess.run(
-        _as_postgres_user(
-            [
-                _pg_binary("pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(base / "log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
     try:
-        yield PgServer(str(sockets), port, "postgres")
-    finally:
-        subprocess.run(
-            _as_postgres_user([_pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_cluster() as server:
+            yield server
+    except PostgresMissing as missing:
+        pytest.fail(f"{missing} (.ci/run installs it with apt-get)")
 
 
 _database_numbers = itertools.count()
 
 
 def fresh_pg_database(server: PgServer) -> str:
-    name = f"flero_test_{os.getpid()}_{next(_database_numbers)}"
-    with server.connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
+    return server.fresh_database(f"flero_test_{os.getpid()}_{next(_database_numbers)}")
 
 
 # ---- one store per test, on each backend -------------------------------------------------
