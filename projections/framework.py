@@ -89,6 +89,14 @@ class ProjectionRunner:
             SystemClock().now(),
         )
 
+    def behind(self) -> bool:
+        """Whether any read model has yet to read the newest event (two cheap queries)."""
+        head = self.store.event_count()
+        with self.store.database.transaction() as tx:
+            rows = tx.fetchall("SELECT name, position FROM projection_tracking")
+        positions: dict[str, int] = {str(name): int(at) for name, at in rows}
+        return any(positions.get(p.name, 0) < head for p in self.projections)
+
     def rebuild(self, projection: Projection, progress: Progress | None = None) -> int:
         """Empty the read model and replay the whole ledger into it."""
         with self.store.database.transaction() as tx:

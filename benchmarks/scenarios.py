@@ -1,0 +1,339 @@
+"""The scenarios `benchmarks.run` measures. Each returns one figure per call."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from commands import login, organisations, totp, users
+from commands.clients import describe_client
+from commands.services import Services
+from devtools.postgres_cluster import PgServer
+from ledger.clock import FixedClock
+from ledger.events import Context, Stamp
+from ledger.passwords import hash_password, verify_password
+from ledger.sign_in import SignInAttempt
+from ledger.store import LedgerStore, initialise_schema
+from ledger.store_location import StoreLocation
+from projections.catalogue import runner_for
+from projections.forensics import Forensics
+from projections.queries import account_login_history
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+STATE = secrets.token_bytes(300)  # the size of a typical stored event
+UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari"
+Add = Callable[[str, str, list[float], bool], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rows: int  # baseline rows/events per run
+    accounts: int  # accounts signing in
+    rounds: int  # sign-ins per account per run
+    history: int  # events of the one long-history account
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(rows=200, accounts=10, rounds=2, history=1_000)
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(rows=3_000, accounts=100, rounds=5, history=100_000)
+
+
+# ---- baselines -----------------------------------------------------------------------------
+
+
+class PostgresBench:
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        self.db = server.fresh_database("bench_baselines")
+
+    def _table(self, conn: Any) -> None:
+        conn.execute("DROP TABLE IF EXISTS rows")
+        conn.execute(
+            "CREATE TABLE rows (originator_id uuid, originator_version bigint, "
+            "topic text, state bytea, id bigserial PRIMARY KEY)"
+        )
+
+    def raw_inserts(self, n: int) -> float:
+        """Baseline A: single-row autocommit INSERTs, rows/s."""
+        with self.server.connect(self.db) as conn:
+            self._table(conn)
+            started = time.perf_counter()
+            for i in range(n):
+                conn.execute(
+                    "INSERT INTO rows (originator_id, originator_version, topic, state) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (uuid.uuid4(), i, "bench:Event", STATE),
+                )
+            return n / (time.perf_counter() - started)
+
+    def binary_copy(self, n: int) -> float:
+        """Baseline C: binary COPY, rows/s."""
+        with self.server.connect(self.db) as conn:
+            self._table(conn)
+            started = time.perf_counter()
+            with conn.cursor().copy(
+                "COPY rows (originator_id, originator_version, topic, state) "
+                "FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for i in range(n):
+                    copy.write_row((uuid.uuid4(), i, "bench:Event", STATE))
+            return n / (time.perf_counter() - started)
+
+    def library_saves(self, n: int) -> float:
+        """Baseline B: the plain eventsourcing application, one event per save(), events/s."""
+        db = self.server.fresh_database("bench_library")
+        loc = StoreLocation.parse(self.server.url(db))
+        app = _PlainApp(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": db,
+                "POSTGRES_HOST": loc.pg_host,
+                "POSTGRES_PORT": loc.pg_port,
+                "POSTGRES_USER": loc.pg_user,
+                "POSTGRES_PASSWORD": "",
+            }
+        )
+        try:
+            item = _PlainAggregate()
+            app.save(item)
+            started = time.perf_counter()
+            for _ in range(n):
+                item.touch(STATE.hex()[:300])
+                app.save(item)
+            return n / (time.perf_counter() - started)
+        finally:
+            app.close()
+
+
+class _PlainAggregate(Aggregate):
+    @event("Touched")
+    def touch(self, note: str) -> None:
+        self.note = note
+
+
+class _PlainApp(Application):
+    name = "Plain"
+
+
+# ---- the ledger's own scenarios ----------------------------------------------------------
+
+
+@dataclass
+class SignInCast:
+    url: str
+    emails: list[str]
+    secrets: dict[str, str]
+
+
+def prepare_sign_ins(url: str, accounts: int, org: str) -> SignInCast:
+    """An organisation signing in through SSO with a Flero TOTP factor, its members enrolled."""
+    store = LedgerStore(StoreLocation.parse(url))
+    services = Services(store=store, clock=FixedClock(T0))
+    organisations.create_organisation(services, organisations.CreateOrganisation(slug=org))
+    organisations.configure_sso(
+        services, organisations.ConfigureSso(slug=org, idp="okta", mfa_mode="flero", enforced=True)
+    )
+    cast = SignInCast(url, [], {})
+    for i in range(accounts):
+        email = f"user{i}@{org}.test"
+        users.create_user(services, users.CreateUser(email=email, org=org))
+        secret = totp.enrol_totp(services, totp.EnrolTotp(email=email)).secret
+        totp.confirm_totp(services, totp.ConfirmTotp(email=email, code=pyotp.TOTP(secret).at(T0)))
+        cast.emails.append(email)
+        cast.secrets[email] = secret
+    store.close()
+    return cast
+
+
+def sign_in_rounds(cast: SignInCast, first_round: int, rounds: int) -> list[float]:
+    """Every member signs in once per round, each round 30 s (one TOTP step) later.
+    Returns each command's latency in seconds."""
+    store = LedgerStore(StoreLocation.parse(cast.url))
+    services = Services(store=store, clock=FixedClock(T0))
+    latencies = []
+    for r in range(first_round, first_round + rounds):
+        at = T0 + timedelta(seconds=30 * (r + 1))
+        services.clock = FixedClock(at)
+        for email in cast.emails:
+            code = pyotp.TOTP(cast.secrets[email]).at(at)
+            command = login.Login(
+                email=email, method="sso", ip="81.2.69.160", user_agent=UA, totp=code
+            )
+            started = time.perf_counter()
+            login.log_in(services, command)
+            latencies.append(time.perf_counter() - started)
+    store.close()
+    return latencies
+
+
+_round_counter = iter(range(1, 10_000, 50))
+
+
+def run_ledger_scenarios(url: str, size: Sizes, repeat: int, add: Add, prefix: str) -> None:
+    initialise_schema(StoreLocation.parse(url))
+    cast = prepare_sign_ins(url, size.accounts, f"{prefix}-org")
+    latencies: list[float] = []
+    throughput = []
+    for _ in range(repeat):
+        batch = sign_in_rounds(cast, next(_round_counter), size.rounds)
+        latencies += batch
+        throughput.append(len(batch) / sum(batch))
+    add(f"{prefix}.login_1_client", "logins/s", throughput, True)
+    ordered = sorted(latencies)
+    add(f"{prefix}.login_p50", "ms", [statistics.median(ordered) * 1000], False)
+    add(f"{prefix}.login_p99", "ms", [ordered[int(len(ordered) * 0.99) - 1] * 1000], False)
+    add(f"{prefix}.argon2_password", "ms", [_argon2_ms() for _ in range(repeat)], False)
+
+    email = build_long_history(url, size.history)
+    store = LedgerStore(StoreLocation.parse(url))
+    forensics = Forensics(store)
+    instants = [T0 + timedelta(minutes=30 * i) for i in range(1, size.history, size.history // 20)]
+    add(
+        f"{prefix}.state_as_of_p50",
+        "ms",
+        [_median_ms(lambda at=at: forensics.state(email, at)) for at in instants[: repeat * 5]],
+        False,
+    )
+    now = T0 + timedelta(minutes=30 * size.history)
+    account_login_history(store, email, now, 90)  # brings read models up to date first
+    add(
+        f"{prefix}.history_p50",
+        "ms",
+        [_median_ms(lambda: account_login_history(store, email, now, 90)) for _ in range(repeat)],
+        False,
+    )
+    events = store.event_count()
+    store.close()
+    rebuilds = [_rebuild_in_child(url) for _ in range(repeat)]
+    add(f"{prefix}.projection_rebuild", "events/s", [events / s for s, _ in rebuilds], True)
+    add(f"{prefix}.projection_rss", "MB", [rss for _, rss in rebuilds], False)
+    add(
+        f"{prefix}.verify_store",
+        "events/s",
+        [events / _verify_seconds(url) for _ in range(repeat)],
+        True,
+    )
+
+
+def build_long_history(url: str, events: int) -> str:
+    """One account with `events` events: workspace changes and API-key sign-ins, every 30 min."""
+    store = LedgerStore(StoreLocation.parse(url))
+    services = Services(store=store, clock=FixedClock(T0))
+    organisations.create_organisation(services, organisations.CreateOrganisation(slug="long"))
+    email = "long@long.test"
+    users.create_user(services, users.CreateUser(email=email, org="long"))
+    account = store.account(email)
+    key = account.create_api_key("bench", Stamp(T0, Context(), store.keyring))
+    client = describe_client("81.2.69.160", UA)
+    for i in range(1, events):
+        stamp = Stamp(T0 + timedelta(minutes=30 * i), Context(), store.keyring)
+        if i % 10 == 0:
+            attempt = SignInAttempt(method="api_key", client=client, api_key=key.secret)
+            account.log_in(attempt, None, stamp)
+        else:
+            account.grant_workspace(f"w{i % 20}", "member" if i % 3 else "admin", stamp)
+        if i % 1000 == 0:
+            store.app.save(account)
+    store.app.save(account)
+    store.close()
+    return email
+
+
+def _median_ms(call: Callable[[], object], times: int = 5) -> float:
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def _argon2_ms() -> float:
+    started = time.perf_counter()
+    verify_password(hash_password("correct horse battery staple"), "correct horse battery")
+    return (time.perf_counter() - started) * 1000
+
+
+def _rebuild_in_child(url: str) -> tuple[float, float]:
+    """Seconds to rebuild every read model, and the process's peak RSS in MB."""
+    code = (
+        "import sys, time, resource;"
+        "from benchmarks.scenarios import rebuild_all;"
+        "t = time.perf_counter(); rebuild_all(sys.argv[1]);"
+        "print(time.perf_counter() - t,"
+        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, url],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    seconds, rss = out.stdout.split()
+    return float(seconds), float(rss)
+
+
+def rebuild_all(url: str) -> None:
+    store = LedgerStore(StoreLocation.parse(url))
+    runner = runner_for(store)
+    for projection in runner.projections:
+        runner.rebuild(projection)
+    store.close()
+
+
+def _verify_seconds(url: str) -> float:
+    from ledger.integrity import verify_store
+
+    store = LedgerStore(StoreLocation.parse(url))
+    started = time.perf_counter()
+    report = verify_store(store)
+    elapsed = time.perf_counter() - started
+    store.close()
+    assert report.intact, report.finding
+    return elapsed
+
+
+def concurrent_logins(url: str, size: Sizes, clients: int) -> float:
+    """Sign-ins per second with `clients` processes, each signing in its own members."""
+    casts = [
+        prepare_sign_ins(url, size.accounts // clients or 1, f"c{secrets.token_hex(3)}")
+        for _ in range(clients)
+    ]
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        pool.map(_warm_up, range(clients))  # imports and connections outside the timing
+        runs = pool.starmap(_timed_sign_ins, [(cast, size.rounds) for cast in casts])
+    started, ended = min(r[0] for r in runs), max(r[1] for r in runs)
+    return sum(r[2] for r in runs) / (ended - started)
+
+
+def _warm_up(_: int) -> None:
+    import commands.login  # noqa: F401
+
+
+def _timed_sign_ins(cast: SignInCast, rounds: int) -> tuple[float, float, int]:
+    """(start, end, sign-ins) on the shared monotonic clock of this machine."""
+    started = time.monotonic()
+    count = len(sign_in_rounds(cast, 1, rounds))
+    return started, time.monotonic(), count
