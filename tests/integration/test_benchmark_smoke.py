@@ -1,0 +1,39 @@
+"""The benchmark suite runs end to end (a smoke run: it checks it works, not its timings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_quick_benchmark_run_measures_every_target(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env.pop("FLERO_LEDGER_DB", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert len(figures["targets"]) == 12
+    assert all(isinstance(t["measured"], float) for t in figures["targets"])
+    for name in (
+        "pg.baseline_a_insert",
+        "pg.baseline_b_library",
+        "pg.baseline_c_copy",
+        "pg.login_1_client",
+        "sqlite.login_1_client",
+        "pg.verify_store",
+    ):
+        assert figures["figures"][name]["median"] > 0
+    assert "PASS" in run.stdout or "FAIL" in run.stdout
