@@ -112,6 +112,10 @@ CREATE OR REPLACE TRIGGER ledger_checkpoints_no_update_or_delete
     BEFORE UPDATE OR DELETE ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
 
+CREATE OR REPLACE TRIGGER ledger_checkpoints_no_truncate
+    BEFORE TRUNCATE ON ledger_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
 -- ---- Keys, delivery, projections ----------------------------------------------------------
 
 -- Per-account data keys, wrapped by the master key. Kept apart from the events so that

@@ -64,7 +64,7 @@ def log_in(services: Services, cmd: Login) -> NewSession:
         recovery_code=cmd.recovery_code,
     )
     account = services.store.app.find_account(services.store.account_id(cmd.email))
-    if account is None:
+    if account is None or account.erased:
         _record_unknown_account(services, cmd, attempt, stamp)
     org = services.store.app.find_organisation(account.org_id)
     sso = SsoPolicy(**org.sso) if org is not None and org.sso else None

@@ -35,7 +35,7 @@ class ActiveSession:
 def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     claimed = credentials.read_session_token(cmd.token)
     account = services.store.app.find_account(claimed.account_id) if claimed else None
-    if claimed is None or account is None:
+    if claimed is None or account is None or account.erased:
         raise UnknownSession("that session is not active (signed out, or unknown)")
     stamp = Stamp(at=services.now(), context=Context(ip=cmd.ip), sealer=services.store.keyring)
     account.check_session(claimed.session_id, cmd.token.strip(), stamp)

@@ -90,6 +90,15 @@ class Database:
         """The embedded store creates its own tables; PostgreSQL takes them from schema.sql."""
         self._sqlite_connection().executescript(SQLITE_SCHEMA.read_text())
 
+    def purge_freed_space(self, table: str) -> None:
+        """Make deleted or overwritten rows unrecoverable from the database files (erasure)."""
+        if self.postgres:
+            self._pg_connection().execute(f"VACUUM {table}")  # outside any transaction
+        else:
+            lite = self._sqlite_connection()
+            lite.execute("VACUUM")
+            lite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def missing_tables(self, names: Sequence[str]) -> list[str]:
         with self.transaction() as tx:
             if self.postgres:

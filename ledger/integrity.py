@@ -112,7 +112,9 @@ def verify_store(
             )
         expected_version, previous = streams.get(stream, (0, GENESIS))
         if version != expected_version + 1 or pending[1] != str(stream) or pending[2] != version:
-            problem = "deleted" if version > expected_version + 1 else "reordered"
+            # A gap is a deletion only where the chain agrees on what should stand here.
+            same_place = pending[1] == str(stream) and pending[2] == version
+            problem = "deleted" if version > expected_version + 1 and same_place else "reordered"
             return found(
                 problem,
                 notification_id,

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.database import Database
+from ledger.errors import LedgerError
 from ledger.key_files import KeyFileError, read_or_create_key_file
 
 MASTER_KEY_ENV = "FLERO_LEDGER_MASTER_KEY"
@@ -70,14 +72,17 @@ class KeyRing:
         self._master = AESGCM(master_key)
         self._lookup_key = hmac.digest(master_key, b"flero-ledger/lookup", "sha256")
         self._keys: dict[UUID, bytes | None] = {}
+        self._destroyed: set[UUID] = set()
 
     def lookup_hash(self, value: str) -> str:
         """A keyed, deterministic digest used to find an account by e-mail without storing it."""
         return hmac.digest(self._lookup_key, value.encode(), "sha256").hex()
 
     def seal(self, owner: UUID, plaintext: str) -> str:
+        """Encrypt for `owner`. For an erased owner nothing is kept: the value is born erased."""
         key = self._data_key(owner, create=True)
-        assert key is not None
+        if key is None:
+            return f"{SEALED_PREFIX}{owner.hex}:"
         nonce = secrets.token_bytes(12)
         ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), owner.bytes)
         return f"{SEALED_PREFIX}{owner.hex}:{base64.b64encode(nonce + ciphertext).decode()}"
@@ -87,26 +92,42 @@ class KeyRing:
         owner_hex, _, payload = sealed.removeprefix(SEALED_PREFIX).partition(":")
         owner = UUID(owner_hex)
         key = self._data_key(owner, create=False)
-        if key is None:
+        if key is None or not payload:
             return None
         raw = base64.b64decode(payload)
-        return AESGCM(key).decrypt(raw[:12], raw[12:], owner.bytes).decode()
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], owner.bytes).decode()
+        except InvalidTag:
+            return None  # sealed under a key that no longer exists
 
     def keyed_hash(self, owner: UUID, value: str) -> str:
         """HMAC of a short secret (an SMS code) under the owner's data key."""
         key = self._data_key(owner, create=True)
-        assert key is not None
+        if key is None:
+            raise LedgerError("this account was erased")
         return hmac.digest(key, value.encode(), hashlib.sha256).hex()
 
     def destroy(self, owner: UUID) -> None:
-        """Crypto-shredding: every value sealed for `owner` becomes unreadable, for good."""
+        """Crypto-shredding: every value sealed for `owner` becomes unreadable, for good.
+
+        A tombstone (an empty wrapped key) stays, so that no new key is ever made for `owner`.
+        """
         with self._db.transaction() as tx:
-            tx.execute("DELETE FROM ledger_data_keys WHERE owner_id = ?", (str(owner),))
+            tx.execute(
+                "INSERT INTO ledger_data_keys (owner_id, wrapped_key) VALUES (?, ?) "
+                "ON CONFLICT (owner_id) DO UPDATE SET wrapped_key = excluded.wrapped_key",
+                (str(owner), b""),
+            )
         self._keys[owner] = None
+        self._destroyed.add(owner)
+        self._db.purge_freed_space("ledger_data_keys")
 
     def _data_key(self, owner: UUID, create: bool) -> bytes | None:
-        if owner in self._keys and (self._keys[owner] is not None or not create):
-            return self._keys[owner]
+        """The owner's key; a new one if `create` and there never was one; None if destroyed."""
+        if owner in self._keys:
+            cached = self._keys[owner]
+            if cached is not None or not create or owner in self._destroyed:
+                return cached
         with self._db.transaction() as tx:
             row = tx.fetchone(
                 "SELECT wrapped_key FROM ledger_data_keys WHERE owner_id = ?", (str(owner),)
@@ -121,7 +142,10 @@ class KeyRing:
                 row = tx.fetchone(
                     "SELECT wrapped_key FROM ledger_data_keys WHERE owner_id = ?", (str(owner),)
                 )
-        unwrapped = None if row is None else self._unwrap(owner, bytes(row[0]))
+        wrapped = None if row is None else bytes(row[0])
+        if wrapped == b"":
+            self._destroyed.add(owner)
+        unwrapped = self._unwrap(owner, wrapped) if wrapped else None
         self._keys[owner] = unwrapped
         return unwrapped
 

@@ -267,6 +267,7 @@ def test_applying_schema_sql_twice_changes_nothing_and_keeps_the_data(
     assert trigger_names == [
         "ledger_chain_no_truncate",
         "ledger_chain_no_update_or_delete",
+        "ledger_checkpoints_no_truncate",
         "ledger_checkpoints_no_update_or_delete",
         "ledger_events_no_truncate",
         "ledger_events_no_update_or_delete",
