@@ -86,7 +86,6 @@ class LedgerGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from eventsourcing.persistence import OperationalError, RecordConflictError
-        from psycopg import OperationalError as PgOperationalError
         from pydantic import ValidationError
 
         from ledger.errors import LedgerError, LoginDenied
@@ -105,15 +104,24 @@ class LedgerGroup(click.Group):
         except RecordConflictError:
             message = "the account changed while this command ran; nothing was recorded, retry"
             fail(ctx, "concurrent_change", message, EXIT_REFUSED)
-        except (OperationalError, PgOperationalError, sqlite3.OperationalError) as error:
-            message = f"the store is unavailable: {str(error).strip().splitlines()[0]}"
-            fail(ctx, "store_unavailable", message, EXIT_REFUSED)
+        except (OperationalError, sqlite3.OperationalError) as error:
+            store_unavailable(ctx, error)
+        except Exception as error:
+            psycopg = sys.modules.get("psycopg")  # only ever loaded for PostgreSQL
+            if psycopg is not None and isinstance(error, psycopg.OperationalError):
+                store_unavailable(ctx, error)
+            raise
         except ValidationError as error:
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
             fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
         except (MasterKeyError, SigningKeyError) as error:
             fail(ctx, "key_unavailable", str(error), EXIT_REFUSED)
+
+
+def store_unavailable(ctx: click.Context, error: Exception) -> NoReturn:
+    message = f"the store is unavailable: {str(error).strip().splitlines()[0]}"
+    fail(ctx, "store_unavailable", message, EXIT_REFUSED)
 
 
 def validation_message(error: Any) -> str:

@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from ledger.store_location import StoreLocation
 
 Row = tuple[Any, ...]
@@ -54,7 +52,7 @@ class Database:
         self.location = location
         self.postgres = location.kind == "postgresql"
         self._sqlite: sqlite3.Connection | None = None
-        self._pg: psycopg.Connection[Any] | None = None
+        self._pg: Any = None  # a psycopg connection, imported only for PostgreSQL
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -128,7 +126,9 @@ class Database:
             self._sqlite.execute("PRAGMA journal_mode=WAL")
         return self._sqlite
 
-    def _pg_connection(self) -> psycopg.Connection[Any]:
+    def _pg_connection(self) -> Any:
+        import psycopg
+
         if self._pg is None or self._pg.closed:
             loc = self.location
             self._pg = psycopg.connect(

@@ -19,7 +19,8 @@ MAX_USER_AGENT_LENGTH = 1024
 
 
 class LedgerEvent(BaseModel, CanMutateAggregate[UUID]):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: validators are built on first use, not at import (command-line start-up).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     originator_id: UUID
     originator_version: int

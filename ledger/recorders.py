@@ -1,4 +1,4 @@
-"""The library's application recorders, extended to write the hash chain and time index.
+"""The library's SQLite application recorder, extended to write the hash chain and time index.
 
 Each event's chain row (its link hash and timestamp) is inserted in the same transaction as the
 event itself, so the two can never disagree about what was recorded.
@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger.chain import GENESIS, ChainRow, link, recorded_at
@@ -79,33 +78,4 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                     row.chain_hash,
                 ),
             )
-        return notification_ids
-
-
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert notification_ids is not None
-
-        def previous_link(stream: UUID, version: int) -> bytes:
-            curs.execute(SELECT_PREVIOUS.format(p="%s"), (str(stream), version))
-            row = curs.fetchone()
-            return GENESIS if row is None else bytes(row["chain_hash"])
-
-        rows = chain_rows(stored_events, notification_ids, previous_link)
-        curs.executemany(
-            INSERT_LINK.format(p="%s"),
-            [
-                (
-                    r.notification_id,
-                    str(r.originator_id),
-                    r.originator_version,
-                    r.recorded_at,
-                    r.chain_hash,
-                )
-                for r in rows
-            ],
-        )
         return notification_ids

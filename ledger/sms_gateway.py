@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -75,6 +73,9 @@ class WebhookGateway:
         self._timeout = timeout
 
     def send(self, message: TextMessage) -> None:
+        import urllib.error
+        import urllib.request
+
         payload = json.dumps(
             {"to": message.to, "body": message.body, "sent_at": format_instant(message.sent_at)}
         ).encode()

@@ -77,7 +77,7 @@ class StoreLocation:
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "ledger.recorders:ChainedPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.recorders_postgres:ChainedPostgresRecorder",
             "POSTGRES_DBNAME": self.pg_dbname,
             "POSTGRES_HOST": self.pg_host,
             "POSTGRES_PORT": self.pg_port,
