@@ -106,17 +106,17 @@ class LedgerGroup(click.Group):
             fail(ctx, "concurrent_change", message, EXIT_REFUSED)
         except (OperationalError, sqlite3.OperationalError) as error:
             store_unavailable(ctx, error)
-        except Exception as error:
-            psycopg = sys.modules.get("psycopg")  # only ever loaded for PostgreSQL
-            if psycopg is not None and isinstance(error, psycopg.OperationalError):
-                store_unavailable(ctx, error)
-            raise
         except ValidationError as error:
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
             fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
         except (MasterKeyError, SigningKeyError) as error:
             fail(ctx, "key_unavailable", str(error), EXIT_REFUSED)
+        except Exception as error:
+            psycopg = sys.modules.get("psycopg")  # only ever loaded for PostgreSQL
+            if psycopg is not None and isinstance(error, psycopg.OperationalError):
+                store_unavailable(ctx, error)
+            raise
 
 
 def store_unavailable(ctx: click.Context, error: Exception) -> NoReturn:
