@@ -6,7 +6,8 @@ event itself, so the two can never disagree about what was recorded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -25,12 +26,39 @@ SELECT_PREVIOUS = (
 )
 
 
+class RecentLinks:
+    """Links of recently committed events, so an append rarely needs to read its predecessor.
+
+    Safe because a committed link never changes; only links of committed transactions enter.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._links: OrderedDict[tuple[UUID, int], bytes] = OrderedDict()
+        self._size = size
+
+    def get(self, stream: UUID, version: int) -> bytes | None:
+        return self._links.get((stream, version))
+
+    def committed(self, rows: Sequence[ChainRow]) -> None:
+        for row in rows:
+            self._links[(row.originator_id, row.originator_version)] = row.chain_hash
+        while len(self._links) > self._size:
+            self._links.popitem(last=False)
+
+
+RECENT_LINKS = RecentLinks()
+
+
 def chain_rows(
     stored_events: Sequence[StoredEvent],
     notification_ids: Sequence[int],
-    previous_link: Any,
+    stored_link: Callable[[UUID, int], bytes],
 ) -> list[ChainRow]:
-    """Link each event to the one before it in its stream (earlier in this batch, or stored)."""
+    """Link each event to the one before it in its stream (in this batch, recent, or stored)."""
+
+    def previous_link(stream: UUID, version: int) -> bytes:
+        return RECENT_LINKS.get(stream, version) or stored_link(stream, version)
+
     latest: dict[UUID, bytes] = {}
     rows = []
     for event, notification_id in zip(stored_events, notification_ids, strict=True):
@@ -56,6 +84,14 @@ def chain_rows(
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        self._rows: list[ChainRow] = []  # filled by _insert_events (one command at a time)
+        notification_ids = super().insert_events(stored_events, **kwargs)
+        RECENT_LINKS.committed(self._rows)  # reached only once the transaction committed
+        return notification_ids
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -67,7 +103,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
             return GENESIS if row is None else bytes(row[0])
 
-        for row in chain_rows(stored_events, notification_ids, previous_link):
+        rows = chain_rows(stored_events, notification_ids, previous_link)
+        self._rows += rows
+        for row in rows:
             c.execute(
                 INSERT_LINK.format(p="?"),
                 (

@@ -12,11 +12,19 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from ledger.chain import GENESIS
-from ledger.recorders import INSERT_LINK, SELECT_PREVIOUS, chain_rows
+from ledger.chain import GENESIS, ChainRow
+from ledger.recorders import INSERT_LINK, RECENT_LINKS, SELECT_PREVIOUS, chain_rows
 
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        self._rows: list[ChainRow] = []  # filled below (one command at a time)
+        notification_ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        RECENT_LINKS.committed(self._rows)  # reached only once the transaction committed
+        return notification_ids
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -29,6 +37,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             return GENESIS if row is None else bytes(row["chain_hash"])
 
         rows = chain_rows(stored_events, notification_ids, previous_link)
+        self._rows += rows
         curs.executemany(
             INSERT_LINK.format(p="%s"),
             [
