@@ -1084,7 +1084,7 @@ def timeline(email: str, day: str, as_json: bool) -> None:
 
     address = parse_email(email)
     try:
-        start, end = day_bounds(day)
+        start, end = day_bounds(day, instants=False)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--on") from None
     events = Forensics(runtime().store).timeline(address, start, end)
@@ -1259,6 +1259,10 @@ def export(
 
     if sum((email is not None, slug is not None, everything)) != 1:
         raise click.UsageError("choose exactly one of --user, --org and --all")
+    if not Path(out).resolve().parent.is_dir():
+        raise click.BadParameter(
+            f"no directory {Path(out).parent} to write into", param_hint="--out"
+        )
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -52,11 +52,23 @@ def format_instant(instant: datetime) -> str:
     return as_utc(instant).isoformat().replace("+00:00", "Z")
 
 
-def day_bounds(text: str) -> tuple[datetime, datetime]:
-    """A UTC day (`2026-11-14`) as [midnight, next midnight); an instant as itself."""
+def parse_day(text: str) -> datetime | None:
+    """Midnight UTC of a calendar date (`2026-11-14` or `20261114`); None if not a date."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def day_bounds(text: str, *, instants: bool = True) -> tuple[datetime, datetime]:
+    """A UTC day as [midnight, next midnight); an instant (if allowed) as itself."""
+    midnight = parse_day(text)
+    if midnight is not None:
+        return midnight, midnight + timedelta(days=1)
+    if not instants:
+        raise ValueError(f"{text!r} is not a date (e.g. 2026-11-14)")
     start = parse_instant(text)
-    if len(text.strip()) == 10:
-        return start, start + timedelta(days=1)
     return start, start + timedelta(microseconds=1)
 
 

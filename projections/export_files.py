@@ -100,7 +100,13 @@ def verify_export(path: Path, public_key: str | None = None) -> ExportProblem | 
             "the manifest's signature does not verify: it was forged "
             "or altered, or signed by another key",
         )
-    fmt = manifest["format"]
+    try:
+        return _verify_records(path, manifest, manifest["format"])
+    except OSError as error:
+        return ExportProblem(None, f"the export cannot be read: {error}")
+
+
+def _verify_records(path: Path, manifest: dict[str, Any], fmt: str) -> ExportProblem | None:
     chain, count = GENESIS, 0
     digest = hashlib.sha256()
     anchors = manifest["anchors"]
@@ -137,16 +143,18 @@ def _records(path: Path, fmt: str, digest: Any) -> Iterator[tuple[bytes, str]]:
                 continue
             try:
                 record, stated = _parse(line, fmt)
-            except (ValueError, KeyError, IndexError):
-                yield b"", ""  # unreadable: it cannot match its chain
-                continue
-            yield encode_record(record, fmt), stated
+                covered = encode_record(record, fmt)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                covered, stated = b"", ""  # unreadable: it cannot match its chain
+            yield covered, stated
 
 
 def _parse(line: bytes, fmt: str) -> tuple[dict[str, Any], str]:
     if fmt == "jsonl":
         parsed = json.loads(line)
-        return parsed, parsed.pop("chain")
+        if not isinstance(parsed, dict):
+            raise ValueError("a record is a JSON object")
+        return parsed, str(parsed.pop("chain"))
     row = next(csv.reader([line.decode().rstrip("\r\n")]))
     *cells, stated = row
     values: list[Any] = list(cells)

@@ -97,8 +97,8 @@ class Exporter:
                 f.write(line)
                 file_digest.update(line)
                 count += 1
-                first = first or record["timestamp"]
-                last = record["timestamp"]
+                first = min(first or record["timestamp"], record["timestamp"])
+                last = max(last or record["timestamp"], record["timestamp"])
                 if count % ANCHOR_EVERY == 0:
                     anchors[str(count)] = chain
         manifest: dict[str, Any] = {
