@@ -1211,15 +1211,27 @@ def verify_export_file(path: str, public_key: str | None) -> None:
     from pathlib import Path
 
     from ledger.errors import Tampered
-    from projections.export_files import verify_export
+    from projections.export_files import manifest_path, verify_export
 
     problem = verify_export(Path(path), public_key)
     if problem is not None:
         where = f"record {problem.record}: " if problem.record else ""
         raise Tampered(f"{path}: {where}{problem.message}")
+    key = public_key or json.loads(manifest_path(Path(path)).read_text())["public_key"]
+    trust = (
+        "the key given"
+        if public_key
+        else ("the key the manifest names; pass --public-key (from `info`) to pin the ledger's")
+    )
     emit(
-        {"ok": True, "path": path, "verified": True},
-        lambda: click.echo(f"{path}: intact, signature verified"),
+        {
+            "ok": True,
+            "path": path,
+            "verified": True,
+            "public_key": key,
+            "key_pinned": public_key is not None,
+        },
+        lambda: click.echo(f"{path}: intact, signed by {key} ({trust})"),
     )
 
 

@@ -142,7 +142,15 @@ def verify(path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
 def assert_intact(path: Path, *extra: str) -> None:
     code, answer = verify(path, *extra)
     assert code == 0, answer
-    assert answer == {"ok": True, "path": str(path), "verified": True}
+    manifest = manifest_of(path)
+    pinned = "--public-key" in extra
+    assert answer == {
+        "ok": True,
+        "path": str(path),
+        "verified": True,
+        "public_key": manifest["public_key"],
+        "key_pinned": pinned,
+    }
 
 
 def tampered(path: Path, *extra: str) -> str:
