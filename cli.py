@@ -1399,7 +1399,7 @@ def projections_run(follow: bool, interval: float, as_json: bool) -> None:
     runner = runner_for(runtime().store)
     if follow:
         click.echo("Following the ledger; Ctrl-C to stop.", err=True)
-        follow_ledger(runner, interval)
+        follow_ledger(runner, interval, lambda state: click.echo(f"Worker {state}", err=True))
     else:
         runner.catch_up_all()
     emit({"ok": True, "projections": runner.status()}, lambda: click.echo("Read models up to date"))

@@ -1,0 +1,97 @@
+"""Several projection workers on PostgreSQL: exactly one is active, another takes over at once
+when it dies (kill -9), and the read models end up complete."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from devtools.postgres_cluster import PgServer
+from ledger.events import Context, Stamp
+from ledger.organisation import Organisation
+from ledger.store import LedgerStore, initialise_schema
+from ledger.store_location import StoreLocation
+from projections.catalogue import runner_for
+from tests.conftest import T0, fresh_pg_database, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "cli.py"), "--db", url, "projections", "run", "--follow"],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line.strip())
+
+    def next_state(self, timeout: float = 15.0) -> str:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line.startswith("Worker "):
+                return line.removeprefix("Worker ")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=10)
+
+
+def record_organisations(store: LedgerStore, *slugs: str) -> None:
+    """Appended straight through the event store: only a worker brings read models along."""
+    stamp = Stamp(at=T0, context=Context(), sealer=store.keyring)
+    for slug in slugs:
+        store.app.save(Organisation.create(Organisation.create_id(), slug, stamp))
+
+
+def slugs(store: LedgerStore) -> list[str]:
+    with store.database.transaction() as tx:
+        return [row[0] for row in tx.fetchall("SELECT slug FROM rm_organisations ORDER BY slug")]
+
+
+def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    url = pg_server.url(fresh_pg_database(pg_server))
+    initialise_schema(StoreLocation.parse(url))
+    store = LedgerStore(StoreLocation.parse(url))
+    first = Worker(url)
+    try:
+        assert first.next_state() == "active"
+        second = Worker(url)
+        try:
+            assert second.next_state() == "standing by: another worker is active"
+            record_organisations(store, "acme", "globex")
+            wait_for(lambda: slugs(store) == ["acme", "globex"])
+
+            first.process.kill()  # kill -9: no clean shutdown, no unlock
+            first.process.wait(timeout=10)
+            assert second.next_state(timeout=10) == "active"
+
+            record_organisations(store, "initech")
+            head = store.event_count()
+            wait_for(lambda: slugs(store) == ["acme", "globex", "initech"])
+            positions = {s["position"] for s in runner_for(store).status().values()}
+            assert positions == {head}
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        store.close()
