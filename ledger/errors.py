@@ -140,3 +140,9 @@ class Tampered(LedgerError):
     """Verification found a record altered, removed, inserted or reordered."""
 
     code = "tampered"
+
+
+class NotYetCreated(LedgerError):
+    """Asked about an instant before the account existed."""
+
+    code = "not_yet_created"

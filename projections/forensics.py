@@ -14,7 +14,7 @@ from uuid import UUID
 
 from ledger.account import Account
 from ledger.clock import format_instant, stored_instant
-from ledger.errors import AccountNotFound, LedgerError
+from ledger.errors import AccountNotFound, NotYetCreated
 from ledger.events import LedgerEvent
 from ledger.organisation import Organisation
 from ledger.sign_in import SESSION_IDLE_LIMIT
@@ -43,10 +43,6 @@ HIDDEN_FIELDS = {
     "password_hash",
     "recovery_code_hash",
 }
-
-
-class NotYetCreated(LedgerError):
-    code = "not_yet_created"
 
 
 class Forensics:
