@@ -166,8 +166,15 @@ class Forensics:
     # ---- helpers -----------------------------------------------------------------------------
 
     def _existing(self, email: str) -> UUID:
+        """The account's id, checked against the time index (no need to replay it)."""
         account_id = self.store.account_id(email)
-        if self.store.app.find_account(account_id) is None:
+        with self.store.database.transaction() as tx:
+            row = tx.fetchone(
+                "SELECT originator_version FROM ledger_chain "
+                "WHERE originator_id = ? AND originator_version = 1",
+                (str(account_id),),
+            )
+        if row is None:
             raise AccountNotFound(email)
         return account_id
 
