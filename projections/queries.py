@@ -18,11 +18,13 @@ from projections.sessions import active_sessions
 
 
 def _known_account(store: LedgerStore, email: str) -> UUID:
-    """The account's id, once it is known to exist and every read model has caught up."""
+    """The account's id, once every read model has caught up and the directory knows it."""
     account_id = store.account_id(email)
-    if store.app.find_account(account_id) is None:
-        raise AccountNotFound(email)
     caught_up(store)
+    with store.database.transaction() as tx:
+        known = tx.fetchone("SELECT 1 FROM rm_accounts WHERE account_id = ?", (str(account_id),))
+    if known is None:
+        raise AccountNotFound(email)
     return account_id
 
 
