@@ -48,7 +48,7 @@ def test_a_worker_applies_new_events_without_being_asked(
         for slug in ("acme", "globex"):
             store.app.save(Organisation.create(Organisation.create_id(), slug, stamp))
         head = store.event_count()
-        wait_for(lambda: positions(store) == {head})
+        wait_for(lambda: positions(store) == {head}, timeout=30)
         with store.database.transaction() as tx:
             slugs = tx.fetchall("SELECT slug FROM rm_organisations ORDER BY slug")
         assert slugs == [("acme",), ("globex",)]

@@ -60,6 +60,10 @@ def record_organisations(store: LedgerStore, *slugs: str) -> None:
         store.app.save(Organisation.create(Organisation.create_id(), slug, stamp))
 
 
+def positions(store: LedgerStore) -> set[int]:
+    return {state["position"] for state in runner_for(store).status().values()}
+
+
 def slugs(store: LedgerStore) -> list[str]:
     with store.database.transaction() as tx:
         return [row[0] for row in tx.fetchall("SELECT slug FROM rm_organisations ORDER BY slug")]
@@ -88,8 +92,8 @@ def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(
             record_organisations(store, "initech")
             head = store.event_count()
             wait_for(lambda: slugs(store) == ["acme", "globex", "initech"])
-            positions = {s["position"] for s in runner_for(store).status().values()}
-            assert positions == {head}
+            # ...and every other read model follows (the worker takes them one by one).
+            wait_for(lambda: positions(store) == {head}, timeout=30)
         finally:
             second.stop()
     finally:
