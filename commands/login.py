@@ -48,11 +48,7 @@ def _decoy_password_hash() -> str:
 
 def log_in(services: Services, cmd: Login) -> NewSession:
     """A new session, or LoginDenied with the contract's reason (the attempt is recorded)."""
-    stamp = Stamp(
-        at=services.now(),
-        context=Context(ip=cmd.ip, user_agent=cmd.user_agent),
-        sealer=services.store.keyring,
-    )
+    stamp = services.stamp_for(Context(ip=cmd.ip, user_agent=cmd.user_agent))
     attempt = SignInAttempt(
         method=cmd.method,
         client=describe_client(cmd.ip, cmd.user_agent),

@@ -39,7 +39,10 @@ class Services:
             actor_id = self.store.account_id(actor.actor)
             if self.store.app.find_account(actor_id) is None:
                 raise AccountNotFound(actor.actor)
-        context = Context(actor_id=actor_id, ip=actor.ip, user_agent=actor.user_agent)
+        return self.stamp_for(Context(actor_id=actor_id, ip=actor.ip, user_agent=actor.user_agent))
+
+    def stamp_for(self, context: Context) -> Stamp:
+        """Now, in this context, sealed with the store's key ring."""
         return Stamp(at=self.now(), context=context, sealer=self.store.keyring)
 
     @contextmanager

@@ -8,7 +8,7 @@ from commands.inputs import Actor, CommandInput, Email, IpAddress, Name
 from commands.services import Services
 from ledger import credentials
 from ledger.errors import UnknownSession
-from ledger.events import Context, Stamp
+from ledger.events import Context
 
 
 class CheckSession(CommandInput):
@@ -37,7 +37,7 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     account = services.store.app.find_account(claimed.account_id) if claimed else None
     if claimed is None or account is None or account.erased:
         raise UnknownSession("that session is not active (signed out, or unknown)")
-    stamp = Stamp(at=services.now(), context=Context(ip=cmd.ip), sealer=services.store.keyring)
+    stamp = services.stamp_for(Context(ip=cmd.ip))
     account.check_session(claimed.session_id, cmd.token.strip(), stamp)
     services.save(account)
     email = services.store.keyring.open(account.email) or "[erased]"

@@ -53,15 +53,19 @@ def initialise_schema(location: StoreLocation) -> None:
     """Create every table (idempotent): schema.sql on PostgreSQL, the embedded schema on SQLite."""
     database = Database(location)
     try:
-        if location.kind == "postgresql":
-            with database.transaction() as tx:
-                tx.execute_script(SCHEMA_SQL.read_text())
-        else:
-            assert location.sqlite_path is not None
-            location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            database.create_sqlite_tables()
+        create_schema(database)
     finally:
         database.close()
+
+
+def create_schema(database: Database) -> None:
+    if database.postgres:
+        with database.transaction() as tx:
+            tx.execute_script(SCHEMA_SQL.read_text())
+    else:
+        assert database.location.sqlite_path is not None
+        database.location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        database.create_sqlite_tables()
 
 
 class LedgerStore:
@@ -69,10 +73,10 @@ class LedgerStore:
 
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
-        if location.kind == "sqlite":
-            initialise_schema(location)  # the embedded store creates itself on first use
         self.database = Database(location)
-        if location.kind == "postgresql":
+        if location.kind == "sqlite":
+            create_schema(self.database)  # the embedded store creates itself on first use
+        else:
             missing = self.database.missing_tables(REQUIRED_TABLES)
             if missing:
                 self.database.close()
