@@ -83,6 +83,38 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
     signature bytea NOT NULL
 );
 
+-- ---- Appending --------------------------------------------------------------------------
+
+-- One call appends a command's events and their chain links, in one round trip and one
+-- transaction (ledger/recorders_postgres.py). The EXCLUSIVE lock, as the eventsourcing library
+-- takes it, serialises appends so that notification ids commit in order: a reader tailing the
+-- log never passes an id that a slower transaction fills in later.
+CREATE OR REPLACE FUNCTION ledger_append_events(
+    ids uuid[], versions bigint[], topics text[], states bytea[], times text[], links bytea[]
+) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE ledger_events IN EXCLUSIVE MODE;
+    NOTIFY ledger_events;
+    RETURN QUERY
+    WITH appended AS (
+        INSERT INTO ledger_events (originator_id, originator_version, topic, state)
+        SELECT e.id, e.version, e.topic, e.state
+        FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS e(id, version, topic, state, n)
+        ORDER BY e.n
+        RETURNING notification_id, originator_id, originator_version
+    ), chained AS (
+        INSERT INTO ledger_chain
+            (notification_id, originator_id, originator_version, recorded_at, chain_hash)
+        SELECT a.notification_id, a.originator_id::text, a.originator_version, l.at, l.link
+        FROM appended a
+        JOIN unnest(ids, versions, times, links) AS l(id, version, at, link)
+            ON l.id = a.originator_id AND l.version = a.originator_version
+        RETURNING notification_id
+    )
+    SELECT c.notification_id FROM chained c ORDER BY c.notification_id;
+END $$;
+
 -- ---- Append-only protection ---------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION ledger_events_are_append_only() RETURNS trigger

@@ -18,6 +18,10 @@ from ledger.organisation import Organisation
 from ledger.unknown_account import UnknownAccountAttempts
 
 SNAPSHOT_INTERVAL = 100
+# Long-running processes (the projection worker, benchmarks, a server) keep recently used
+# aggregates and read only their newer events before each command ("fast-forward"), which is
+# safe with other writers. Commands get a deep copy, so a refused command leaves no trace.
+AGGREGATE_CACHE_SIZE = 1000
 
 
 class SecurityLedger(Application[UUID]):
@@ -26,7 +30,10 @@ class SecurityLedger(Application[UUID]):
     `stored_events` and `stored_snapshots`."""
 
     name = "Ledger"
-    env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(PydanticMapper)}
+    env: ClassVar[dict[str, str]] = {
+        "MAPPER_TOPIC": get_topic(PydanticMapper),
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
+    }
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: SNAPSHOT_INTERVAL}
     snapshot_class = Snapshot
 

@@ -31,10 +31,9 @@ def link(previous: bytes, originator_id: UUID, version: int, topic: str, state: 
 
 
 @dataclass(frozen=True)
-class ChainRow:
+class ChainLink:
     """What the recorder writes beside each event, in the same transaction."""
 
-    notification_id: int
     originator_id: UUID
     originator_version: int
     recorded_at: str  # the event's own timestamp, as stored instants are
@@ -42,5 +41,13 @@ class ChainRow:
 
 
 def recorded_at(state: bytes) -> str:
-    """The event's timestamp, read from its canonical JSON (the time index key)."""
-    return stored_instant(parse_instant(json.loads(state)["timestamp"]))
+    """The event's timestamp, read from its canonical JSON (the time index key).
+
+    Empty for a state that is not a ledger event: the recorder stores whatever it is given,
+    as the library's recorder contract asks, and such a row is simply absent from time queries.
+    """
+    try:
+        timestamp = json.loads(state)["timestamp"]
+    except (ValueError, TypeError, KeyError):
+        return ""
+    return stored_instant(parse_instant(timestamp))

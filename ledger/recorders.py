@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from ledger.chain import GENESIS, ChainRow, link, recorded_at
+from ledger.chain import GENESIS, ChainLink, link, recorded_at
 
 INSERT_LINK = (
     "INSERT INTO ledger_chain "
@@ -39,7 +39,7 @@ class RecentLinks:
     def get(self, stream: UUID, version: int) -> bytes | None:
         return self._links.get((stream, version))
 
-    def committed(self, rows: Sequence[ChainRow]) -> None:
+    def committed(self, rows: Sequence[ChainLink]) -> None:
         for row in rows:
             self._links[(row.originator_id, row.originator_version)] = row.chain_hash
         while len(self._links) > self._size:
@@ -49,19 +49,17 @@ class RecentLinks:
 RECENT_LINKS = RecentLinks()
 
 
-def chain_rows(
-    stored_events: Sequence[StoredEvent],
-    notification_ids: Sequence[int],
-    stored_link: Callable[[UUID, int], bytes],
-) -> list[ChainRow]:
+def chain_links(
+    stored_events: Sequence[StoredEvent], stored_link: Callable[[UUID, int], bytes]
+) -> list[ChainLink]:
     """Link each event to the one before it in its stream (in this batch, recent, or stored)."""
 
     def previous_link(stream: UUID, version: int) -> bytes:
         return RECENT_LINKS.get(stream, version) or stored_link(stream, version)
 
     latest: dict[UUID, bytes] = {}
-    rows = []
-    for event, notification_id in zip(stored_events, notification_ids, strict=True):
+    links = []
+    for event in stored_events:
         stream = UUID(str(event.originator_id))
         previous = latest.get(stream)
         if previous is None:
@@ -71,25 +69,19 @@ def chain_rows(
                 else previous_link(stream, event.originator_version - 1)
             )
         latest[stream] = link(previous, stream, event.originator_version, event.topic, event.state)
-        rows.append(
-            ChainRow(
-                notification_id,
-                stream,
-                event.originator_version,
-                recorded_at(event.state),
-                latest[stream],
-            )
+        links.append(
+            ChainLink(stream, event.originator_version, recorded_at(event.state), latest[stream])
         )
-    return rows
+    return links
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        self._rows: list[ChainRow] = []  # filled by _insert_events (one command at a time)
+        self._links: list[ChainLink] = []  # filled by _insert_events (one command at a time)
         notification_ids = super().insert_events(stored_events, **kwargs)
-        RECENT_LINKS.committed(self._rows)  # reached only once the transaction committed
+        RECENT_LINKS.committed(self._links)  # reached only once the transaction committed
         return notification_ids
 
     def _insert_events(
@@ -98,22 +90,24 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         assert notification_ids is not None
 
-        def previous_link(stream: UUID, version: int) -> bytes:
+        def stored_link(stream: UUID, version: int) -> bytes:
             c.execute(SELECT_PREVIOUS.format(p="?"), (str(stream), version))
             row = c.fetchone()
             return GENESIS if row is None else bytes(row[0])
 
-        rows = chain_rows(stored_events, notification_ids, previous_link)
-        self._rows += rows
-        for row in rows:
-            c.execute(
-                INSERT_LINK.format(p="?"),
+        links = chain_links(stored_events, stored_link)
+        self._links += links
+        c.executemany(
+            INSERT_LINK.format(p="?"),
+            [
                 (
-                    row.notification_id,
-                    str(row.originator_id),
-                    row.originator_version,
-                    row.recorded_at,
-                    row.chain_hash,
-                ),
-            )
+                    notification_id,
+                    str(each.originator_id),
+                    each.originator_version,
+                    each.recorded_at,
+                    each.chain_hash,
+                )
+                for notification_id, each in zip(notification_ids, links, strict=True)
+            ],
+        )
         return notification_ids
