@@ -1367,13 +1367,12 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
     except KeyError as error:
         raise click.BadParameter(str(error.args[0]), param_hint="NAME") from None
     total = store.event_count()
-    replayed: dict[str, int] = {}
     with Progress(console=console(), disable=runtime().json, transient=True) as progress:
-        for projection in chosen:
-            task = progress.add_task(f"Rebuilding {projection.name}", total=total)
-            replayed[projection.name] = runner.rebuild(
-                projection, functools.partial(progress.advance, task)
-            )
+        task = progress.add_task(f"Rebuilding {len(chosen)} read model(s)", total=total)
+        replayed = dict.fromkeys(
+            (p.name for p in chosen),
+            runner.rebuild(*chosen, progress=functools.partial(progress.advance, task)),
+        )
 
     def human() -> None:
         for rebuilt, count in replayed.items():

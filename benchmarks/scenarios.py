@@ -297,9 +297,7 @@ def _rebuild_in_child(url: str) -> tuple[float, float]:
 
 def rebuild_all(url: str) -> None:
     store = LedgerStore(StoreLocation.parse(url))
-    runner = runner_for(store)
-    for projection in runner.projections:
-        runner.rebuild(projection)
+    runner_for(store).rebuild()
     store.close()
 
 

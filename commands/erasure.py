@@ -8,6 +8,7 @@ as recorded. Read models are rebuilt without the data; the erasure itself is rec
 from __future__ import annotations
 
 from commands.inputs import Actor, Email
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import identity
 from ledger.errors import AccountNotFound
@@ -18,6 +19,7 @@ class EraseAccount(Actor):
     email: Email
 
 
+@retry_on_conflict
 def erase_account(services: Services, cmd: EraseAccount) -> None:
     store = services.store
     account = store.app.find_account(store.account_id(cmd.email))
@@ -32,9 +34,7 @@ def erase_account(services: Services, cmd: EraseAccount) -> None:
     _forget_texts(services, [p for p in phones if p])
     store.keyring.destroy(account.id)
     store.keyring.destroy(identity.unknown_account_id(store.keyring.lookup_hash(cmd.email)))
-    runner = runner_for(store)
-    for projection in runner.projections:
-        runner.rebuild(projection)
+    runner_for(store).rebuild()
 
 
 def _forget_texts(services: Services, phones: list[str]) -> None:

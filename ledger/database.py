@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,19 @@ class Database:
         self._pg: Any = None  # a psycopg connection, imported only for PostgreSQL
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """Everything inside commits together or not at all. Nested calls are savepoints."""
+    def transaction(self, *, pipelined: bool = False) -> Iterator[Transaction]:
+        """Everything inside commits together or not at all. Nested calls are savepoints.
+
+        `pipelined` (PostgreSQL) sends statements without waiting for each reply, until a row
+        is read or the transaction ends: many small writes then cost one round trip.
+        """
         if self.postgres:
             conn = self._pg_connection()
-            with conn.transaction(), conn.cursor() as cursor:
+            with (
+                conn.pipeline() if pipelined else nullcontext(),
+                conn.transaction(),
+                conn.cursor() as cursor,
+            ):
                 yield Transaction(cursor, postgres=True)
         else:
             lite = self._sqlite_connection()

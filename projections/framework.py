@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eventsourcing.utils import resolve_topic
+
 from ledger.checkpoints import checkpoint_if_due
 from ledger.clock import SystemClock
 from ledger.database import Transaction
@@ -67,21 +69,23 @@ class ProjectionRunner:
         known = ", ".join(p.name for p in self.projections)
         raise KeyError(f"no projection {name!r} (known: {known})")
 
-    def catch_up(self, projection: Projection, progress: Progress | None = None) -> int:
-        """Apply every event recorded after the projection's position; returns how many."""
-        applied = 0
+    def catch_up(self, *projections: Projection, progress: Progress | None = None) -> int:
+        """Apply every event recorded after each read model's position (all of them if none
+        is named), reading and decoding the log once for all; returns how many events were read.
+        """
+        chosen = projections or tuple(self.projections)
+        read = 0
         while True:
-            done = self._apply_batch(projection)
-            applied += done
+            done = self._apply_batch(chosen)
+            read += done
             if progress is not None and done:
                 progress(done)
             if done < BATCH_SIZE:
-                return applied
+                return read
 
     def catch_up_all(self) -> None:
         """Every read model, then the signed checkpoint if one is due."""
-        for projection in self.projections:
-            self.catch_up(projection)
+        self.catch_up()
         checkpoint_if_due(
             self.store.database,
             self.store.signing_key,
@@ -97,16 +101,20 @@ class ProjectionRunner:
         positions: dict[str, int] = {str(name): int(at) for name, at in rows}
         return any(positions.get(p.name, 0) < head for p in self.projections)
 
-    def rebuild(self, projection: Projection, progress: Progress | None = None) -> int:
-        """Empty the read model and replay the whole ledger into it."""
+    def rebuild(self, *projections: Projection, progress: Progress | None = None) -> int:
+        """Empty the read models (all of them if none is named) and replay the whole ledger
+        into them in one pass."""
+        chosen = projections or tuple(self.projections)
         with self.store.database.transaction() as tx:
-            position(tx, projection.name, lock=self.store.database.postgres)
-            for table in projection.tables:
-                tx.execute(f"DELETE FROM {table}")  # noqa: S608 (names are our constants)
-            tx.execute(
-                "UPDATE projection_tracking SET position = 0 WHERE name = ?", (projection.name,)
-            )
-        return self.catch_up(projection, progress)
+            for projection in chosen:
+                position(tx, projection.name, lock=self.store.database.postgres)
+                for table in projection.tables:
+                    tx.execute(f"DELETE FROM {table}")  # noqa: S608 (names are our constants)
+                tx.execute(
+                    "UPDATE projection_tracking SET position = 0 WHERE name = ?",
+                    (projection.name,),
+                )
+        return self.catch_up(*chosen, progress=progress)
 
     def status(self) -> dict[str, dict[str, int]]:
         head = self.store.event_count()
@@ -117,21 +125,30 @@ class ProjectionRunner:
                 report[projection.name] = {"position": at, "behind": max(head - at, 0)}
         return report
 
-    def _apply_batch(self, projection: Projection) -> int:
-        handlers = projection.handlers()
+    def _apply_batch(self, projections: tuple[Projection, ...]) -> int:
+        """One transaction: the next events after the furthest-behind read model, each applied
+        to every read model that has not seen it yet, and their new positions."""
         recorder = self.store.app.recorder
         mapper = self.store.app.mapper
-        with self.store.database.transaction() as tx:
-            start = position(tx, projection.name, lock=self.store.database.postgres)
+        lock = self.store.database.postgres
+        with self.store.database.transaction(pipelined=True) as tx:
+            readers = [(p.name, position(tx, p.name, lock), p.handlers()) for p in projections]
+            start = min(at for _, at, _ in readers)
             notifications = recorder.select_notifications(start=start + 1, limit=BATCH_SIZE)
             for notification in notifications:
-                event = mapper.to_domain_event(notification)
-                handler = handlers.get(type(event))
-                if handler is not None:
-                    handler(event, notification.id, tx)
+                kind = resolve_topic(notification.topic)
+                event: Any = None  # decoded once, and only if some read model reads it
+                for _, at, handlers in readers:
+                    handler = handlers.get(kind)
+                    if handler is not None and notification.id > at:
+                        if event is None:
+                            event = mapper.to_domain_event(notification)
+                        handler(event, notification.id, tx)
             if notifications:
-                tx.execute(
-                    "UPDATE projection_tracking SET position = ? WHERE name = ?",
-                    (notifications[-1].id, projection.name),
-                )
+                for name, at, _ in readers:
+                    if notifications[-1].id > at:
+                        tx.execute(
+                            "UPDATE projection_tracking SET position = ? WHERE name = ?",
+                            (notifications[-1].id, name),
+                        )
         return len(notifications)
