@@ -81,7 +81,7 @@ def stored_instant(instant: datetime) -> str:
 
 
 def parse_stored_instant(stored: str) -> datetime:
-    return datetime.strptime(stored, STORED_INSTANT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(stored)  # the stored form is ISO 8601 (strptime is 10x slower)
 
 
 def display_instant(stored: str) -> str:

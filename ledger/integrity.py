@@ -63,7 +63,8 @@ def _events(store: LedgerStore) -> Iterator[tuple[int, UUID, int, str, bytes]]:
         for n in batch:
             # Whoever edits a row by hand may leave text where bytes were: hash what is there.
             state = n.state if isinstance(n.state, bytes) else str(n.state).encode()
-            yield n.id, UUID(str(n.originator_id)), n.originator_version, n.topic, state
+            stream = n.originator_id if isinstance(n.originator_id, UUID) else UUID(n.originator_id)
+            yield n.id, stream, n.originator_version, n.topic, state
         if len(batch) < BATCH:
             return
         start = batch[-1].id + 1
@@ -111,9 +112,9 @@ def verify_store(
                 "this event was never recorded through the ledger (no chain link)",
             )
         expected_version, previous = streams.get(stream, (0, GENESIS))
-        if version != expected_version + 1 or pending[1] != str(stream) or pending[2] != version:
+        same_place = pending[2] == version and pending[1] == str(stream)
+        if version != expected_version + 1 or not same_place:
             # A gap is a deletion only where the chain agrees on what should stand here.
-            same_place = pending[1] == str(stream) and pending[2] == version
             problem = "deleted" if version > expected_version + 1 and same_place else "reordered"
             return found(
                 problem,

@@ -326,7 +326,8 @@ class SignIn:
 
     def forget_idle_sessions(self, at: datetime) -> None:
         """Keep the aggregate small: sessions idle past the limit can never validate again."""
-        for session_id in [s for s in self.sessions if s not in self.active_sessions(at)]:
+        active = set(self.active_sessions(at))
+        for session_id in [s for s in self.sessions if s not in active]:
             del self.sessions[session_id]
 
     # ---- API keys, SSO ------------------------------------------------------------------------
