@@ -1267,6 +1267,7 @@ def export(
 
     from commands.inputs import parse_email
     from ledger.clock import day_bounds
+    from projections.export_files import manifest_path
     from projections.exports import Exporter, Format, Scope
 
     if sum((email is not None, slug is not None, everything)) != 1:
@@ -1275,6 +1276,11 @@ def export(
         raise click.BadParameter(
             f"no directory {Path(out).parent} to write into", param_hint="--out"
         )
+    for existing in (Path(out), manifest_path(Path(out))):
+        if existing.exists() or existing.is_symlink():
+            raise click.BadParameter(
+                f"{existing} already exists; an export never writes over a file", param_hint="--out"
+            )
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None

@@ -83,7 +83,7 @@ class Exporter:
         chain, count, anchors = GENESIS, 0, {}
         first = last = None
         file_digest = hashlib.sha256()
-        with out.open("wb") as f:
+        with out.open("xb") as f:  # never over an existing file (the CLI checks first, too)
             if fmt == "csv":
                 f.write(csv_header())
                 file_digest.update(csv_header())
@@ -123,7 +123,8 @@ class Exporter:
         }
         signature = self.store.signing_key.sign(manifest_message(manifest))
         manifest["signature"] = base64.b64encode(signature).decode()
-        manifest_path(out).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        with manifest_path(out).open("x") as manifest_file:
+            manifest_file.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return ExportResult(out, count, cut)
 
     def _events(

@@ -548,6 +548,31 @@ def test_an_export_into_a_missing_directory_is_refused_not_a_crash(
     assert "error" in json.loads(result.stdout)
 
 
+@pytest.mark.parametrize("occupied", ["file", "manifest", "link"])
+def test_an_export_never_writes_over_an_existing_file(
+    ledger: Ledger, account: str, tmp_path: Path, occupied: str
+) -> None:
+    """Run as root with a mistyped --out, an export must not clobber /etc/passwd."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "audit.jsonl"
+    precious = folder / "precious"
+    precious.write_text("root:x:0:0\n")
+    taken = {"file": out, "manifest": folder / "audit.jsonl.manifest.json", "link": out}[occupied]
+    if occupied == "link":
+        taken.symlink_to(precious)
+    else:
+        taken.write_text("root:x:0:0\n")
+
+    result = ledger.run("export", "--all", "--format", "jsonl", "--out", str(out), "--json")
+
+    assert result.exit_code == 2
+    assert "already exists" in json.loads(result.stdout)["error"]["message"]
+    assert taken.read_text() == "root:x:0:0\n"
+    assert precious.read_text() == "root:x:0:0\n"
+    assert len(list(folder.iterdir())) == 2  # nothing new beside them
+
+
 # ---- tampering -------------------------------------------------------------------------------
 
 
