@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.inputs import Actor, Email, Label, Name
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger.credentials import IssuedSecret
 
@@ -17,6 +18,7 @@ class RevokeApiKey(Actor):
     key_id: Name
 
 
+@retry_on_conflict
 def create_api_key(services: Services, cmd: CreateApiKey) -> IssuedSecret:
     account = services.store.account(cmd.email)
     issued = account.create_api_key(cmd.name, services.stamp(cmd))
@@ -24,6 +26,7 @@ def create_api_key(services: Services, cmd: CreateApiKey) -> IssuedSecret:
     return issued
 
 
+@retry_on_conflict
 def revoke_api_key(services: Services, cmd: RevokeApiKey) -> None:
     account = services.store.account(cmd.email)
     account.revoke_api_key(cmd.key_id, services.stamp(cmd))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.inputs import Actor, Email
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger.account import Factor
 
@@ -12,6 +13,7 @@ class DisableFactor(Actor):
     factor: Factor
 
 
+@retry_on_conflict
 def disable_factor(services: Services, cmd: DisableFactor) -> None:
     account = services.store.account(cmd.email)
     org = services.store.app.find_organisation(account.org_id)

@@ -12,6 +12,7 @@ from typing import Literal, NoReturn
 
 from commands.clients import describe_client
 from commands.inputs import CommandInput, Email, IpAddress, RecoveryCode, SixDigitCode, UserAgent
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import identity
 from ledger.errors import LoginDenied
@@ -46,6 +47,7 @@ def _decoy_password_hash() -> str:
     return hash_password("no account has this password")
 
 
+@retry_on_conflict
 def log_in(services: Services, cmd: Login) -> NewSession:
     """A new session, or LoginDenied with the contract's reason (the attempt is recorded)."""
     stamp = services.stamp_for(Context(ip=cmd.ip, user_agent=cmd.user_agent))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from commands.inputs import Actor, Email, Name, Slug
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import identity
 from ledger.errors import NotInOrganisation, OrganisationAlreadyExists
@@ -32,6 +33,7 @@ class AddAdmin(Actor):
     email: Email
 
 
+@retry_on_conflict
 def create_organisation(services: Services, cmd: CreateOrganisation) -> UUID:
     org_id = identity.organisation_id(cmd.slug)
     if services.store.app.find_organisation(org_id) is not None:
@@ -41,12 +43,14 @@ def create_organisation(services: Services, cmd: CreateOrganisation) -> UUID:
     return org_id
 
 
+@retry_on_conflict
 def require_mfa(services: Services, cmd: RequireMfa) -> None:
     org = services.store.organisation(cmd.slug)
     org.require_mfa(cmd.required, services.stamp(cmd))
     services.save(org)
 
 
+@retry_on_conflict
 def configure_sso(services: Services, cmd: ConfigureSso) -> None:
     org = services.store.organisation(cmd.slug)
     org.configure_sso(
@@ -58,6 +62,7 @@ def configure_sso(services: Services, cmd: ConfigureSso) -> None:
     services.save(org)
 
 
+@retry_on_conflict
 def add_admin(services: Services, cmd: AddAdmin) -> None:
     org = services.store.organisation(cmd.slug)
     account = services.store.account(cmd.email)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.inputs import Actor, Email, RecoveryCode
+from commands.retry import retry_on_conflict
 from commands.services import Services
 
 
@@ -10,6 +11,7 @@ class RegenerateRecoveryCodes(Actor):
     email: Email
 
 
+@retry_on_conflict
 def regenerate_recovery_codes(services: Services, cmd: RegenerateRecoveryCodes) -> list[str]:
     account = services.store.account(cmd.email)
     codes = account.regenerate_recovery_codes(services.stamp(cmd))
@@ -22,6 +24,7 @@ class UseRecoveryCode(Actor):
     code: RecoveryCode
 
 
+@retry_on_conflict
 def use_recovery_code(services: Services, cmd: UseRecoveryCode) -> int:
     """Spend one code; returns how many remain."""
     account = services.store.account(cmd.email)

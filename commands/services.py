@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from ledger.events import Context, Stamp
 from ledger.sms_gateway import SmsGateway, configured_gateway
 from ledger.store import LedgerStore
 from projections.catalogue import runner_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,4 +64,9 @@ class Services:
         self.store.app.save(*aggregates)
         if self.store.location.kind == "sqlite":
             # The embedded store has no projection worker: read models follow in-process.
-            runner_for(self.store).catch_up_all()
+            # What was saved is recorded whatever happens next: read models that cannot
+            # follow now (a full disk) follow with the next command or query.
+            try:
+                runner_for(self.store).catch_up_all()
+            except sqlite3.Error as error:
+                log.warning("recorded; the read models will catch up later (%s)", error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands.inputs import Actor, CommandInput, Email, IpAddress, Name
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import credentials
 from ledger.errors import UnknownSession
@@ -32,6 +33,7 @@ class ActiveSession:
     email: str
 
 
+@retry_on_conflict
 def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     claimed = credentials.read_session_token(cmd.token)
     account = services.store.app.find_account(claimed.account_id) if claimed else None
@@ -44,12 +46,14 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     return ActiveSession(session_id=claimed.session_id, email=email)
 
 
+@retry_on_conflict
 def revoke_session(services: Services, cmd: RevokeSession) -> None:
     account = services.store.account(cmd.email)
     account.revoke_session(cmd.session_id, services.stamp(cmd))
     services.save(account)
 
 
+@retry_on_conflict
 def revoke_other_sessions(services: Services, cmd: RevokeOtherSessions) -> int:
     """The panic button: every session but the one kept ends now. Returns how many."""
     account = services.store.account(cmd.email)

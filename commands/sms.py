@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.inputs import Actor, Email, PhoneE164, SixDigitCode
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger.sms_gateway import TextMessage
 
@@ -26,6 +27,7 @@ class VerifySmsCode(Actor):
     code: SixDigitCode
 
 
+@retry_on_conflict
 def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     """Record the challenge first, then text it: a text never carries an unrecorded code."""
     gateway = services.sms_gateway()  # a misconfigured gateway refuses before anything is recorded
@@ -37,12 +39,14 @@ def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     gateway.send(TextMessage(to=cmd.phone, body=body, sent_at=stamp.at))
 
 
+@retry_on_conflict
 def confirm_sms(services: Services, cmd: ConfirmSms) -> list[str]:
     account = services.store.account(cmd.email)
     with services.recording(account):
         return account.confirm_sms(cmd.code, services.stamp(cmd))
 
 
+@retry_on_conflict
 def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
     gateway = services.sms_gateway()
     account = services.store.account(cmd.email)
@@ -54,6 +58,7 @@ def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
     gateway.send(TextMessage(to=phone, body=body, sent_at=stamp.at))
 
 
+@retry_on_conflict
 def verify_sms_code(services: Services, cmd: VerifySmsCode) -> None:
     account = services.store.account(cmd.email)
     with services.recording(account):

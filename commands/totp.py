@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commands.inputs import Actor, Email, SixDigitCode
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import totp
 
@@ -29,6 +30,7 @@ class TotpEnrolment:
     otpauth_uri: str
 
 
+@retry_on_conflict
 def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
     account = services.store.account(cmd.email)
     secret = account.start_totp_enrolment(services.stamp(cmd))
@@ -36,6 +38,7 @@ def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
     return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, cmd.email))
 
 
+@retry_on_conflict
 def confirm_totp(services: Services, cmd: ConfirmTotp) -> list[str]:
     """Enable the app; returns the recovery codes when it is the account's first factor."""
     account = services.store.account(cmd.email)
@@ -43,6 +46,7 @@ def confirm_totp(services: Services, cmd: ConfirmTotp) -> list[str]:
         return account.confirm_totp(cmd.code, services.stamp(cmd))
 
 
+@retry_on_conflict
 def verify_totp(services: Services, cmd: VerifyTotp) -> None:
     account = services.store.account(cmd.email)
     with services.recording(account):

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import model_validator
 
 from commands.inputs import Actor, Email, Name, Password, Slug
+from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger.account import Account
 from ledger.errors import AccountAlreadyExists
@@ -37,6 +38,7 @@ class SetSecurityAlerts(Actor):
     on: bool
 
 
+@retry_on_conflict
 def create_user(services: Services, cmd: CreateUser) -> UUID:
     org = services.store.organisation(cmd.org)
     account_id = services.store.account_id(cmd.email)
@@ -50,6 +52,7 @@ def create_user(services: Services, cmd: CreateUser) -> UUID:
     return account_id
 
 
+@retry_on_conflict
 def set_password(services: Services, cmd: SetPassword) -> None:
     account = services.store.account(cmd.email)
     org = services.store.app.find_organisation(account.org_id)
@@ -65,6 +68,7 @@ class DisconnectSso(Actor):
     email: Email
 
 
+@retry_on_conflict
 def disconnect_sso(services: Services, cmd: DisconnectSso) -> None:
     """Only an admin of the account's organisation may (otherwise you could lock yourself out)."""
     account = services.store.account(cmd.email)
@@ -75,6 +79,7 @@ def disconnect_sso(services: Services, cmd: DisconnectSso) -> None:
     services.save(account)
 
 
+@retry_on_conflict
 def set_security_alerts(services: Services, cmd: SetSecurityAlerts) -> None:
     account = services.store.account(cmd.email)
     account.set_security_alerts(cmd.on, services.stamp(cmd))
