@@ -104,7 +104,7 @@ class LedgerGroup(click.Group):
         except RecordConflictError:
             message = "the account changed while this command ran; nothing was recorded, retry"
             fail(ctx, "concurrent_change", message, EXIT_REFUSED)
-        except (OperationalError, sqlite3.OperationalError) as error:
+        except (OperationalError, sqlite3.DatabaseError) as error:
             store_unavailable(ctx, error)
         except ValidationError as error:
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)

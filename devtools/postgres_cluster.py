@@ -29,6 +29,21 @@ class PgServer:
     port: int
     user: str
     password: str = ""
+    data_dir: Path | None = None  # known for a cluster we started ourselves
+
+    def restart(self) -> None:
+        """Fast shutdown (every connection is cut), then start again; waits until it is up."""
+        assert self.data_dir is not None, "only a throwaway cluster can be restarted"
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    *(pg_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w"),
+                    *("-l", str(self.data_dir.parent / "log"), "restart"),
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
         return psycopg.connect(
@@ -105,7 +120,7 @@ def throwaway_cluster(*, durable: bool = False) -> Iterator[PgServer]:
         capture_output=True,
     )
     try:
-        yield PgServer(str(sockets), port, "postgres")
+        yield PgServer(str(sockets), port, "postgres", data_dir=data)
     finally:
         subprocess.run(
             _as_postgres_user([pg_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

@@ -13,8 +13,17 @@ class KeyFileError(Exception):
     pass
 
 
-def read_or_create_key_file(path: Path) -> str:
-    """The key in `path`; a new one if there is none. Refuses a file others can read."""
+def read_or_create_key_file(path: Path, *, in_use: str | None = None) -> str:
+    """The key in `path`; a new one if there is none. Refuses a file others can read.
+
+    `in_use` says what the store already holds under this key, if anything: then a missing
+    file is refused, because a new key would silently lock that data away for good.
+    """
+    if not path.exists() and in_use is not None:
+        raise KeyFileError(
+            f"{path} is missing, but this store already holds {in_use} under it; "
+            "restore the file (a new key would never open them)"
+        )
     if path.exists():
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:

@@ -42,17 +42,18 @@ class MasterKeyError(Exception):
     pass
 
 
-def load_master_key(key_file: Path | None) -> bytes:
+def load_master_key(key_file: Path | None, *, in_use: bool = False) -> bytes:
     """The master key from FLERO_LEDGER_MASTER_KEY (base64), else from a 0600 key file.
 
-    The key file is created on first use, beside the embedded database.
+    The key file is created on first use, beside the embedded database; never again once the
+    store holds data keys wrapped by it (`in_use`).
     """
     encoded = os.environ.get(MASTER_KEY_ENV)
     if not encoded:
         if key_file is None:
             raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) for this store")
         try:
-            encoded = read_or_create_key_file(key_file)
+            encoded = read_or_create_key_file(key_file, in_use="data keys" if in_use else None)
         except KeyFileError as error:
             raise MasterKeyError(str(error)) from None
     try:
@@ -73,6 +74,17 @@ class KeyRing:
         self._lookup_key = hmac.digest(master_key, b"flero-ledger/lookup", "sha256")
         self._keys: dict[UUID, bytes | None] = {}
         self._destroyed: set[UUID] = set()
+
+    def check_master_key(self) -> None:
+        """Refuse a master key other than the one this store's data keys are wrapped by: under
+        a wrong key nobody would be found, and new data would be sealed apart from the old."""
+        with self._db.transaction() as tx:
+            row = tx.fetchone(
+                "SELECT owner_id, wrapped_key FROM ledger_data_keys WHERE wrapped_key <> ? LIMIT 1",
+                (b"",),
+            )
+        if row is not None:
+            self._unwrap(UUID(row[0]), bytes(row[1]))
 
     def lookup_hash(self, value: str) -> str:
         """A keyed, deterministic digest used to find an account by e-mail without storing it."""
@@ -154,4 +166,9 @@ class KeyRing:
         return nonce + self._master.encrypt(nonce, key, owner.bytes)
 
     def _unwrap(self, owner: UUID, wrapped: bytes) -> bytes:
-        return self._master.decrypt(wrapped[:12], wrapped[12:], owner.bytes)
+        try:
+            return self._master.decrypt(wrapped[:12], wrapped[12:], owner.bytes)
+        except InvalidTag:
+            raise MasterKeyError(
+                "the master key does not open this store's data keys (is it the right key?)"
+            ) from None

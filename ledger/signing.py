@@ -23,9 +23,12 @@ class SigningKeyError(Exception):
     pass
 
 
-def load_signing_key(key_file: Path) -> Ed25519PrivateKey:
+def load_signing_key(key_file: Path, *, in_use: bool = False) -> Ed25519PrivateKey:
+    """The checkpoint signing key; created on first use, never once checkpoints exist."""
     try:
-        encoded = os.environ.get(SIGNING_KEY_ENV) or read_or_create_key_file(key_file)
+        encoded = os.environ.get(SIGNING_KEY_ENV) or read_or_create_key_file(
+            key_file, in_use="signed checkpoints" if in_use else None
+        )
     except KeyFileError as error:
         raise SigningKeyError(str(error)) from None
     try:

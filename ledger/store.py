@@ -85,11 +85,19 @@ class LedgerStore:
                     "run `flero-ledger init` first"
                 )
         self.app = SecurityLedger(env=location.eventsourcing_env())
-        self.keyring = KeyRing(self.database, load_master_key(key_file_for(location)))
+        master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
+        self.keyring = KeyRing(self.database, master_key)
+        self.keyring.check_master_key()
 
     @functools.cached_property
     def signing_key(self) -> Ed25519PrivateKey:
-        return load_signing_key(signing_key_file_for(self.location))
+        return load_signing_key(
+            signing_key_file_for(self.location), in_use=self._holds("ledger_checkpoints")
+        )
+
+    def _holds(self, table: str) -> bool:
+        with self.database.transaction() as tx:
+            return tx.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None  # noqa: S608
 
     @property
     def signing_public_key(self) -> str:
