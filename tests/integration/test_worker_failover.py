@@ -1,5 +1,5 @@
 """Several projection workers on PostgreSQL: exactly one is active, another takes over at once
-when it dies (kill -9), and the read models end up complete."""
+when it dies (kill -9), and the read models end up complete: exactly what a rebuild gives."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.scenarios import build_long_history
 from devtools.postgres_cluster import PgServer
 from ledger.events import Context, Stamp
 from ledger.organisation import Organisation
@@ -20,6 +21,7 @@ from ledger.store import LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
 from projections.catalogue import runner_for
 from tests.conftest import T0, fresh_pg_database, wait_for
+from tests.integration.test_projections import read_models
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,4 +100,38 @@ def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(
             second.stop()
     finally:
         first.stop()
+        store.close()
+
+
+def test_a_worker_killed_mid_batch_resumes_into_exactly_what_a_rebuild_gives(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    url = pg_server.url(fresh_pg_database(pg_server))
+    initialise_schema(StoreLocation.parse(url))
+    build_long_history(url, 10_000)  # sign-ins, sessions, workspaces: every read model moves
+    store = LedgerStore(StoreLocation.parse(url))
+    head = store.event_count()
+    try:
+        first = Worker(url)
+        try:
+            wait_for(lambda: min(positions(store)) > 0, timeout=30)
+            first.process.kill()  # kill -9 while it works through the backlog
+            first.process.wait(timeout=10)
+        finally:
+            first.stop()
+        stopped_at = min(positions(store))
+        assert stopped_at < head, "the worker finished before it could be killed"
+
+        second = Worker(url)
+        try:
+            wait_for(lambda: positions(store) == {head}, timeout=60)
+        finally:
+            second.stop()
+        followed = read_models(store)
+        runner_for(store).rebuild()
+        assert read_models(store) == followed
+        assert len(followed["rm_login_history"]) > 0 and len(followed["rm_audit_log"]) > 0
+        print(f"\nkilled at {stopped_at} of {head} events; resumed to identical read models")
+    finally:
         store.close()
