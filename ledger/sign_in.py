@@ -105,6 +105,7 @@ class SignIn:
         @property
         def enabled_factors(self) -> list[Literal["totp", "sms"]]: ...
         def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None: ...
+        def check_clock(self, at: datetime) -> None: ...
         def _check_totp(self, code: str, stamp: Stamp) -> int: ...
         def _check_sms_code(self, code: str, stamp: Stamp) -> None: ...
         def _check_recovery_code(self, code: str) -> str: ...
@@ -122,6 +123,8 @@ class SignIn:
 
         def apply(self, account: Account) -> None:
             account.lockout.count_success()
+            if self.factor is not None:
+                account.last_factor_at = self.timestamp
             if self.totp_step is not None:
                 account.totp_last_step = self.totp_step
             if self.recovery_code_hash is not None:
@@ -293,7 +296,11 @@ class SignIn:
     # ---- sessions -----------------------------------------------------------------------------
 
     def check_session(self, session_id: str, token: str, stamp: Stamp) -> None:
-        """A valid, unexpired session; records activity at most once per five minutes."""
+        """A valid, unexpired session; records activity at most once per five minutes.
+
+        Asked at an instant before the account's last event (`--now` back-dated), it is
+        refused even when nothing would be recorded: an expired session stays expired."""
+        self.check_clock(stamp.at)
         session = self.sessions.get(session_id)
         if session is None or not credentials.matches(token, session["token_hash"]):
             raise UnknownSession("that session is not active (signed out, or unknown)")
@@ -309,6 +316,7 @@ class SignIn:
 
     def revoke_other_sessions(self, keep: str | None, stamp: Stamp) -> int:
         """End every active session except `keep`; returns how many were ended."""
+        self.check_clock(stamp.at)
         active = self.active_sessions(stamp.at)
         if keep is not None and keep not in active:
             raise UnknownSession(f"no active session {keep!r} to keep on this account")
