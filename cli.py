@@ -1437,6 +1437,48 @@ def demo(as_json: bool) -> None:
     render_audit_table(story.email, page["audit"])
 
 
+# ---- the Security tab over HTTP ------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the Security tab (/security) and its JSON API (/api, described at /docs)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    location = runtime().location()
+    runtime().store  # noqa: B018 (refuse an unusable store before listening)
+    click.echo(f"Serving {location.description} on http://{host}:{port}/security", err=True)
+    uvicorn.run(create_app(location), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option(
+    "--out",
+    default="settings__security-mfa.png",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.",
+)
+@json_option
+def screenshot(out: str, as_json: bool) -> None:
+    """Render the demo account's Security tab in headless Chromium and save it as a PNG."""
+    from pathlib import Path
+
+    from web.screenshot import take_screenshot
+
+    target = Path(out)
+    if not target.resolve().parent.is_dir():
+        raise click.BadParameter(f"no directory {target.parent} to write into", param_hint="--out")
+    written = take_screenshot(target)
+    emit({"ok": True, "path": str(written), "bytes": written.stat().st_size}, lambda: None)
+    if not runtime().json:
+        click.echo(f"Wrote {written}")
+
+
 def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
     render_table(
         f"Audit log — {email}",

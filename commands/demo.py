@@ -75,6 +75,8 @@ CI_RUNNER = {"ip": "175.16.199.1", "user_agent": "curl/8.4.0"}  # China
 class DemoStory:
     store: LedgerStore
     email: str = EMAIL
+    # The story's browser sessions, tokens and all: known only when the story was just told.
+    sessions: dict[str, NewSession] = field(default_factory=dict)
 
     def security_page(self) -> dict[str, Any]:
         now = SystemClock().now()
@@ -118,7 +120,9 @@ def build_demo(store: LedgerStore) -> DemoStory:
     story = DemoStory(store)
     if store.app.find_account(store.account_id(EMAIL)) is None:
         start = (datetime.now(UTC) - timedelta(days=120)).replace(second=0, microsecond=0)
-        tell(Storyteller(Services(store=store, clock=FixedClock(start)), start))
+        teller = Storyteller(Services(store=store, clock=FixedClock(start)), start)
+        tell(teller)
+        story.sessions = teller.sessions
     return story
 
 

@@ -11,6 +11,7 @@ from ledger.account import Factor
 class DisableFactor(Actor):
     email: Email
     factor: Factor
+    fresh_factor_required: bool = False  # a browser session must prove a factor first
 
 
 @retry_on_conflict
@@ -18,5 +19,8 @@ def disable_factor(services: Services, cmd: DisableFactor) -> None:
     account = services.store.account(cmd.email)
     org = services.store.app.find_organisation(account.org_id)
     org_requires_mfa = bool(org and org.requires_mfa)
-    account.disable_factor(cmd.factor, org_requires_mfa, services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    if cmd.fresh_factor_required:
+        account.require_fresh_factor(stamp.at)
+    account.disable_factor(cmd.factor, org_requires_mfa, stamp)
     services.save(account)

@@ -9,12 +9,16 @@ from commands.services import Services
 
 class RegenerateRecoveryCodes(Actor):
     email: Email
+    fresh_factor_required: bool = False  # a browser session must prove a factor first
 
 
 @retry_on_conflict
 def regenerate_recovery_codes(services: Services, cmd: RegenerateRecoveryCodes) -> list[str]:
     account = services.store.account(cmd.email)
-    codes = account.regenerate_recovery_codes(services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    if cmd.fresh_factor_required:
+        account.require_fresh_factor(stamp.at)
+    codes = account.regenerate_recovery_codes(stamp)
     services.save(account)
     return codes
 

@@ -62,6 +62,12 @@ class FactorNotEnabled(LedgerError):
     code = "factor_not_enabled"
 
 
+class FreshFactorRequired(LedgerError):
+    """A sensitive change from a browser session needs a second factor proven just before."""
+
+    code = "reauthentication_required"
+
+
 class NoPendingEnrolment(LedgerError):
     code = "no_pending_enrolment"
 

@@ -1,0 +1,277 @@
+"""The Security tab's HTTP API and page, through FastAPI's test client, on both stores.
+
+The server's clock is one the tests move, so that "ten minutes later" is real to the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.store_location import StoreLocation
+from tests.conftest import T0, Ledger
+from web.app import create_app
+
+PASSWORD = "correct horse 42"
+
+
+class MovableClock:
+    def __init__(self, instant: datetime) -> None:
+        self.instant = instant
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, **delta: float) -> None:
+        self.instant += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(T0 + timedelta(hours=1))
+
+
+@pytest.fixture
+def client(ledger: Ledger, store_url: str, clock: MovableClock) -> Iterator[TestClient]:
+    ledger.ok("org", "create", "acme")
+    ledger.ok(
+        "user", "create", "admin@acme.test", "--org", "acme", "--password-stdin", stdin=PASSWORD
+    )
+    ledger.ok("org", "admin", "add", "acme", "admin@acme.test")
+    for email in ("ada@acme.test", "bob@acme.test"):
+        ledger.ok("user", "create", email, "--org", "acme", "--password-stdin", stdin=PASSWORD)
+    with TestClient(create_app(StoreLocation.parse(store_url), clock)) as test_client:
+        yield test_client
+
+
+def sign_in(client: TestClient, email: str = "ada@acme.test", **factor: str) -> dict[str, str]:
+    """A bearer header for a fresh session."""
+    body = {"email": email, "method": "password", "password": PASSWORD, **factor}
+    answer = client.post("/api/login", json=body)
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['session_token']}"}
+
+
+def enable_totp(client: TestClient, me: dict[str, str], clock: MovableClock) -> str:
+    secret = client.post("/api/mfa/totp/enrol", headers=me).json()["secret"]
+    code = pyotp.TOTP(secret).at(clock.now())
+    confirmed = client.post("/api/mfa/totp/confirm", headers=me, json={"code": code})
+    assert confirmed.status_code == 200, confirmed.text
+    assert len(confirmed.json()["recovery_codes"]) == 10
+    return str(secret)
+
+
+def error_code(answer: Any) -> str:
+    return str(answer.json()["error"]["code"])
+
+
+# ---- authentication ----------------------------------------------------------------------
+
+
+def test_a_session_token_opens_the_api_and_a_revoked_one_is_refused_on_its_next_request(
+    client: TestClient, ledger: Ledger
+) -> None:
+    me = sign_in(client)
+    assert client.get("/api/mfa", headers=me).status_code == 200
+    session_id = client.get("/api/sessions", headers=me).json()[0]["session_id"]
+
+    ledger.at(T0 + timedelta(hours=2)).ok("sessions", "revoke", "ada@acme.test", session_id)
+
+    refused = client.get("/api/mfa", headers=me)
+    assert refused.status_code == 401
+    assert error_code(refused) == "not_signed_in"
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer ", "Bearer fls.not-a-token", "Basic YWRhOnB3", "Bearer " + "x" * 600]
+)
+def test_without_a_valid_token_nothing_is_answered(client: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    for path in ("/api/mfa", "/api/sessions", "/api/history", "/api/audit", "/api/api-keys"):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 401, path
+        assert "error" in answer.json()
+
+
+def test_a_wrong_password_is_refused_with_the_contract_reason_and_recorded(
+    client: TestClient,
+) -> None:
+    body = {"email": "ada@acme.test", "method": "password", "password": "wrong password!"}
+    refused = client.post("/api/login", json=body)
+    assert refused.status_code == 401
+    assert refused.json() == {"outcome": "failed", "reason": "invalid_password"}
+
+    history = client.get("/api/history", headers=sign_in(client)).json()
+    assert [h["outcome"] for h in history] == ["success", "failed"]
+    assert history[1]["reason"] == "invalid_password"
+
+
+# ---- re-authentication before sensitive changes --------------------------------------------
+
+
+def test_disabling_a_factor_needs_a_second_factor_proven_in_the_last_ten_minutes(
+    client: TestClient, clock: MovableClock
+) -> None:
+    me = sign_in(client)
+    secret = enable_totp(client, me, clock)
+    clock.advance(minutes=11)
+
+    stale = client.post("/api/mfa/disable", headers=me, json={"factor": "totp"})
+    assert stale.status_code == 403
+    assert error_code(stale) == "reauthentication_required"
+    assert client.get("/api/mfa", headers=me).json()["totp"]["enabled"] is True
+
+    code = pyotp.TOTP(secret).at(clock.now())
+    assert client.post("/api/mfa/totp/verify", headers=me, json={"code": code}).status_code == 200
+    clock.advance(minutes=9)
+    disabled = client.post("/api/mfa/disable", headers=me, json={"factor": "totp"})
+    assert disabled.status_code == 200, disabled.text
+    assert client.get("/api/mfa", headers=me).json()["totp"]["enabled"] is False
+
+
+def test_regenerating_recovery_codes_needs_a_fresh_factor_and_a_sign_in_with_one_counts(
+    client: TestClient, clock: MovableClock
+) -> None:
+    secret = enable_totp(client, sign_in(client), clock)
+    clock.advance(minutes=30)
+    code = pyotp.TOTP(secret).at(clock.now())
+    with_factor = sign_in(client, totp=code)
+    without = {"Authorization": with_factor["Authorization"]}
+    clock.advance(minutes=11)
+    assert error_code(client.post("/api/mfa/recovery-codes/regenerate", headers=without)) == (
+        "reauthentication_required"
+    )
+    clock.advance(minutes=1)
+    fresh = sign_in(client, totp=pyotp.TOTP(secret).at(clock.now()))
+    regenerated = client.post("/api/mfa/recovery-codes/regenerate", headers=fresh)
+    assert regenerated.status_code == 200
+    assert len(regenerated.json()["recovery_codes"]) == 10
+
+
+# ---- what the API does -------------------------------------------------------------------
+
+
+def test_totp_enrolment_answers_a_qr_code_as_svg_and_no_secret_travels_in_a_url(
+    client: TestClient, clock: MovableClock
+) -> None:
+    me = sign_in(client)
+    enrolment = client.post("/api/mfa/totp/enrol", headers=me).json()
+    assert enrolment["qr_svg"].startswith("<svg")
+    assert enrolment["otpauth_uri"].startswith("otpauth://totp/")
+    paths = client.get("/openapi.json").json()["paths"]
+    assert all("{" not in path or "session_id" in path or "key_id" in path for path in paths)
+
+
+def test_sessions_list_revoke_and_revoke_others(client: TestClient) -> None:
+    me, phone, laptop = sign_in(client), sign_in(client), sign_in(client)
+    sessions = client.get("/api/sessions", headers=me).json()
+    assert len(sessions) == 3
+    assert sum(s["current"] for s in sessions) == 1
+    other = next(s["session_id"] for s in sessions if not s["current"])
+
+    assert client.post(f"/api/sessions/{other}/revoke", headers=me).status_code == 200
+    assert client.post("/api/sessions/revoke-others", headers=me).json() == {"revoked": 1}
+
+    assert client.get("/api/mfa", headers=phone).status_code == 401
+    assert client.get("/api/mfa", headers=laptop).status_code == 401
+    assert len(client.get("/api/sessions", headers=me).json()) == 1
+
+
+def test_api_keys_audit_and_export_mirror_the_command_line(
+    client: TestClient, ledger: Ledger
+) -> None:
+    me = sign_in(client)
+    issued = client.post("/api/api-keys", headers=me, json={"name": "ci"}).json()
+    assert issued["key"].startswith("flk.")
+    assert client.post(f"/api/api-keys/{issued['key_id']}/revoke", headers=me).status_code == 200
+    keys = client.get("/api/api-keys", headers=me).json()
+    assert [(k["name"], bool(k["revoked"])) for k in keys] == [("ci", True)]
+    actions = [entry["action"] for entry in client.get("/api/audit", headers=me).json()]
+    assert actions[:2] == ["api_key_revoked", "api_key_created"]
+
+    export = client.get("/api/export", headers=me).json()
+    assert "api_key_created" in export["file"] or "ApiKeyCreated" in export["file"]
+    assert issued["key"] not in export["file"] + export["manifest"]
+    assert '"signature"' in export["manifest"]
+
+
+def test_forensics_on_another_account_are_for_its_organisation_admins_only(
+    client: TestClient, clock: MovableClock
+) -> None:
+    day = clock.now().date().isoformat()
+    bob = sign_in(client, "bob@acme.test")
+    refused = client.get(f"/api/timeline?email=ada@acme.test&on={day}", headers=bob)
+    assert refused.status_code == 403
+    assert error_code(refused) == "admin_required"
+
+    admin = sign_in(client, "admin@acme.test")
+    timeline = client.get(f"/api/timeline?email=ada@acme.test&on={day}", headers=admin)
+    assert timeline.status_code == 200
+    as_of = clock.now().isoformat().replace("+00:00", "Z")
+    state = client.get(f"/api/state?email=ada@acme.test&as_of={as_of}", headers=admin).json()
+    assert state["mfa"]["totp"]["enabled"] is False
+
+
+def test_every_answer_carries_strict_security_headers(client: TestClient) -> None:
+    for answer in (
+        client.get("/signin"),
+        client.get("/api/mfa"),
+        client.get("/openapi.json"),
+        client.get("/security", follow_redirects=False),
+    ):
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cache-control"] == "no-store"
+
+
+# ---- the page ----------------------------------------------------------------------------
+
+
+def signed_in_browser(client: TestClient, email: str = "ada@acme.test") -> str:
+    """Sign in through the form; the client keeps the cookie. Returns the page's CSRF token."""
+    form = {"email": email, "password": PASSWORD}
+    answer = client.post("/signin", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    page = client.get("/security").text
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_the_page_needs_a_session_and_then_shows_the_security_tab(client: TestClient) -> None:
+    redirected = client.get("/security", follow_redirects=False)
+    assert redirected.status_code == 303
+    assert redirected.headers["location"] == "/signin"
+
+    signed_in_browser(client)
+    page = client.get("/security").text
+    for text in ("Two-factor authentication", "Authenticator app", "SMS", "Recovery codes"):
+        assert text in page
+    for text in ("Active sessions", "Sign out all other sessions", "Login history", "Audit log"):
+        assert text in page
+
+
+def test_a_form_posted_without_the_session_csrf_token_changes_nothing(
+    client: TestClient,
+) -> None:
+    other = sign_in(client)
+    csrf = signed_in_browser(client)
+    for forged in ("", "0" * 64, csrf[:-1] + ("0" if csrf[-1] != "0" else "1")):
+        answer = client.post(
+            "/security/sessions/revoke-others", data={"csrf": forged}, follow_redirects=False
+        )
+        assert answer.status_code in (403, 422)
+        assert client.get("/api/mfa", headers=other).status_code == 200, "a forged form acted"
+
+    done = client.post("/security/sessions/revoke-others", data={"csrf": csrf})
+    assert done.status_code == 200
+    assert client.get("/api/mfa", headers=other).status_code == 401

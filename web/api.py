@@ -1,0 +1,212 @@
+"""The JSON API: the command line's capabilities over HTTP, for the signed-in account.
+
+Authenticated by a bearer session token. Shapes are the CLI's `--json` documents. Disabling a
+factor or regenerating recovery codes needs a second factor proven within ten minutes
+(`POST /api/mfa/totp/verify` or a sign-in with a factor); the ledger enforces it.
+"""
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import segno
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as UrlPath
+from pydantic import BaseModel, Field
+
+from commands import access, api_keys, factors, login, recovery_codes, sessions, sms, totp
+from ledger.clock import day_bounds, parse_instant
+from projections import queries
+from projections.exports import Exporter, Scope
+from projections.forensics import Forensics
+from web.ledger_access import LedgerAccess, Visitor, client_ip, client_user_agent
+
+UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 (recorded when the client's address is unknown)
+
+
+def qr_svg(uri: str) -> str:
+    return segno.make(uri, error="m").svg_inline(scale=5, dark="#111827")
+
+
+class Code(BaseModel):
+    code: Annotated[str, Field(max_length=64)]
+
+
+class Phone(BaseModel):
+    phone: Annotated[str, Field(max_length=64)]
+
+
+class FactorChoice(BaseModel):
+    factor: Literal["totp", "sms"]
+
+
+class KeyName(BaseModel):
+    name: Annotated[str, Field(max_length=64)]
+
+
+class SignInRequest(BaseModel):
+    email: Annotated[str, Field(max_length=254)]
+    method: Literal["password", "sso", "api_key"]
+    password: Annotated[str | None, Field(max_length=1024)] = None
+    api_key: Annotated[str | None, Field(max_length=256)] = None
+    idp_mfa: bool = False
+    totp: Annotated[str | None, Field(max_length=16)] = None
+    sms: Annotated[str | None, Field(max_length=16)] = None
+    recovery_code: Annotated[str | None, Field(max_length=32)] = None
+
+
+def api_router(access_: LedgerAccess) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["security"])
+
+    def visitor(request: Request) -> Visitor:
+        return access_.visitor(request)
+
+    Me = Annotated[Visitor, Depends(visitor)]
+
+    def run(command: Any, model: Any, me: Visitor, **fields: Any) -> Any:
+        return command(access_.services(), model(email=me.email, **me.actor(), **fields))
+
+    def store() -> Any:
+        return access_.services().store
+
+    @router.post("/login")
+    def sign_in(body: SignInRequest, request: Request) -> dict[str, Any]:
+        """Sign in (recorded, success or not); the session token is shown once."""
+        command = login.Login(
+            **body.model_dump(),
+            ip=client_ip(request) or UNKNOWN_ADDRESS,
+            user_agent=client_user_agent(request) or "unknown",
+        )
+        opened = login.log_in(access_.services(), command)
+        return {
+            "outcome": "success",
+            "session_id": opened.session_id,
+            "session_token": opened.token,
+            "factor": opened.factor,
+        }
+
+    @router.get("/mfa")
+    def mfa_status(me: Me) -> dict[str, Any]:
+        return queries.account_mfa_status(store(), me.email)
+
+    @router.post("/mfa/totp/enrol")
+    def totp_enrol(me: Me) -> dict[str, str]:
+        enrolment = run(totp.enrol_totp, totp.EnrolTotp, me)
+        uri = enrolment.otpauth_uri
+        return {"secret": enrolment.secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)}
+
+    @router.post("/mfa/totp/confirm")
+    def totp_confirm(body: Code, me: Me) -> dict[str, Any]:
+        codes = run(totp.confirm_totp, totp.ConfirmTotp, me, code=body.code)
+        return {"ok": True, "recovery_codes": codes}
+
+    @router.post("/mfa/totp/verify")
+    def totp_verify(body: Code, me: Me) -> dict[str, bool]:
+        run(totp.verify_totp, totp.VerifyTotp, me, code=body.code)
+        return {"ok": True}
+
+    @router.post("/mfa/sms/enrol")
+    def sms_enrol(body: Phone, me: Me) -> dict[str, bool]:
+        run(sms.enrol_sms, sms.EnrolSms, me, phone=body.phone)
+        return {"ok": True, "sent": True}
+
+    @router.post("/mfa/sms/confirm")
+    def sms_confirm(body: Code, me: Me) -> dict[str, Any]:
+        codes = run(sms.confirm_sms, sms.ConfirmSms, me, code=body.code)
+        return {"ok": True, "recovery_codes": codes}
+
+    @router.post("/mfa/disable")
+    def disable(body: FactorChoice, me: Me) -> dict[str, Any]:
+        run(
+            factors.disable_factor,
+            factors.DisableFactor,
+            me,
+            factor=body.factor,
+            fresh_factor_required=True,
+        )
+        return {"ok": True, "disabled": body.factor}
+
+    @router.post("/mfa/recovery-codes/regenerate")
+    def regenerate(me: Me) -> dict[str, Any]:
+        codes = run(
+            recovery_codes.regenerate_recovery_codes,
+            recovery_codes.RegenerateRecoveryCodes,
+            me,
+            fresh_factor_required=True,
+        )
+        return {"recovery_codes": codes}
+
+    @router.get("/sessions")
+    def list_sessions(me: Me) -> list[dict[str, Any]]:
+        found = queries.account_sessions(store(), me.email, access_.clock.now())
+        return [{**s, "current": s["session_id"] == me.session_id} for s in found]
+
+    @router.post("/sessions/{session_id}/revoke")
+    def revoke(session_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
+        run(sessions.revoke_session, sessions.RevokeSession, me, session_id=session_id)
+        return {"ok": True}
+
+    @router.post("/sessions/revoke-others")
+    def revoke_others(me: Me) -> dict[str, int]:
+        revoked = run(
+            sessions.revoke_other_sessions, sessions.RevokeOtherSessions, me, keep=me.session_id
+        )
+        return {"revoked": revoked}
+
+    @router.get("/history")
+    def history(me: Me, days: Annotated[int, Query(ge=1, le=90)] = 90) -> list[dict[str, Any]]:
+        return queries.account_login_history(store(), me.email, access_.clock.now(), days)
+
+    @router.get("/audit")
+    def audit(me: Me) -> list[dict[str, Any]]:
+        return queries.account_audit_log(store(), me.email)
+
+    @router.get("/alerts")
+    def alerts(me: Me) -> list[dict[str, Any]]:
+        return queries.account_alerts(store(), me.email)
+
+    @router.get("/api-keys")
+    def list_keys(me: Me) -> list[dict[str, Any]]:
+        return queries.account_api_keys(store(), me.email)
+
+    @router.post("/api-keys")
+    def create_key(body: KeyName, me: Me) -> dict[str, str]:
+        issued = run(api_keys.create_api_key, api_keys.CreateApiKey, me, name=body.name)
+        return {"key_id": issued.public_id, "key": issued.secret}
+
+    @router.post("/api-keys/{key_id}/revoke")
+    def revoke_key(key_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
+        run(api_keys.revoke_api_key, api_keys.RevokeApiKey, me, key_id=key_id)
+        return {"ok": True}
+
+    @router.get("/timeline")
+    def timeline(
+        me: Me,
+        email: Annotated[str, Query(max_length=254)],
+        on: Annotated[str, Query(max_length=32)],
+    ) -> list[dict[str, Any]]:
+        access.require_admin_over(access_.services(), me.email, email)
+        start, end = day_bounds(on)
+        return Forensics(store()).timeline(email, start, end)
+
+    @router.get("/state")
+    def state(
+        me: Me,
+        email: Annotated[str, Query(max_length=254)],
+        as_of: Annotated[str, Query(max_length=40)],
+    ) -> dict[str, Any]:
+        access.require_admin_over(access_.services(), me.email, email)
+        instant: datetime = parse_instant(as_of)
+        return Forensics(store()).state(email, instant)
+
+    @router.get("/export")
+    def export(me: Me, format: Literal["jsonl", "csv"] = "jsonl") -> dict[str, Any]:
+        """The signed compliance export of the account's own events, with its manifest."""
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / f"security-events.{format}"
+            Exporter(store()).export(Scope("user", me.email), None, None, format, out)
+            manifest = out.with_name(out.name + ".manifest.json").read_text()
+            return {"file": out.read_text(), "manifest": manifest}
+
+    return router

@@ -1,0 +1,265 @@
+"""The Security tab as server-rendered HTML: sign in, then see and change your security.
+
+Every form carries the session's CSRF token; every change goes through the same commands as
+the command line, and every view through the same read-model queries. After a change the
+browser is redirected back (post/redirect/get), except where something is shown only once
+(a new TOTP secret, recovery codes), which is rendered in the answer to the POST itself.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi import Path as UrlPath
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from commands import factors, login, recovery_codes, sessions, sms, totp
+from ledger.errors import FreshFactorRequired, LedgerError, LoginDenied
+from projections import queries
+from web.api import UNKNOWN_ADDRESS, qr_svg
+from web.ledger_access import (
+    SESSION_COOKIE,
+    ForgedForm,
+    LedgerAccess,
+    Visitor,
+    client_ip,
+    same_token,
+)
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+TEMPLATES.env.filters["day"] = lambda stamp: (stamp or "")[:10]
+TEMPLATES.env.filters["when"] = lambda stamp: (stamp or "")[:16].replace("T", " ")
+TEMPLATES.env.filters["details"] = lambda details: ", ".join(
+    f"{key}: {value}" for key, value in (details or {}).items()
+)
+FIELD = Annotated[str, Form(max_length=256)]
+ACTIONS = {  # what a "confirm it is you" form goes on to do
+    "disable:totp": "disable the authenticator app",
+    "disable:sms": "disable SMS",
+    "regenerate": "regenerate your recovery codes",
+}
+SIGN_IN_REASONS = {
+    "mfa_required": "Enter a code from your authenticator app (or a recovery code).",
+    "locked_out": "Too many failed attempts: sign-in is locked for a while.",
+}
+
+
+def pages_router(access: LedgerAccess) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def signed_in(request: Request, csrf: str | None = None) -> Visitor:
+        me = access.visitor(request)
+        if csrf is not None and not same_token(csrf, me.csrf_token):
+            raise ForgedForm
+        return me
+
+    def page(request: Request, me: Visitor, status: int = 200, **shown: Any) -> Response:
+        store = access.services().store
+        now = access.clock.now()
+        context = {
+            "email": me.email,
+            "csrf": me.csrf_token,
+            "session_id": me.session_id,
+            "mfa": queries.account_mfa_status(store, me.email),
+            "sessions": queries.account_sessions(store, me.email, now),
+            "history": queries.account_login_history(store, me.email, now, 90),
+            "audit": queries.account_audit_log(store, me.email),
+            "message": request.query_params.get("done"),
+            **shown,
+        }
+        return TEMPLATES.TemplateResponse(request, "security.html", context, status_code=status)
+
+    def back(message: str) -> Response:
+        return RedirectResponse(f"/security?done={message}", status_code=303)
+
+    def attempt(request: Request, me: Visitor, change: Any, **shown: Any) -> Response:
+        """Run a change; a refusal is shown on the page, with what the user can do next."""
+        try:
+            return change()  # type: ignore[no-any-return]
+        except FreshFactorRequired:
+            return page(request, me, 403, reauth=shown.get("reauth"))
+        except (LedgerError, ValidationError) as refused:
+            return page(request, me, 400, problem=problem_text(refused))
+
+    def actor(me: Visitor) -> dict[str, Any]:
+        return {"email": me.email, **me.actor()}
+
+    @router.get("/")
+    def home() -> Response:
+        return RedirectResponse("/security", status_code=303)
+
+    @router.get("/signin")
+    def signin_form(request: Request) -> Response:
+        return TEMPLATES.TemplateResponse(request, "signin.html", {"given_email": ""})
+
+    @router.post("/signin")
+    def signin(
+        request: Request,
+        email: FIELD,
+        password: FIELD,
+        totp_code: Annotated[str, Form(alias="totp", max_length=16)] = "",
+        recovery_code: Annotated[str, Form(max_length=32)] = "",
+    ) -> Response:
+        fields: dict[str, str | None] = {"email": email, "method": "password"}
+        fields |= {"password": password, "totp": totp_code.strip() or None}
+        fields |= {"recovery_code": recovery_code.strip() or None}
+        try:
+            command = login.Login(
+                **fields,
+                ip=client_ip(request) or UNKNOWN_ADDRESS,
+                user_agent=request.headers.get("user-agent", "unknown"),
+            )
+            opened = login.log_in(access.services(), command)
+        except (LoginDenied, ValidationError) as denied:
+            context = {"given_email": email, "problem": problem_text(denied)}
+            return TEMPLATES.TemplateResponse(request, "signin.html", context, status_code=401)
+        answer = RedirectResponse("/security", status_code=303)
+        answer.set_cookie(
+            SESSION_COOKIE,
+            opened.token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return answer
+
+    @router.post("/signout")
+    def signout(request: Request, csrf: FIELD) -> Response:
+        me = signed_in(request, csrf)
+        sessions.revoke_session(
+            access.services(), sessions.RevokeSession(**actor(me), session_id=me.session_id)
+        )
+        answer = RedirectResponse("/signin", status_code=303)
+        answer.delete_cookie(SESSION_COOKIE, path="/")
+        return answer
+
+    @router.get("/security")
+    def security(request: Request) -> Response:
+        return page(request, signed_in(request))
+
+    @router.post("/security/totp/enrol")
+    def totp_enrol(request: Request, csrf: FIELD) -> Response:
+        me = signed_in(request, csrf)
+
+        def enrol() -> Response:
+            enrolment = totp.enrol_totp(access.services(), totp.EnrolTotp(**actor(me)))
+            shown = {"secret": enrolment.secret, "qr_svg": qr_svg(enrolment.otpauth_uri)}
+            return page(request, me, enrolment=shown)
+
+        return attempt(request, me, enrol)
+
+    @router.post("/security/totp/confirm")
+    def totp_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
+        me = signed_in(request, csrf)
+
+        def confirm() -> Response:
+            codes = totp.confirm_totp(access.services(), totp.ConfirmTotp(**actor(me), code=code))
+            return page(request, me, codes=codes, message="Authenticator app enabled")
+
+        return attempt(request, me, confirm)
+
+    @router.post("/security/sms/enrol")
+    def sms_enrol(request: Request, csrf: FIELD, phone: FIELD) -> Response:
+        me = signed_in(request, csrf)
+
+        def enrol() -> Response:
+            sms.enrol_sms(access.services(), sms.EnrolSms(**actor(me), phone=phone))
+            return page(request, me, sms_pending=True, message="We texted you a code")
+
+        return attempt(request, me, enrol)
+
+    @router.post("/security/sms/confirm")
+    def sms_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
+        me = signed_in(request, csrf)
+
+        def confirm() -> Response:
+            codes = sms.confirm_sms(access.services(), sms.ConfirmSms(**actor(me), code=code))
+            return page(request, me, codes=codes, message="SMS enabled")
+
+        return attempt(request, me, confirm)
+
+    def disable_factor(me: Visitor, factor: str) -> Response:
+        command = factors.DisableFactor(**actor(me), factor=factor, fresh_factor_required=True)
+        factors.disable_factor(access.services(), command)
+        return back(f"{'Authenticator app' if factor == 'totp' else 'SMS'} disabled")
+
+    def regenerate(request: Request, me: Visitor) -> Response:
+        command = recovery_codes.RegenerateRecoveryCodes(**actor(me), fresh_factor_required=True)
+        codes = recovery_codes.regenerate_recovery_codes(access.services(), command)
+        return page(request, me, codes=codes, message="New recovery codes: the old ones are void")
+
+    def carry_out(request: Request, me: Visitor, then: str) -> Response:
+        if then == "regenerate":
+            return regenerate(request, me)
+        return disable_factor(me, then.removeprefix("disable:"))
+
+    @router.post("/security/disable")
+    def disable(request: Request, csrf: FIELD, factor: FIELD) -> Response:
+        me = signed_in(request, csrf)
+        then = f"disable:{factor}"
+        reauth = {"then": then, "label": ACTIONS.get(then, "go on")}
+        return attempt(request, me, lambda: disable_factor(me, factor), reauth=reauth)
+
+    @router.post("/security/recovery-codes/regenerate")
+    def regenerate_codes(request: Request, csrf: FIELD) -> Response:
+        me = signed_in(request, csrf)
+        reauth = {"then": "regenerate", "label": ACTIONS["regenerate"]}
+        return attempt(request, me, lambda: regenerate(request, me), reauth=reauth)
+
+    @router.post("/security/confirm")
+    def confirm_identity(request: Request, csrf: FIELD, code: FIELD, then: FIELD) -> Response:
+        """Prove a second factor, then do what was asked (within the next ten minutes)."""
+        me = signed_in(request, csrf)
+        if then not in ACTIONS:
+            return page(request, me, 400, problem="Unknown action")
+
+        def prove_then_act() -> Response:
+            services = access.services()
+            if queries.account_mfa_status(services.store, me.email)["totp"]["enabled"]:
+                totp.verify_totp(services, totp.VerifyTotp(**actor(me), code=code))
+            else:
+                recovery_codes.use_recovery_code(
+                    services, recovery_codes.UseRecoveryCode(**actor(me), code=code)
+                )
+            return carry_out(request, me, then)
+
+        reauth = {"then": then, "label": ACTIONS[then]}
+        return attempt(request, me, prove_then_act, reauth=reauth)
+
+    @router.post("/security/sessions/{session_id}/revoke")
+    def revoke(
+        request: Request, csrf: FIELD, session_id: Annotated[str, UrlPath(max_length=64)]
+    ) -> Response:
+        me = signed_in(request, csrf)
+
+        def sign_out() -> Response:
+            command = sessions.RevokeSession(**actor(me), session_id=session_id)
+            sessions.revoke_session(access.services(), command)
+            return back("Session signed out")
+
+        return attempt(request, me, sign_out)
+
+    @router.post("/security/sessions/revoke-others")
+    def revoke_others(request: Request, csrf: FIELD) -> Response:
+        me = signed_in(request, csrf)
+
+        def sign_out_others() -> Response:
+            command = sessions.RevokeOtherSessions(**actor(me), keep=me.session_id)
+            count = sessions.revoke_other_sessions(access.services(), command)
+            return back(f"{count} other session(s) signed out")
+
+        return attempt(request, me, sign_out_others)
+
+    return router
+
+
+def problem_text(error: Exception) -> str:
+    if isinstance(error, LoginDenied):
+        return SIGN_IN_REASONS.get(error.reason, "That did not work: check and try again.")
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return str(first["msg"]).removeprefix("Value error, ")
+    return str(getattr(error, "message", error))
