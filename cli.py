@@ -79,6 +79,8 @@ class LedgerGroup(click.Group):
         # Known before any parsing, so that even a usage error answers in JSON.
         options = args[: args.index("--")] if "--" in args else args
         ctx.ensure_object(Runtime).json = "--json" in options
+        # Bytes a shell passed that are not UTF-8 arrive as surrogates: read them as U+FFFD.
+        args = [arg if readable(arg) else as_text(arg) for arg in args]
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
@@ -117,6 +119,18 @@ class LedgerGroup(click.Group):
             if psycopg is not None and isinstance(error, psycopg.OperationalError):
                 store_unavailable(ctx, error)
             raise
+
+
+def readable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def as_text(argument: str) -> str:
+    return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def store_unavailable(ctx: click.Context, error: Exception) -> NoReturn:
@@ -839,8 +853,8 @@ def render_sessions(email: str, rows: list[dict[str, Any]]) -> None:
         [
             [
                 r["session_id"],
-                " on ".join(p for p in (r["browser"], r["os"]) if p != "Unknown")
-                + (f" ({r['device']})" if r["device"] != "Unknown" else ""),
+                " on ".join(p for p in (r["browser"], r["os"]) if p not in ("Unknown", None))
+                + (f" ({r['device']})" if r["device"] not in ("Unknown", None) else ""),
                 f"{r['ip']} ({r['location']})",
                 r["last_activity"],
                 r["created"],
@@ -1025,13 +1039,14 @@ def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> Non
 
 
 def render_table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, caption=note or None)
+    table = Table(title=escape(title), caption=note or None)
     for column in columns:
         table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(cell) if cell is not None else "" for cell in row])
+    for row in rows:  # stored text is shown as it is, never read as markup
+        table.add_row(*[escape(str(cell)) if cell is not None else "" for cell in row])
     console().print(table)
 
 
@@ -1272,15 +1287,18 @@ def export(
 
     if sum((email is not None, slug is not None, everything)) != 1:
         raise click.UsageError("choose exactly one of --user, --org and --all")
-    if not Path(out).resolve().parent.is_dir():
-        raise click.BadParameter(
-            f"no directory {Path(out).parent} to write into", param_hint="--out"
-        )
-    for existing in (Path(out), manifest_path(Path(out))):
-        if existing.exists() or existing.is_symlink():
-            raise click.BadParameter(
-                f"{existing} already exists; an export never writes over a file", param_hint="--out"
-            )
+    try:
+        if not Path(out).name or not Path(out).resolve().parent.is_dir():
+            raise click.BadParameter(f"no directory {Path(out).parent} to write into")
+        for existing in (Path(out), manifest_path(Path(out))):
+            if existing.exists() or existing.is_symlink():
+                raise click.BadParameter(
+                    f"{existing} already exists; an export never writes over a file"
+                )
+    except OSError as error:  # a name too long for the file system, and the like
+        raise click.BadParameter(f"cannot write there: {error.strerror}") from None
+    except click.BadParameter as error:
+        raise click.BadParameter(error.message, param_hint="--out") from None
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None

@@ -22,13 +22,13 @@ _NAME = re.compile(r"^[\w.-]{1,64}$")
 
 def _email(value: str) -> str:
     normalised = value.strip().lower()
-    if len(normalised) > 254 or not _EMAIL.match(normalised):
+    if len(normalised) > 254 or not _EMAIL.fullmatch(normalised):
         raise ValueError(f"{value!r} is not a valid e-mail address")
     return normalised
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid slug (lower-case letters, digits and dashes, up to 64)"
         )
@@ -36,7 +36,7 @@ def _slug(value: str) -> str:
 
 
 def _name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
     return value
 
@@ -76,6 +76,8 @@ def _recovery_code(value: str) -> str:
 
 
 def _ip(value: str) -> str:
+    if "%" in value:  # an IPv6 zone id names a local interface, never a client
+        raise ValueError(f"{value[:64]!r} has a zone id; give the address alone")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

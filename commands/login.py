@@ -7,7 +7,6 @@ SSO sign-in, whose identity the IdP has already proven, is told `unknown_user`.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Literal, NoReturn
 
 from commands.clients import describe_client
@@ -17,7 +16,7 @@ from commands.services import Services
 from ledger import identity
 from ledger.errors import LoginDenied
 from ledger.events import Context, Stamp
-from ledger.passwords import hash_password, verify_password
+from ledger.passwords import verify_against_decoy
 from ledger.sign_in import INVALID_API_KEY, WRONG_PASSWORD, NewSession, SignInAttempt, SsoPolicy
 from ledger.unknown_account import LOCKED_OUT, UNKNOWN_USER, UnknownAccountAttempts
 
@@ -40,11 +39,6 @@ class Login(CommandInput):
     totp: SixDigitCode | None = None
     sms: SixDigitCode | None = None
     recovery_code: RecoveryCode | None = None
-
-
-@cache
-def _decoy_password_hash() -> str:
-    return hash_password("no account has this password")
 
 
 @retry_on_conflict
@@ -75,7 +69,7 @@ def _record_unknown_account(
 ) -> NoReturn:
     """Answer exactly as an account would that nobody can sign in to (and lock out alike)."""
     if cmd.method == "password":
-        verify_password(_decoy_password_hash(), cmd.password or "")  # same cost as a real one
+        verify_against_decoy(cmd.password or "")  # the same cost as a real one
     stream_id = identity.unknown_account_id(services.store.keyring.lookup_hash(cmd.email))
     attempts = services.store.app.find_unknown_account_attempts(stream_id)
     if attempts is None:

@@ -34,17 +34,37 @@ def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+# Instants the ledger accepts from users: wide enough for any real history, narrow enough that
+# date arithmetic (retention windows, lock expiries, TOTP steps) never leaves what Python holds.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_instant(text: str) -> datetime:
     """Parse an ISO 8601 instant (`2026-11-14T09:30:00Z`, a date alone means midnight UTC).
 
     Raises ValueError with a readable message for anything else.
     """
     try:
-        return as_utc(datetime.fromisoformat(text.strip()))
+        parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(
             f"{text!r} is not an ISO 8601 timestamp (e.g. 2026-11-14T09:30:00Z)"
         ) from None
+    try:
+        return within_range(as_utc(parsed), text)
+    except OverflowError:  # a UTC offset pushing year 1 or 9999 over the edge
+        raise out_of_range(text) from None
+
+
+def within_range(instant: datetime, text: str) -> datetime:
+    if not EARLIEST <= instant < LATEST:
+        raise out_of_range(text)
+    return instant
+
+
+def out_of_range(text: str) -> ValueError:
+    return ValueError(f"{text!r} is not between 1970 and 9000")
 
 
 def format_instant(instant: datetime) -> str:
@@ -58,7 +78,7 @@ def parse_day(text: str) -> datetime | None:
         day = date.fromisoformat(text.strip())
     except ValueError:
         return None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return within_range(datetime(day.year, day.month, day.day, tzinfo=UTC), text)
 
 
 def day_bounds(text: str, *, instants: bool = True) -> tuple[datetime, datetime]:
