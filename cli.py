@@ -1163,7 +1163,9 @@ def checkpoint(as_json: bool) -> None:
     from ledger.checkpoints import take_checkpoint
 
     store = runtime().store
-    taken = take_checkpoint(store.database, store.signing_key, runtime().services().now())
+    taken = take_checkpoint(
+        store.database, store.signing_key, runtime().services().now(), store.checkpoint_anchor
+    )
     position = taken.notification_id if taken else 0
     emit(
         {

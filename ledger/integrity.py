@@ -75,6 +75,10 @@ def verify_store(
 ) -> IntegrityReport:
     public_key = store.signing_public_key
     checkpoints = {c.notification_id: c for c in all_checkpoints(store.database)}
+    anchored = store.checkpoint_anchor.read()
+    anchor_gone = anchored is not None and anchored.notification_id not in checkpoints
+    if anchored is not None and anchor_gone:
+        checkpoints[anchored.notification_id] = anchored  # still holds the log to account
     streams: dict[UUID, tuple[int, bytes]] = {}
     log_hash = bytes(32)
     count = 0
@@ -163,5 +167,13 @@ def verify_store(
             None,
             None,
             "the event this signed checkpoint ends with is gone from the log",
+        )
+    if anchored is not None and anchor_gone:
+        return found(
+            "checkpoint",
+            anchored.notification_id,
+            None,
+            None,
+            "the signed checkpoint kept outside the database is missing from it (deleted)",
         )
     return IntegrityReport(count, len(checkpoints), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 from uuid import UUID
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import identity
 from ledger.account import Account
 from ledger.application import SecurityLedger
+from ledger.checkpoints import CheckpointAnchor
 from ledger.database import Database
 from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
 from ledger.keyring import KeyRing, load_master_key
@@ -68,6 +70,13 @@ def create_schema(database: Database) -> None:
         database.create_sqlite_tables()
 
 
+def checkpoint_anchor_file_for(location: StoreLocation) -> Path:
+    """Beside the signing key (keep both away from the database), one file per store."""
+    key_file = signing_key_file_for(location)
+    store = hashlib.sha256(location.description.encode()).hexdigest()[:12]
+    return key_file.with_name(f"{key_file.name}.anchor-{store}.json")
+
+
 class LedgerStore:
     """Everything a command or projection needs to reach the ledger."""
 
@@ -98,6 +107,10 @@ class LedgerStore:
     def _holds(self, table: str) -> bool:
         with self.database.transaction() as tx:
             return tx.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None  # noqa: S608
+
+    @functools.cached_property
+    def checkpoint_anchor(self) -> CheckpointAnchor:
+        return CheckpointAnchor(checkpoint_anchor_file_for(self.location))
 
     @property
     def signing_public_key(self) -> str:

@@ -76,7 +76,10 @@ class Exporter:
         progress: Callable[[int], None] | None = None,
     ) -> ExportResult:
         checkpoint = take_checkpoint(
-            self.store.database, self.store.signing_key, SystemClock().now()
+            self.store.database,
+            self.store.signing_key,
+            SystemClock().now(),
+            self.store.checkpoint_anchor,
         )
         cut = checkpoint.notification_id if checkpoint else 0
         wanted = self._wanted(scope)

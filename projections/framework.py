@@ -91,6 +91,7 @@ class ProjectionRunner:
             self.store.signing_key,
             self.store.event_count(),
             SystemClock().now(),
+            self.store.checkpoint_anchor,
         )
 
     def behind(self) -> bool:

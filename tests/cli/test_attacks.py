@@ -6,8 +6,7 @@ visible in `history` or `audit`), or, where the product deliberately records not
 checks, back-dated commands, refused policy changes), that nothing was appended. The last
 threat (reading secrets) is checked against every table, every read command and every refusal.
 
-One test is a strict xfail: an attack that currently succeeds (see its `reason`). Once the
-product is fixed it passes, which strict mode reports as a failure until the mark is removed.
+Two of them found bugs (a back-dated session check, deleted checkpoints), fixed since.
 docs/THREAT_MODEL.md names these tests as the proof of each guarantee.
 """
 
@@ -895,13 +894,6 @@ def test_no_secret_code_or_phone_number_can_be_read_from_the_store_any_output_or
 # ---- beyond the list: an insider with write access to the database ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `verify --store` trusts whatever checkpoints are in ledger_checkpoints; an "
-    "attacker who can rewrite events and recompute links (README: 'even by someone who disabled "
-    "the append-only triggers') can also delete the signed checkpoints, and the rewritten "
-    "history then verifies as intact",
-)
 def test_a_rewritten_history_is_found_even_when_the_signed_checkpoints_are_deleted(
     ledger: Ledger, ada: str, store: LedgerStore
 ) -> None:

@@ -275,3 +275,26 @@ def test_a_form_posted_without_the_session_csrf_token_changes_nothing(
     done = client.post("/security/sessions/revoke-others", data={"csrf": csrf})
     assert done.status_code == 200
     assert client.get("/api/mfa", headers=other).status_code == 401
+
+
+def test_sms_is_added_and_confirmed_with_the_texted_code(
+    client: TestClient, ledger: Ledger
+) -> None:
+    me = sign_in(client)
+    bad = client.post("/api/mfa/sms/enrol", headers=me, json={"phone": "+44 not a phone"})
+    assert bad.status_code == 422
+    assert client.post("/api/mfa/sms/enrol", headers=me, json={"phone": "+14155550123"}).json() == {
+        "ok": True,
+        "sent": True,
+    }
+    texted = ledger.ok("sms", "outbox")[0]["body"].split(" code is ")[1][:6]
+
+    wrong = "000000" if texted != "000000" else "111111"
+    refused = client.post("/api/mfa/sms/confirm", headers=me, json={"code": wrong})
+    assert refused.status_code == 409
+    assert error_code(refused) == "invalid_mfa_code"
+    confirmed = client.post("/api/mfa/sms/confirm", headers=me, json={"code": texted}).json()
+    assert len(confirmed["recovery_codes"]) == 10
+    sms = client.get("/api/mfa", headers=me).json()["sms"]
+    assert sms["enabled"] is True
+    assert "0123" in sms["phone"] and "+14155550123" not in sms["phone"]  # shown masked
