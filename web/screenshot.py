@@ -36,7 +36,11 @@ class BackgroundServer:
     def __init__(self, location: StoreLocation) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(location), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(location),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,  # a browser's idle keep-alive connections hold no work
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -32,7 +32,7 @@ from tests.conftest import Ledger
 from tests.integration.test_projections import read_models
 
 WORKERS = 8
-SECONDS = {"postgresql": 30.0, "sqlite": 20.0}
+SECONDS = {"postgresql": 25.0, "sqlite": 15.0}
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
 HOT = [f"hot{i}@load.test" for i in range(3)]  # every process signs in here at once
 CODES = [f"codes{i}@load.test" for i in range(6)]  # TOTP and recovery codes fought over
