@@ -71,12 +71,16 @@ def slugs(store: LedgerStore) -> list[str]:
         return [row[0] for row in tx.fetchall("SELECT slug FROM rm_organisations ORDER BY slug")]
 
 
-def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(
-    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.fixture
+def url(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A fresh, initialised PostgreSQL store of this test's own."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     url = pg_server.url(fresh_pg_database(pg_server))
     initialise_schema(StoreLocation.parse(url))
+    return url
+
+
+def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(url: str) -> None:
     store = LedgerStore(StoreLocation.parse(url))
     first = Worker(url)
     try:
@@ -103,12 +107,7 @@ def test_one_worker_is_active_and_another_takes_over_when_it_is_killed(
         store.close()
 
 
-def test_a_worker_killed_mid_batch_resumes_into_exactly_what_a_rebuild_gives(
-    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    url = pg_server.url(fresh_pg_database(pg_server))
-    initialise_schema(StoreLocation.parse(url))
+def test_a_worker_killed_mid_batch_resumes_into_exactly_what_a_rebuild_gives(url: str) -> None:
     build_long_history(url, 10_000)  # sign-ins, sessions, workspaces: every read model moves
     store = LedgerStore(StoreLocation.parse(url))
     head = store.event_count()
