@@ -6,6 +6,7 @@ browser is redirected back (post/redirect/get), except where something is shown 
 (a new TOTP secret, recovery codes), which is rendered in the answer to the POST itself.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,12 +75,18 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     def back(message: str) -> Response:
         return RedirectResponse(f"/security?done={message}", status_code=303)
 
-    def attempt(request: Request, me: Visitor, change: Any, **shown: Any) -> Response:
-        """Run a change; a refusal is shown on the page, with what the user can do next."""
+    def attempt(
+        request: Request,
+        me: Visitor,
+        change: Callable[[], Response],
+        reauth: dict[str, str] | None = None,
+    ) -> Response:
+        """Run a change; a refusal is shown on the page, with what the user can do next
+        (`reauth`: the "confirm it is you" form, when a fresh second factor is wanted)."""
         try:
-            return change()  # type: ignore[no-any-return]
+            return change()
         except FreshFactorRequired:
-            return page(request, me, 403, reauth=shown.get("reauth"))
+            return page(request, me, 403, reauth=reauth)
         except (LedgerError, ValidationError) as refused:
             return page(request, me, 400, problem=problem_text(refused))
 

@@ -712,7 +712,7 @@ def run_slot(
 # ---- the properties ------------------------------------------------------------------------
 
 
-@fuzz(40)
+@fuzz(26)
 @given(where=slot_strategy(EMAIL_SLOTS), value=emails, as_json=st.booleans())
 def test_hostile_email_addresses(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -720,7 +720,7 @@ def test_hostile_email_addresses(
     run_slot(ledger, target, events, EMAIL_SLOTS[where], value, as_json)
 
 
-@fuzz(40)
+@fuzz(26)
 @given(where=slot_strategy(IP_SLOTS), value=ip_addresses, as_json=st.booleans())
 def test_hostile_ip_addresses(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -728,7 +728,7 @@ def test_hostile_ip_addresses(
     run_slot(ledger, target, events, IP_SLOTS[where], value, as_json)
 
 
-@fuzz(30)
+@fuzz(20)
 @given(where=slot_strategy(USER_AGENT_SLOTS), value=user_agents, as_json=st.booleans())
 def test_hostile_user_agents_are_never_invalid_input(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -738,7 +738,7 @@ def test_hostile_user_agents_are_never_invalid_input(
         assert result.exit_code != 2, f"a User-Agent is never a reason to refuse: {result.output}"
 
 
-@fuzz(40)
+@fuzz(26)
 @given(where=slot_strategy(CODE_SLOTS), value=codes, as_json=st.booleans())
 def test_hostile_codes(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -746,7 +746,7 @@ def test_hostile_codes(
     run_slot(ledger, target, events, CODE_SLOTS[where], value, as_json)
 
 
-@fuzz(60)
+@fuzz(40)
 @given(where=slot_strategy(NAME_SLOTS), value=names, as_json=st.booleans())
 def test_hostile_names_slugs_ids_phones_choices_and_paths(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -754,7 +754,7 @@ def test_hostile_names_slugs_ids_phones_choices_and_paths(
     run_slot(ledger, target, events, NAME_SLOTS[where], value, as_json)
 
 
-@fuzz(40)
+@fuzz(26)
 @given(where=slot_strategy(TIME_SLOTS), value=timestamps, as_json=st.booleans())
 def test_hostile_days_and_instants(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, value: str, as_json: bool
@@ -762,7 +762,7 @@ def test_hostile_days_and_instants(
     run_slot(ledger, target, events, TIME_SLOTS[where], value, as_json)
 
 
-@fuzz(40)
+@fuzz(26)
 @given(where=slot_strategy(NOW_SLOTS), now=timestamps, as_json=st.booleans())
 def test_hostile_now(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, now: str, as_json: bool
@@ -771,7 +771,7 @@ def test_hostile_now(
     check(ledger, events, argv, as_json=as_json, stdin=stdin_for(argv, target), now=now)
 
 
-@fuzz(25)
+@fuzz(16)
 @given(where=st.sampled_from(sorted(PASSWORD_STDIN_SLOTS)), raw=invalid_utf8_line())
 def test_invalid_utf8_passwords_on_stdin_are_invalid_input(
     ledger: Ledger, target: Target, events: Callable[[], int], where: str, raw: bytes
@@ -783,7 +783,7 @@ def test_invalid_utf8_passwords_on_stdin_are_invalid_input(
     assert "not valid UTF-8" in json.loads(result.stdout)["error"]["message"]
 
 
-@fuzz(40)
+@fuzz(26)
 @given(
     where=st.sampled_from(sorted(SECRET_STDIN_SLOTS)),
     raw=st.one_of(
@@ -848,7 +848,7 @@ def exported_user_agents(ledger: Ledger, target: Target, marker: str) -> list[st
 _markers = itertools.count()
 
 
-@fuzz(15)
+@fuzz(10)
 @given(
     size=st.integers(MAX_USER_AGENT_LENGTH + 1, 150_000),
     real=st.sampled_from(REAL_USER_AGENTS),
