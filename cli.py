@@ -80,7 +80,7 @@ class LedgerGroup(click.Group):
         options = args[: args.index("--")] if "--" in args else args
         ctx.ensure_object(Runtime).json = "--json" in options
         # Bytes a shell passed that are not UTF-8 arrive as surrogates: read them as U+FFFD.
-        args = [arg if readable(arg) else as_text(arg) for arg in args]
+        args = [as_text(arg) for arg in args]
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
@@ -109,6 +109,8 @@ class LedgerGroup(click.Group):
         except (OperationalError, sqlite3.DatabaseError) as error:
             store_unavailable(ctx, error)
         except ValidationError as error:
+            from commands.inputs import validation_message  # only now: it loads phonenumbers
+
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
             fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
@@ -121,28 +123,14 @@ class LedgerGroup(click.Group):
             raise
 
 
-def readable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def as_text(argument: str) -> str:
+    """Valid text is unchanged; undecodable bytes (surrogate escapes) become U+FFFD."""
     return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def store_unavailable(ctx: click.Context, error: Exception) -> NoReturn:
     message = f"the store is unavailable: {str(error).strip().splitlines()[0]}"
     fail(ctx, "store_unavailable", message, EXIT_REFUSED)
-
-
-def validation_message(error: Any) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def fail(ctx: click.Context, code: str, message: str, exit_code: int) -> NoReturn:

@@ -7,7 +7,14 @@ import re
 from typing import Annotated
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from ledger import recovery_codes
 from ledger.events import MAX_USER_AGENT_LENGTH
@@ -114,6 +121,14 @@ class Actor(CommandInput):
     actor: Email | None = None
     ip: IpAddress | None = None
     user_agent: UserAgent | None = None
+
+
+def validation_message(error: ValidationError, *, naming_the_field: bool = True) -> str:
+    """The first problem with some input, readably: `phone: '+1' is not a valid ...`."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) if naming_the_field else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def parse_email(value: str) -> str:

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from commands.inputs import validation_message
 from ledger.clock import Clock, SystemClock
 from ledger.errors import LedgerError, LoginDenied
 from ledger.store_location import StoreLocation
@@ -88,9 +89,7 @@ def create_app(location: StoreLocation, clock: Clock | None = None) -> FastAPI:
 
     @app.exception_handler(ValidationError)
     def invalid(_: Request, problem: ValidationError) -> Response:
-        first = problem.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return error(422, "invalid_input", f"{where}: {first['msg']}".removeprefix(": "))
+        return error(422, "invalid_input", validation_message(problem))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(sqlite3.DatabaseError)

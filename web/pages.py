@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from commands import factors, login, recovery_codes, sessions, sms, totp
+from commands.inputs import validation_message
 from ledger.errors import FreshFactorRequired, LedgerError, LoginDenied
 from projections import queries
 from web.api import UNKNOWN_ADDRESS, qr_svg
@@ -267,6 +268,5 @@ def problem_text(error: Exception) -> str:
     if isinstance(error, LoginDenied):
         return SIGN_IN_REASONS.get(error.reason, "That did not work: check and try again.")
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        return str(first["msg"]).removeprefix("Value error, ")
+        return validation_message(error, naming_the_field=False)
     return str(getattr(error, "message", error))
