@@ -12,7 +12,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 
@@ -98,7 +98,9 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LoginDenied as denied:
             if runtime().json:
-                click.echo(json.dumps({"outcome": "failed", "reason": denied.reason}))
+                error = {"code": denied.reason, "message": denied.message}
+                answer = {"outcome": "failed", "reason": denied.reason, "error": error}
+                click.echo(json.dumps(answer))
             click.echo(f"Sign-in failed ({denied.reason}): {denied.message}", err=True)
             ctx.exit(EXIT_REFUSED)
         except LedgerError as error:
@@ -331,18 +333,69 @@ def org_require_mfa(slug: str, state: str, as_json: bool, **actor: Any) -> None:
     required=True,
     help="idp: the IdP's MFA is enough; flero: a Flero factor is required; both: both.",
 )
+@click.option("--issuer", required=True, help="The OpenID provider's issuer URL (https://...).")
+@click.option("--client-id", required=True, help="This ledger's client id at the provider.")
+@click.option(
+    "--client-secret-stdin", is_flag=True, help="Read the client secret from stdin (sealed)."
+)
+@click.option(
+    "--jwks-file",
+    type=click.File("r", encoding="utf-8"),
+    help="Pin the provider's public keys (a JWKS file) instead of fetching them.",
+)
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="An e-mail domain whose people 'Sign in with SSO' sends here (repeatable; one "
+    "organisation per domain).",
+)
 @click.option("--enforce/--no-enforce", default=False, help="Refuse password logins.")
 @actor_options
 @json_option
-def org_sso(slug: str, idp: str, mfa_mode: str, enforce: bool, as_json: bool, **actor: Any) -> None:
-    """Configure single sign-on for the organisation."""
+def org_sso(
+    slug: str,
+    idp: str,
+    mfa_mode: str,
+    client_secret_stdin: bool,
+    jwks_file: TextIO | None,
+    enforce: bool,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Sign the organisation's members in through its OpenID Connect provider.
+
+    The provider's discovery document and keys are fetched from the issuer and cached;
+    --jwks-file pins the keys for a provider this machine cannot reach.
+
+    \b
+    Example:
+        echo "$CLIENT_SECRET" | flero-ledger org sso acme --idp okta \\
+            --issuer https://acme.okta.com --client-id 0oa1b2c3 --client-secret-stdin \\
+            --mfa idp --enforce
+    """
     from commands.organisations import ConfigureSso, configure_sso
 
-    cmd = build(ConfigureSso, slug=slug, idp=idp, mfa_mode=mfa_mode, enforced=enforce, **actor)
+    secret = read_secret_line("client secret") if client_secret_stdin else None
+    cmd = build(
+        ConfigureSso,
+        slug=slug,
+        idp=idp,
+        mfa_mode=mfa_mode,
+        enforced=enforce,
+        client_secret=secret,
+        pinned_keys=jwks_file.read(1024 * 1024) if jwks_file else None,
+        **given,
+    )
     configure_sso(runtime().services(), cmd)
+    shown = {"idp": idp, "mfa": mfa_mode, "enforced": enforce, "issuer": cmd.issuer}
+    shown |= {"domains": sorted(set(cmd.domains))}
     emit(
-        {"ok": True, "slug": slug, "idp": idp, "mfa": mfa_mode, "enforced": enforce},
-        lambda: click.echo(f"SSO for {slug}: {idp}, MFA {mfa_mode}, enforced: {enforce}"),
+        {"ok": True, "slug": slug, **shown, "client_id": cmd.client_id},
+        lambda: click.echo(
+            f"SSO for {slug}: {idp} ({cmd.issuer}), MFA {mfa_mode}, enforced: {enforce}"
+        ),
     )
 
 
@@ -772,7 +825,10 @@ def sms_outbox(recipient: str | None, as_json: bool) -> None:
 @click.option("--user-agent", required=True, help="User-Agent of the client.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
-@click.option("--idp-mfa", is_flag=True, help="SSO: the identity provider asserted MFA.")
+@click.option(
+    "--id-token-stdin", is_flag=True, help="SSO: read the IdP's ID token from stdin (verified)."
+)
+@click.option("--nonce", help="SSO: the nonce the sign-in flow sent; the token must carry it.")
 @click.option("--totp", metavar="CODE", help="Code from the authenticator app.")
 @click.option("--sms", metavar="CODE", help="Code texted by `mfa sms send-code`.")
 @click.option("--recovery-code", metavar="CODE", help="One of the account's recovery codes.")
@@ -782,10 +838,15 @@ def login(
     method: str,
     password_stdin: bool,
     api_key_stdin: bool,
+    id_token_stdin: bool,
     as_json: bool,
     **given: Any,
 ) -> None:
     """Sign in. Every attempt is recorded; a success opens a session whose token is shown once.
+
+    An SSO sign-in needs the ID token the organisation's OpenID provider issued (after a
+    backend ran the browser flow): it is verified here, and whether the IdP did MFA is read
+    from its amr/acr claims.
 
     \b
     Example:
@@ -799,6 +860,8 @@ def login(
         secrets["password"] = read_secret_line("password")
     if api_key_stdin:
         secrets["api_key"] = read_secret_line("API key")
+    if id_token_stdin:
+        secrets["id_token"] = read_secret_line("ID token")
     cmd = build(Login, email=email, method=method.replace("-", "_"), **secrets, **given)
     session = log_in(runtime().services(), cmd)
     data = {
@@ -931,7 +994,7 @@ def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
         [
             [
                 r["timestamp"],
-                r["method"],
+                r["method"] + (f" ({r['idp']})" if r.get("idp") else ""),
                 f"{r['ip']} ({r['location']})",
                 r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
                 r["factor"] or "",
@@ -1451,16 +1514,35 @@ def demo(as_json: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
-    """Serve the Security tab (/security) and its JSON API (/api, described at /docs)."""
+@click.option(
+    "--forwarded-allow-ips",
+    default="",
+    metavar="LIST",
+    help="Proxies (IPs or networks, comma-separated) whose X-Forwarded-For names the client. "
+    "Default: nobody's; the connecting address is the client.",
+)
+def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
+    """Serve the Security tab (/security) and its JSON API (/api, described at /docs).
+
+    \b
+    Example, behind a TLS proxy on this machine:
+        flero-ledger serve --port 8000 --forwarded-allow-ips 127.0.0.1
+    """
     import uvicorn
 
     from web.app import create_app
+    from web.ledger_access import parse_forwarded_allow_ips
 
+    try:
+        proxies = parse_forwarded_allow_ips(forwarded_allow_ips)
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), param_hint="--forwarded-allow-ips") from None
     location = runtime().location()
     runtime().store  # noqa: B018 (refuse an unusable store before listening)
     click.echo(f"Serving {location.description} on http://{host}:{port}/security", err=True)
-    uvicorn.run(create_app(location), host=host, port=port, log_level="info")
+    app = create_app(location, forwarded_allow_ips=proxies)
+    # The app decides whose X-Forwarded-For to believe; uvicorn must not rewrite it first.
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @main.command()

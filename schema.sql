@@ -235,8 +235,11 @@ CREATE TABLE IF NOT EXISTS rm_login_history (
     location text,
     outcome text NOT NULL,
     reason text,
-    factor text
+    factor text,
+    idp text  -- SSO: the organisation's name for its identity provider
 );
+-- Added after the first release: a store initialised before it gains the column here.
+ALTER TABLE rm_login_history ADD COLUMN IF NOT EXISTS idp text;
 CREATE INDEX IF NOT EXISTS rm_login_history_account_time
     ON rm_login_history (account_id, occurred_at);
 

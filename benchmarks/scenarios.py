@@ -19,9 +19,11 @@ from typing import Any
 import pyotp
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from joserfc.jwk import ECKey
 
 from commands import login, organisations, totp, users
 from commands.clients import describe_client
+from commands.demo import DEMO_CLIENT_ID, DEMO_IDP, DemoIdentityProvider
 from commands.services import Services
 from devtools.postgres_cluster import PgServer
 from ledger.clock import FixedClock
@@ -143,17 +145,32 @@ class SignInCast:
     url: str
     emails: list[str]
     secrets: dict[str, str]
+    idp_key: dict[str, Any]  # the demo IdP's private JWK (key objects do not pickle)
+
+    def idp(self) -> DemoIdentityProvider:
+        return DemoIdentityProvider(ECKey.import_key(self.idp_key))
 
 
 def prepare_sign_ins(url: str, accounts: int, org: str) -> SignInCast:
-    """An organisation signing in through SSO with a Flero TOTP factor, its members enrolled."""
+    """An organisation signing in through SSO with a Flero TOTP factor, its members enrolled.
+    Its IdP is the demo's, whose keys are pinned: ID tokens verify without a network."""
     store = LedgerStore(StoreLocation.parse(url))
     services = Services(store=store, clock=FixedClock(T0))
+    idp = DemoIdentityProvider()
     organisations.create_organisation(services, organisations.CreateOrganisation(slug=org))
     organisations.configure_sso(
-        services, organisations.ConfigureSso(slug=org, idp="okta", mfa_mode="flero", enforced=True)
+        services,
+        organisations.ConfigureSso(
+            slug=org,
+            idp="okta",
+            mfa_mode="flero",
+            enforced=True,
+            issuer=DEMO_IDP,
+            client_id=DEMO_CLIENT_ID,
+            pinned_keys=idp.public_keys(),
+        ),
     )
-    cast = SignInCast(url, [], {})
+    cast = SignInCast(url, [], {}, idp.key.as_dict(private=True))
     for i in range(accounts):
         email = f"user{i}@{org}.test"
         users.create_user(services, users.CreateUser(email=email, org=org))
@@ -171,13 +188,19 @@ def sign_in_rounds(cast: SignInCast, first_round: int, rounds: int) -> list[floa
     store = LedgerStore(StoreLocation.parse(cast.url))
     services = Services(store=store, clock=FixedClock(T0))
     latencies = []
+    idp = cast.idp()
     for r in range(first_round, first_round + rounds):
         at = T0 + timedelta(seconds=30 * (r + 1))
         services.clock = FixedClock(at)
         for email in cast.emails:
             code = pyotp.TOTP(cast.secrets[email]).at(at)
             command = login.Login(
-                email=email, method="sso", ip="81.2.69.160", user_agent=UA, totp=code
+                email=email,
+                method="sso",
+                id_token=idp.id_token(email, at),
+                ip="81.2.69.160",
+                user_agent=UA,
+                totp=code,
             )
             started = time.perf_counter()
             login.log_in(services, command)

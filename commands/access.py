@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from commands.services import Services
 from ledger.errors import AdminRequired
+from ledger.store import LedgerStore
 
 
 def require_admin_over(services: Services, viewer: str, email: str) -> None:
-    """Refuse unless `viewer` is `email` or an admin of the organisation `email` belongs to."""
-    if viewer == email:
-        return
-    target = services.store.account(email)
-    org = services.store.app.find_organisation(target.org_id)
-    if org is None or services.store.account_id(viewer) not in org.admins:
+    """Refuse unless `viewer` is `email` or an admin of the organisation `email` belongs to.
+
+    The refusal is the same whether `email` has no account, belongs to another organisation or
+    to the viewer's own, so asking tells nobody which addresses have accounts.
+    """
+    if viewer != email and not _admin_over(services.store, viewer, email):
         raise AdminRequired("only an admin of the account's organisation may look at it")
+
+
+def _admin_over(store: LedgerStore, viewer: str, email: str) -> bool:
+    """The target is looked up only for an admin (admins belong to the organisation they run),
+    so a non-admin's question costs the same whatever address it names."""
+    own = store.account(viewer)
+    org = store.app.find_organisation(own.org_id)
+    if org is None or own.id not in org.admins:
+        return False
+    target = store.app.find_account(store.account_id(email))
+    return target is not None and not target.erased and target.org_id == org.id

@@ -7,11 +7,12 @@ from ledger.sign_in import Client
 from ledger.user_agents import describe
 
 
-def describe_client(ip: str | None, user_agent: str | None) -> Client:
+def describe_client(ip: str | None, user_agent: str | None, peer_ip: str | None = None) -> Client:
     location = locate(ip) if ip else None
     device = describe(user_agent)
     return Client(
         ip=ip,
+        peer_ip=peer_ip if peer_ip != ip else None,
         location=location.label if location else None,
         country_code=location.country_code if location else None,
         browser=device.browser,

@@ -3,18 +3,24 @@
 Over 120 days: an organisation that requires MFA; Ada enrols an authenticator app (mistyping
 once), adds SMS, signs in from her laptop, the office and her phone, in several countries; a
 stranger guesses her password; she signs out her lost phone, changes her password, signs in with
-a recovery code and regenerates the set; an API key for CI. Time moves with the injected clock,
+a recovery code and regenerates the set; the organisation adds single sign-on through its
+identity provider (a demo one, whose keys are pinned), and she signs in with it; an API key for
+CI. Time moves with the injected clock,
 so every event carries the day it happened. Running it again shows the existing story.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from commands import (
     api_keys,
@@ -69,6 +75,8 @@ STRANGER = {
     "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
 }
 CI_RUNNER = {"ip": "175.16.199.1", "user_agent": "curl/8.4.0"}  # China
+DEMO_IDP = "https://idp.flero-demo.test"
+DEMO_CLIENT_ID = "flero-ledger"
 
 
 @dataclass
@@ -88,6 +96,30 @@ class DemoStory:
             "alerts": account_alerts(self.store, self.email),
             "audit": account_audit_log(self.store, self.email),
         }
+
+
+@dataclass
+class DemoIdentityProvider:
+    """Stands in for the organisation's OpenID provider: it signs ID tokens with its own key,
+    which the organisation pins (`org sso --jwks-file`), so the demo needs no network."""
+
+    key: ECKey = field(default_factory=lambda: ECKey.generate_key("P-256", {"kid": "demo-1"}))
+
+    def public_keys(self) -> str:
+        return json.dumps({"keys": [self.key.as_dict(private=False)]})
+
+    def id_token(self, email: str, at: datetime) -> str:
+        claims = {
+            "iss": DEMO_IDP,
+            "aud": DEMO_CLIENT_ID,
+            "sub": "00u" + hashlib.sha256(email.encode()).hexdigest()[:17],  # opaque, stable
+            "email": email,
+            "email_verified": True,
+            "amr": ["pwd", "otp"],
+            "iat": int(at.timestamp()),
+            "exp": int((at + timedelta(minutes=5)).timestamp()),
+        }
+        return jwt.encode({"alg": "ES256", "kid": "demo-1"}, claims, self.key, ["ES256"])
 
 
 @dataclass
@@ -196,6 +228,26 @@ def tell(t: Storyteller) -> None:
             email=EMAIL, workspace="research", role="member", actor=ADMIN, **OFFICE
         ),
     )
+
+    # Day 70: the organisation adds single sign-on; Ada signs in through it (the IdP did MFA).
+    t.on(70, 9)
+    idp = DemoIdentityProvider()
+    organisations.configure_sso(
+        s,
+        organisations.ConfigureSso(
+            slug=ORG,
+            idp="okta",
+            mfa_mode="idp",
+            enforced=False,
+            issuer=DEMO_IDP,
+            client_id=DEMO_CLIENT_ID,
+            pinned_keys=idp.public_keys(),
+            actor=ADMIN,
+        ),
+    )
+    t.on(70, 9, 5)
+    sso = login.Login(email=EMAIL, method="sso", id_token=idp.id_token(EMAIL, s.now()), **OFFICE)
+    t.sessions["sso"] = login.log_in(s, sso)
 
     # Day 101: her authenticator is not at hand: a recovery code, then a fresh set.
     t.on(101, 16, 40)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import (
@@ -97,6 +98,39 @@ def _user_agent(value: str) -> str:
     return printable[:MAX_USER_AGENT_LENGTH]
 
 
+def _issuer(value: str) -> str:
+    """An OpenID issuer: https, or http on this machine's loopback (a provider under test)."""
+    url = urlsplit(value)
+    loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if not (
+        len(value) <= 512
+        and url.hostname
+        and not url.query
+        and not url.fragment
+        and not url.username
+        and (url.scheme == "https" or (url.scheme == "http" and loopback))
+    ):
+        raise ValueError(f"{value!r} is not an issuer URL (https://..., without query)")
+    return value
+
+
+def _domain(value: str) -> str:
+    """An e-mail domain, as the part of an address after the @ (lower case)."""
+    domain = value.strip().lower()
+    if not _EMAIL.fullmatch(f"x@{domain}"):
+        raise ValueError(f"{value!r} is not an e-mail domain (e.g. acme.test)")
+    return domain
+
+
+def _compact_token(value: str) -> str:
+    token = value.strip()
+    if len(token) > 16 * 1024 or not _COMPACT_JWS.fullmatch(token):
+        raise ValueError("that is not an ID token (three base64url parts joined by dots)")
+    return token
+
+
+_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
 Email = Annotated[str, AfterValidator(_email)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Name = Annotated[str, AfterValidator(_name)]
@@ -107,6 +141,10 @@ RecoveryCode = Annotated[str, AfterValidator(_recovery_code)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
 UserAgent = Annotated[str, AfterValidator(_user_agent)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+IssuerUrl = Annotated[str, AfterValidator(_issuer)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[!-~]+$")]
+IdToken = Annotated[str, AfterValidator(_compact_token)]
+Domain = Annotated[str, AfterValidator(_domain)]
 
 
 class CommandInput(BaseModel):

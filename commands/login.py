@@ -1,30 +1,61 @@
 """Signing in: one recorded attempt per call, whatever its outcome.
 
 An attempt for an e-mail address with no account is recorded too, and answers exactly like a
-wrong password (same work, same output), so that nobody can probe which accounts exist. Only an
-SSO sign-in, whose identity the IdP has already proven, is told `unknown_user`.
+wrong password, key or an account without SSO would (same work, same output), so that nobody
+can probe which accounts exist.
+
+An SSO sign-in is only ever as good as its ID token: the command verifies it against the
+organisation's OpenID provider (signature, issuer, audience, times, nonce) and hands the
+aggregate the verified claims, or why there are none; the account decides and records.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, Self
+from uuid import UUID
+
+from pydantic import model_validator
 
 from commands.clients import describe_client
-from commands.inputs import CommandInput, Email, IpAddress, RecoveryCode, SixDigitCode, UserAgent
+from commands.inputs import (
+    CommandInput,
+    Email,
+    IdToken,
+    IpAddress,
+    RecoveryCode,
+    SixDigitCode,
+    UserAgent,
+)
 from commands.retry import retry_on_conflict
 from commands.services import Services
-from ledger import identity
+from ledger import id_tokens, identity
+from ledger.account import Account
 from ledger.errors import LoginDenied
 from ledger.events import Context, Stamp
+from ledger.identity_provider import IdpUnavailable
+from ledger.organisation import Organisation
 from ledger.passwords import verify_against_decoy
-from ledger.sign_in import INVALID_API_KEY, WRONG_PASSWORD, NewSession, SignInAttempt, SsoPolicy
+from ledger.sign_in import (
+    INVALID_API_KEY,
+    THROTTLED,
+    THROTTLED_MESSAGE,
+    WRONG_PASSWORD,
+    Client,
+    NewSession,
+    SignInAttempt,
+    SsoProof,
+)
+from ledger.sign_in_source import SignInSource, source_of
+from ledger.sso_identity import SsoIdentity
 from ledger.unknown_account import LOCKED_OUT, UNKNOWN_USER, UnknownAccountAttempts
 
-# What an unknown address answers: the same as a wrong password or key would. Only SSO, whose
-# identity the IdP has proven, learns that there is no such account.
+NO_SSO = "single sign-on is not set up for this account"
+# What an unknown address answers: the same as a wrong password or key, or an account without
+# SSO, would.
 _AS_IF_KNOWN = {
     "password": ("invalid_password", WRONG_PASSWORD),
     "api_key": ("invalid_api_key", INVALID_API_KEY),
+    "sso": ("sso_not_configured", NO_SSO),
 }
 
 
@@ -33,53 +64,141 @@ class Login(CommandInput):
     method: Literal["password", "sso", "api_key"]
     ip: IpAddress
     user_agent: UserAgent
+    # The connecting peer, when it differs from `ip` (a trusted proxy said who the client is).
+    peer_ip: IpAddress | None = None
     password: str | None = None
     api_key: str | None = None
-    idp_mfa: bool = False
+    id_token: IdToken | None = None
+    nonce: str | None = None  # what the sign-in flow asked the provider to put in the token
     totp: SixDigitCode | None = None
     sms: SixDigitCode | None = None
     recovery_code: RecoveryCode | None = None
+
+    @model_validator(mode="after")
+    def _id_token_only_for_sso(self) -> Self:
+        if (self.method == "sso") != (self.id_token is not None):
+            raise ValueError("an SSO sign-in takes an ID token (--id-token-stdin), and only it")
+        return self
 
 
 @retry_on_conflict
 def log_in(services: Services, cmd: Login) -> NewSession:
     """A new session, or LoginDenied with the contract's reason (the attempt is recorded)."""
     stamp = services.stamp_for(Context(ip=cmd.ip, user_agent=cmd.user_agent))
+    client = describe_client(cmd.ip, cmd.user_agent, cmd.peer_ip)
+    source = _sign_in_source(services, cmd.ip, stamp)
+    throttled_for = source.throttled_for(stamp.at)
+    account = services.store.app.find_account(services.store.account_id(cmd.email))
+    if account is None or account.erased:
+        _record_unknown_account(services, cmd, client, source, throttled_for, stamp)
+    org = services.store.app.find_organisation(account.org_id)
+    proof = None
+    if cmd.id_token is not None and throttled_for is None:
+        proof = _prove_identity(services, cmd, account, org)
     attempt = SignInAttempt(
         method=cmd.method,
-        client=describe_client(cmd.ip, cmd.user_agent),
+        client=client,
         password=cmd.password,
         api_key=cmd.api_key,
-        idp_mfa=cmd.idp_mfa,
+        sso=proof,
         totp=cmd.totp,
         sms=cmd.sms,
         recovery_code=cmd.recovery_code,
+        throttled_for=throttled_for,
     )
-    account = services.store.app.find_account(services.store.account_id(cmd.email))
-    if account is None or account.erased:
-        _record_unknown_account(services, cmd, attempt, stamp)
-    org = services.store.app.find_organisation(account.org_id)
-    sso = SsoPolicy(**org.sso) if org is not None and org.sso else None
-    with services.recording(account):
-        return account.log_in(attempt, sso, stamp)
+    try:
+        session = account.log_in(attempt, org.sso_policy() if org else None, stamp)
+    except LoginDenied as denied:
+        services.save(account, *_counted(source, denied.reason, stamp))
+        raise
+    services.save(account, *_new_binding(services, account, proof, stamp))
+    return session
+
+
+def _prove_identity(
+    services: Services, cmd: Login, account: Account, org: Organisation | None
+) -> SsoProof | None:
+    """What the ID token proves about this account, checked with the organisation's IdP."""
+    provider = org.provider_settings(services.store.keyring) if org else None
+    if provider is None or cmd.id_token is None:
+        return None  # the account's policy refuses: sso_not_configured
+    expect = id_tokens.Expectations(
+        provider.issuer, provider.client_id, services.now(), nonce=cmd.nonce
+    )
+    try:
+        keys = services.providers().signing_keys(provider, id_tokens.key_id(cmd.id_token))
+        verified = id_tokens.verify(cmd.id_token, keys, expect)
+    except id_tokens.InvalidIdToken as invalid:
+        return SsoProof(None, "invalid_id_token", invalid.what, str(invalid))
+    except IdpUnavailable as down:
+        return SsoProof(None, "idp_unavailable", None, down.message)
+    bound = sso_identity_of(services, verified.issuer, verified.subject)
+    if bound is not None and bound.account_id != account.id:
+        message = "this identity at the IdP belongs to another account"
+        return SsoProof(verified, "invalid_id_token", "subject", message)
+    claimed = verified.email.lower() if verified.email else None
+    matches = claimed is not None and services.store.account_id(claimed) == account.id
+    return SsoProof(verified, email_matches=matches, bound=bound is not None)
+
+
+def sso_identity_of(services: Services, issuer: str, subject: str) -> SsoIdentity | None:
+    """The binding of an identity at an OpenID provider to an account, if there is one."""
+    return services.store.app.find_sso_identity(_sso_identity_id(services, issuer, subject))
+
+
+def _sso_identity_id(services: Services, issuer: str, subject: str) -> UUID:
+    lookup = services.store.keyring.lookup_hash(f"{issuer}\n{subject}")
+    return identity.sso_identity_id(lookup)
+
+
+def _new_binding(
+    services: Services, account: Account, proof: SsoProof | None, stamp: Stamp
+) -> list[SsoIdentity]:
+    """The first SSO sign-in of an account also claims its IdP identity for it, for good."""
+    token = proof.token if proof else None
+    if proof is None or token is None or proof.bound:
+        return []
+    return [
+        SsoIdentity.bind(_sso_identity_id(services, token.issuer, token.subject), account.id, stamp)
+    ]
+
+
+def _sign_in_source(services: Services, ip: str, stamp: Stamp) -> SignInSource:
+    """The source's failure count; a new one (saved with its first failure) if it has none."""
+    source = source_of(ip)
+    stream_id = identity.sign_in_source_id(services.store.keyring.lookup_hash(source))
+    found = services.store.app.find_sign_in_source(stream_id)
+    return found or SignInSource.first_seen(stream_id, source, stamp)
+
+
+def _counted(source: SignInSource, reason: str, stamp: Stamp) -> list[SignInSource]:
+    return [source] if source.count_failure(reason, stamp) else []
 
 
 def _record_unknown_account(
-    services: Services, cmd: Login, attempt: SignInAttempt, stamp: Stamp
+    services: Services,
+    cmd: Login,
+    client: Client,
+    source: SignInSource,
+    throttled_for: int | None,
+    stamp: Stamp,
 ) -> NoReturn:
     """Answer exactly as an account would that nobody can sign in to (and lock out alike)."""
-    if cmd.method == "password":
+    throttled = throttled_for is not None
+    if cmd.method == "password" and not throttled:
         verify_against_decoy(cmd.password or "")  # the same cost as a real one
     stream_id = identity.unknown_account_id(services.store.keyring.lookup_hash(cmd.email))
     attempts = services.store.app.find_unknown_account_attempts(stream_id)
     if attempts is None:
         attempts = UnknownAccountAttempts.first_attempt(
-            stream_id, cmd.email, cmd.method, attempt.client, stamp
+            stream_id, cmd.email, cmd.method, client, stamp, throttled
         )
-        reason = UNKNOWN_USER
+        reason = THROTTLED if throttled else UNKNOWN_USER
     else:
-        reason = attempts.attempt(cmd.method, attempt.client, stamp)
-    services.save(attempts)
+        reason = attempts.attempt(cmd.method, client, stamp, throttled)
+    services.save(attempts, *_counted(source, reason, stamp))
+    if reason == THROTTLED:
+        raise LoginDenied(THROTTLED, THROTTLED_MESSAGE, throttled_for)
     if reason == LOCKED_OUT:
         raise LoginDenied(LOCKED_OUT, attempts.lockout.message())
-    raise LoginDenied(*_AS_IF_KNOWN.get(cmd.method, (UNKNOWN_USER, "no such account")))
+    raise LoginDenied(*_AS_IF_KNOWN[cmd.method])

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate
 
@@ -19,6 +20,9 @@ from ledger.sms_gateway import SmsGateway, configured_gateway
 from ledger.store import LedgerStore
 from projections.catalogue import runner_for
 
+if TYPE_CHECKING:
+    from ledger.identity_provider import IdentityProviders
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +31,7 @@ class Services:
     store: LedgerStore
     clock: Clock
     gateway: SmsGateway | None = field(default=None)
+    identity_providers: IdentityProviders | None = field(default=None)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -35,6 +40,15 @@ class Services:
         if self.gateway is None:
             self.gateway = configured_gateway(self.store.database)
         return self.gateway
+
+    def providers(self) -> IdentityProviders:
+        """OpenID providers' keys and endpoints, cached process-wide (imported on first use:
+        the HTTP and JOSE libraries cost every other command start-up time)."""
+        if self.identity_providers is None:
+            from ledger.identity_provider import DEFAULT_PROVIDERS
+
+            self.identity_providers = DEFAULT_PROVIDERS
+        return self.identity_providers
 
     def stamp(self, actor: Actor) -> Stamp:
         """Now, the acting account (which must exist), its IP and user agent, for the events."""

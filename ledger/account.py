@@ -64,6 +64,10 @@ class Account(SignIn, LedgerAggregate):
     # When a second factor was last proven (sign-in or verification). A class default, so that
     # snapshots taken before it existed still load.
     last_factor_at: datetime | None = None
+    # The keyed hash of the (issuer, subject) of the first SSO sign-in, and the ID tokens spent
+    # since (until they expire). Class defaults for the same reason; only ever reassigned.
+    sso_subject: str | None = None
+    sso_tokens_seen: tuple[tuple[str, datetime], ...] = ()  # (replay key, expires at)
 
     class Event(LedgerEvent):
         pass

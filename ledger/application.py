@@ -15,6 +15,9 @@ from ledger.account import Account
 from ledger.lockout import Lockout
 from ledger.mapper import PydanticMapper
 from ledger.organisation import Organisation
+from ledger.sign_in_source import SignInSource
+from ledger.sso_domain import SsoDomain
+from ledger.sso_identity import SsoIdentity
 from ledger.unknown_account import UnknownAccountAttempts
 
 SNAPSHOT_INTERVAL = 100
@@ -34,7 +37,10 @@ class SecurityLedger(Application[UUID]):
         "MAPPER_TOPIC": get_topic(PydanticMapper),
         "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
     }
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: SNAPSHOT_INTERVAL}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Account: SNAPSHOT_INTERVAL,
+        SignInSource: SNAPSHOT_INTERVAL,  # an attacker's address can fail for years
+    }
     snapshot_class = Snapshot
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -53,6 +59,18 @@ class SecurityLedger(Application[UUID]):
     def find_unknown_account_attempts(self, stream_id: UUID) -> UnknownAccountAttempts | None:
         found = self._find(stream_id)
         return found if isinstance(found, UnknownAccountAttempts) else None
+
+    def find_sso_identity(self, identity_id: UUID) -> SsoIdentity | None:
+        found = self._find(identity_id)
+        return found if isinstance(found, SsoIdentity) else None
+
+    def find_sso_domain(self, domain_id: UUID) -> SsoDomain | None:
+        found = self._find(domain_id)
+        return found if isinstance(found, SsoDomain) else None
+
+    def find_sign_in_source(self, stream_id: UUID) -> SignInSource | None:
+        found = self._find(stream_id)
+        return found if isinstance(found, SignInSource) else None
 
     def _find(self, aggregate_id: UUID) -> object:
         try:

@@ -18,6 +18,8 @@ from ledger.store_location import StoreLocation
 Row = tuple[Any, ...]
 
 SQLITE_SCHEMA = Path(__file__).with_name("schema_sqlite.sql")
+# (table, column, type) added after stores were first created with schema_sqlite.sql.
+ADDED_SQLITE_COLUMNS = (("rm_login_history", "idp", "TEXT"),)
 
 
 class Transaction:
@@ -93,8 +95,16 @@ class Database:
                 lite_cursor.close()
 
     def create_sqlite_tables(self) -> None:
-        """The embedded store creates its own tables; PostgreSQL takes them from schema.sql."""
-        self._sqlite_connection().executescript(SQLITE_SCHEMA.read_text())
+        """The embedded store creates its own tables; PostgreSQL takes them from schema.sql.
+
+        Columns added since a store was first created are added to it here (SQLite has no
+        `ADD COLUMN IF NOT EXISTS`, which schema.sql uses)."""
+        lite = self._sqlite_connection()
+        lite.executescript(SQLITE_SCHEMA.read_text())
+        for table, column, kind in ADDED_SQLITE_COLUMNS:
+            present = {row[1] for row in lite.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                lite.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def purge_freed_space(self, table: str) -> None:
         """Make deleted or overwritten rows unrecoverable from the database files (erasure)."""

@@ -121,9 +121,14 @@ class LoginDenied(VerificationDenied):
 
     code = "login_failed"
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_after = retry_after  # seconds, when trying again later can succeed
+
+    def __reduce__(self) -> tuple[type[LoginDenied], tuple[str, str, int | None]]:
+        """Picklable with its reason (a refusal can cross from a worker process)."""
+        return (type(self), (self.reason, self.message, self.retry_after))
 
 
 class UnknownSession(LedgerError):

@@ -22,3 +22,18 @@ def account_id(email_lookup_hash: str) -> UUID:
 def unknown_account_id(email_lookup_hash: str) -> UUID:
     """The stream of sign-in attempts for an e-mail address that has no account."""
     return uuid5(_NAMESPACE, f"unknown-account:{email_lookup_hash}")
+
+
+def sso_identity_id(subject_lookup_hash: str) -> UUID:
+    """The stream that binds an identity at an OpenID provider (issuer, subject) to an account."""
+    return uuid5(_NAMESPACE, f"sso-identity:{subject_lookup_hash}")
+
+
+def sign_in_source_id(source_lookup_hash: str) -> UUID:
+    """The stream of failed sign-ins from one source address (see ledger.sign_in_source)."""
+    return uuid5(_NAMESPACE, f"sign-in-source:{source_lookup_hash}")
+
+
+def sso_domain_id(domain: str) -> UUID:
+    """The stream saying which organisation signs in an e-mail domain's people."""
+    return uuid5(_NAMESPACE, f"sso-domain:{domain}")

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
 from ledger.aggregate import LedgerAggregate
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
+from ledger.keyring import Sealer
+from ledger.sign_in import SsoPolicy
 
 SsoMfaMode = Literal["idp", "flero", "both"]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """The organisation's registration at its OpenID provider (see ledger.identity_provider)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    pinned_keys: str | None = None  # a JWKS document, for a provider that cannot be reached
 
 
 class Organisation(LedgerAggregate):
@@ -28,9 +41,27 @@ class Organisation(LedgerAggregate):
         idp: str
         mfa_mode: SsoMfaMode
         enforced: bool
+        # The OpenID provider. Absent from events recorded before SSO meant OpenID Connect:
+        # such an organisation keeps its policy, but nobody signs in through it until set up.
+        issuer: str | None = None
+        client_id: str | None = None
+        client_secret: str | None = None  # sealed
+        pinned_keys: str | None = None  # a JWKS document (public keys)
+        domains: tuple[str, ...] = ()  # e-mail domains whose people it signs in (ledger.sso_domain)
 
         def apply(self, org: Organisation) -> None:
+            org.sso_domains = list(self.domains)
             org.sso = {"idp": self.idp, "mfa_mode": self.mfa_mode, "enforced": self.enforced}
+            org.sso_provider = (
+                {
+                    "issuer": self.issuer,
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "pinned_keys": self.pinned_keys,
+                }
+                if self.issuer and self.client_id
+                else None
+            )
 
     class AdminAdded(Event):
         account_id: UUID
@@ -42,6 +73,8 @@ class Organisation(LedgerAggregate):
         self.slug = slug
         self.requires_mfa = False
         self.sso: dict[str, Any] | None = None
+        self.sso_provider: dict[str, str | None] | None = None
+        self.sso_domains: list[str] = []
         self.admins: list[UUID] = []
 
     @classmethod
@@ -57,9 +90,41 @@ class Organisation(LedgerAggregate):
         idp: str,
         mfa_mode: SsoMfaMode,
         enforced: bool,
+        provider: ProviderSettings,
+        domains: tuple[str, ...],
         stamp: Stamp,
     ) -> None:
-        self._record(self.SsoConfigured, stamp, idp=idp, mfa_mode=mfa_mode, enforced=enforced)
+        secret = provider.client_secret
+        self._record(
+            self.SsoConfigured,
+            stamp,
+            idp=idp,
+            mfa_mode=mfa_mode,
+            enforced=enforced,
+            issuer=provider.issuer,
+            client_id=provider.client_id,
+            client_secret=stamp.sealer.seal(self.id, secret) if secret else None,
+            pinned_keys=provider.pinned_keys,
+            domains=domains,
+        )
+
+    def sso_policy(self) -> SsoPolicy | None:
+        if self.sso is None:
+            return None
+        return SsoPolicy(**self.sso, signs_in=self.sso_provider is not None)
+
+    def provider_settings(self, sealer: Sealer) -> ProviderSettings | None:
+        """How to reach the organisation's OpenID provider (the client secret unsealed)."""
+        if self.sso_provider is None:
+            return None
+        provider = self.sso_provider
+        secret = provider["client_secret"]
+        return ProviderSettings(
+            issuer=provider["issuer"] or "",
+            client_id=provider["client_id"] or "",
+            client_secret=sealer.open(secret) if secret else None,
+            pinned_keys=provider["pinned_keys"],
+        )
 
     def add_admin(self, account_id: UUID, stamp: Stamp) -> None:
         self.check_clock(stamp.at)  # refused when back-dated, even if nothing would change

@@ -105,7 +105,8 @@ CREATE TABLE IF NOT EXISTS rm_login_history (
     location TEXT,
     outcome TEXT NOT NULL,
     reason TEXT,
-    factor TEXT
+    factor TEXT,
+    idp TEXT
 );
 CREATE INDEX IF NOT EXISTS rm_login_history_account_time
     ON rm_login_history (account_id, occurred_at);

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.account import Account
+    from ledger.id_tokens import VerifiedIdToken
     from ledger.lockout import Lockout
 
 Method = Literal["password", "sso", "api_key"]
@@ -36,6 +37,8 @@ SESSION_IDLE_LIMIT = timedelta(days=30)
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
 WRONG_PASSWORD = "wrong e-mail or password"  # noqa: S105 (a message, not a secret)
 INVALID_API_KEY = "that API key is not valid"
+THROTTLED = "too_many_attempts"
+THROTTLED_MESSAGE = "too many failed sign-ins from your network: try again later"
 # Failures that count towards a lockout: a wrong secret, not a missing step.
 COUNTED_FAILURES = frozenset(
     {
@@ -54,6 +57,7 @@ class Client:
     """Where an attempt came from, as shown to the user (sealed in the events)."""
 
     ip: str | None = None
+    peer_ip: str | None = None  # the connecting proxy, when it vouched for `ip`
     location: str | None = None
     country_code: str | None = None
     browser: str | None = None
@@ -65,15 +69,45 @@ class Client:
 
 
 @dataclass(frozen=True)
+class SsoProof:
+    """What an ID token proved, as the command found it: the verified claims, or the reason
+    (`invalid_id_token`, `idp_unavailable`...) and what failed. Never the client's word."""
+
+    token: VerifiedIdToken | None
+    failure: str | None = None
+    detail: str | None = None
+    message: str = "the ID token proves nothing"
+    email_matches: bool = False  # the verified `email` claim is this account's address
+    bound: bool = False  # the IdP identity is bound to this account already (ledger.sso_identity)
+
+    def evidence(self, sealer: Any, owner: Any) -> str:
+        """What is recorded with the attempt: issuer, subject, amr/acr, auth_time, hash."""
+        token = self.token
+        shown: dict[str, object] = {"failure": self.failure, "detail": self.detail}
+        if token is not None:
+            shown |= {
+                "issuer": token.issuer,
+                "subject": token.subject,
+                "amr": list(token.amr),
+                "acr": token.acr,
+                "auth_time": token.auth_time.isoformat() if token.auth_time else None,
+                "token_sha256": token.token_hash,
+                "jti": token.jti,
+            }
+        return str(sealer.seal(owner, json.dumps(shown, sort_keys=True)))
+
+
+@dataclass(frozen=True)
 class SignInAttempt:
     method: Method
     client: Client
     password: str | None = None
     api_key: str | None = None
-    idp_mfa: bool = False
+    sso: SsoProof | None = None
     totp: str | None = None
     sms: str | None = None
     recovery_code: str | None = None
+    throttled_for: int | None = None  # seconds its source must wait (ledger.sign_in_source)
 
 
 @dataclass(frozen=True)
@@ -81,6 +115,9 @@ class SsoPolicy:
     idp: str
     mfa_mode: Literal["idp", "flero", "both"]
     enforced: bool
+    # False for an organisation set up before SSO meant OpenID Connect (no issuer recorded):
+    # its enforcement still holds, but nobody can sign in through it until it is set up again.
+    signs_in: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +136,8 @@ class SignIn:
         api_keys: dict[str, dict[str, Any]]
         sso_disconnected: bool
         password_hash: str | None
+        sso_subject: str | None
+        sso_tokens_seen: tuple[tuple[str, datetime], ...]
 
         @property
         def id(self) -> UUID: ...
@@ -120,9 +159,22 @@ class SignIn:
         recovery_code_hash: str | None = None
         sms_code_used: bool = False
         api_key_id: str | None = None
+        # SSO only: the IdP's name, the sealed evidence of the verified ID token, the keyed
+        # hash of (issuer, subject) the account is bound to, and the token's replay key.
+        idp: str | None = None
+        sso_evidence: str | None = None
+        sso_subject: str | None = None
+        sso_token_key: str | None = None
+        sso_token_expires_at: datetime | None = None
 
         def apply(self, account: Account) -> None:
             account.lockout.count_success()
+            if self.sso_subject is not None:
+                account.sso_subject = self.sso_subject
+            if self.sso_token_key is not None and self.sso_token_expires_at is not None:
+                account.remember_sso_token(
+                    self.sso_token_key, self.sso_token_expires_at, self.timestamp
+                )
             if self.factor is not None:
                 account.last_factor_at = self.timestamp
             if self.totp_step is not None:
@@ -146,6 +198,8 @@ class SignIn:
         reason: str
         factor: SignInFactor | None = None
         client: str  # sealed Client
+        idp: str | None = None
+        sso_evidence: str | None = None  # sealed: what the token said and what failed
 
         def apply(self, account: Account) -> None:
             if self.reason in COUNTED_FAILURES:
@@ -204,17 +258,22 @@ class SignIn:
     def log_in(self, attempt: SignInAttempt, sso: SsoPolicy | None, stamp: Stamp) -> NewSession:
         """Check every rule for this attempt; record it either way. Raises LoginDenied."""
         client = attempt.client.sealed(stamp, self.id)
+        sso_fields = self._sso_fields(attempt, sso, stamp)
+        if attempt.throttled_for is not None:
+            refusal = _Refusal(THROTTLED, THROTTLED_MESSAGE, retry_after=attempt.throttled_for)
+            self._refuse(attempt, client, refusal, stamp, sso_fields)
         if self.lockout.is_locked(stamp.at):
-            self._refuse(attempt, client, _Refusal("locked_out", self.lockout.message()), stamp)
+            refusal = _Refusal("locked_out", self.lockout.message())
+            self._refuse(attempt, client, refusal, stamp, sso_fields)
         try:
-            needs_factor, evidence = self._check_first_factor(attempt, sso)
+            needs_factor, evidence = self._check_first_factor(attempt, sso, stamp)
             if needs_factor:
                 evidence |= self._check_second_factor(attempt, stamp)
         except _Refusal as refusal:
-            self._refuse(attempt, client, refusal, stamp)
+            self._refuse(attempt, client, refusal, stamp, sso_fields)
         factor = evidence.pop("factor", None)
-        if factor is None and attempt.method == "sso" and attempt.idp_mfa:
-            factor = "idp"
+        if factor is None and attempt.sso is not None and attempt.sso.token is not None:
+            factor = "idp" if attempt.sso.token.asserts_mfa else None
         issued = credentials.issue_session_token(self.id)
         self._record(
             self.LoginSucceeded,
@@ -225,11 +284,13 @@ class SignIn:
             session_id=issued.public_id,
             token_hash=issued.secret_hash,
             **evidence,
+            **sso_fields,
+            **self._sso_binding(attempt, stamp),
         )
         return NewSession(session_id=issued.public_id, token=issued.secret, factor=factor)
 
     def _check_first_factor(
-        self, attempt: SignInAttempt, sso: SsoPolicy | None
+        self, attempt: SignInAttempt, sso: SsoPolicy | None, stamp: Stamp
     ) -> tuple[bool, dict[str, Any]]:
         """The credential itself: whether a Flero second factor is needed, and what it used."""
         if attempt.method == "api_key":
@@ -243,13 +304,59 @@ class SignIn:
             if not password_ok:
                 raise _Refusal("invalid_password", WRONG_PASSWORD)
             return bool(self.enabled_factors), {}
-        if sso is None or self.sso_disconnected:
+        if sso is None or not sso.signs_in or self.sso_disconnected:
             raise _Refusal("sso_not_configured", "single sign-on is not set up for this account")
-        if sso.mfa_mode in ("idp", "both") and not attempt.idp_mfa:
+        token = self._check_id_token(attempt.sso, stamp)
+        if sso.mfa_mode in ("idp", "both") and not token.asserts_mfa:
             raise _Refusal("idp_mfa_required", "the identity provider did not assert MFA")
         if sso.mfa_mode in ("flero", "both") and not self.enabled_factors:
             raise _Refusal("mfa_required", "enrol a Flero second factor first")
         return sso.mfa_mode in ("flero", "both"), {}
+
+    def _check_id_token(self, proof: SsoProof | None, stamp: Stamp) -> VerifiedIdToken:
+        """The verified token, if it is for this account and has not been used before."""
+        if proof is None or proof.failure is not None or proof.token is None:
+            reason = proof.failure if proof and proof.failure else "invalid_id_token"
+            raise _Refusal(reason, proof.message if proof else "an ID token is required")
+        token = proof.token
+        if self.sso_subject is not None:
+            if stamp.sealer.keyed_hash(self.id, _subject(token)) != self.sso_subject:
+                raise _Refusal("invalid_id_token", "this account is bound to another IdP identity")
+        elif not token.email_verified:
+            raise _Refusal("email_not_verified", "the IdP has not verified this e-mail address")
+        elif not proof.email_matches:
+            raise _Refusal("invalid_id_token", "the ID token is for another e-mail address")
+        if any(key == token.replay_key for key, _ in self.sso_tokens_seen):
+            raise _Refusal("id_token_reused", "that ID token was already used to sign in")
+        return token
+
+    def _sso_fields(
+        self, attempt: SignInAttempt, sso: SsoPolicy | None, stamp: Stamp
+    ) -> dict[str, Any]:
+        """What an SSO attempt records, success or failure: the IdP and the token's evidence."""
+        if attempt.sso is None:
+            return {}
+        return {
+            "idp": sso.idp if sso else None,
+            "sso_evidence": attempt.sso.evidence(stamp.sealer, self.id),
+        }
+
+    def _sso_binding(self, attempt: SignInAttempt, stamp: Stamp) -> dict[str, Any]:
+        """A successful SSO sign-in binds the account to its (issuer, subject) and spends
+        the token."""
+        token = attempt.sso.token if attempt.sso else None
+        if token is None:
+            return {}
+        return {
+            "sso_subject": stamp.sealer.keyed_hash(self.id, _subject(token)),
+            "sso_token_key": token.replay_key,
+            "sso_token_expires_at": token.accepted_until,
+        }
+
+    def remember_sso_token(self, key: str, expires_at: datetime, at: datetime) -> None:
+        """Spent tokens are kept for as long as they would verify, and no longer."""
+        kept = tuple((k, v) for k, v in self.sso_tokens_seen if v > at)
+        self.sso_tokens_seen = (*kept, (key, expires_at))
 
     def _check_second_factor(self, attempt: SignInAttempt, stamp: Stamp) -> dict[str, Any]:
         """Which factor was used and what it consumes (a TOTP step, a code)."""
@@ -281,7 +388,12 @@ class SignIn:
         return key_id
 
     def _refuse(
-        self, attempt: SignInAttempt, client: str, refusal: _Refusal, stamp: Stamp
+        self,
+        attempt: SignInAttempt,
+        client: str,
+        refusal: _Refusal,
+        stamp: Stamp,
+        sso_fields: dict[str, Any],
     ) -> NoReturn:
         self._record(
             self.LoginFailed,
@@ -290,8 +402,9 @@ class SignIn:
             reason=refusal.reason,
             factor=refusal.factor,
             client=client,
+            **sso_fields,
         )
-        raise LoginDenied(refusal.reason, str(refusal))
+        raise LoginDenied(refusal.reason, str(refusal), refusal.retry_after)
 
     # ---- sessions -----------------------------------------------------------------------------
 
@@ -363,10 +476,21 @@ class SignIn:
         self._record(self.SsoDisconnected, stamp)
 
 
+def _subject(token: VerifiedIdToken) -> str:
+    return f"{token.issuer}\n{token.subject}"
+
+
 class _Refusal(Exception):
     """Why an attempt fails, on its way to becoming a LoginFailed event."""
 
-    def __init__(self, reason: str, message: str, factor: SignInFactor | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        factor: SignInFactor | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.factor = factor
+        self.retry_after = retry_after

@@ -12,7 +12,7 @@ from uuid import UUID
 from ledger.aggregate import LedgerAggregate
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 from ledger.lockout import Lockout
-from ledger.sign_in import Client, Method
+from ledger.sign_in import THROTTLED, Client, Method
 
 UNKNOWN_USER = "unknown_user"
 LOCKED_OUT = "locked_out"
@@ -43,27 +43,35 @@ class UnknownAccountAttempts(LedgerAggregate):
         self.lockout = Lockout()
 
     def count(self, reason: str, event: LedgerEvent) -> None:
-        if reason != LOCKED_OUT:
+        if reason not in (LOCKED_OUT, THROTTLED):
             self.lockout.count_failure(event.timestamp)
 
     @classmethod
     def first_attempt(
-        cls, stream_id: UUID, email: str, method: Method, client: Client, stamp: Stamp
+        cls,
+        stream_id: UUID,
+        email: str,
+        method: Method,
+        client: Client,
+        stamp: Stamp,
+        throttled: bool = False,
     ) -> UnknownAccountAttempts:
         return cls._create(
             cls.Created,
             id=stream_id,
             email=stamp.sealer.seal(stream_id, email),
             method=method,
-            reason=UNKNOWN_USER,
+            reason=THROTTLED if throttled else UNKNOWN_USER,
             client=client.sealed(stamp, stream_id),
             timestamp=stamp.at,
             **stamp.context_fields(stream_id),
         )
 
-    def attempt(self, method: Method, client: Client, stamp: Stamp) -> str:
-        """Record one more attempt; returns its reason (`unknown_user` or `locked_out`)."""
+    def attempt(self, method: Method, client: Client, stamp: Stamp, throttled: bool = False) -> str:
+        """Record one more attempt; returns its reason (`unknown_user`, `locked_out`, or
+        `too_many_attempts` when its source is throttled)."""
         reason = LOCKED_OUT if self.lockout.is_locked(stamp.at) else UNKNOWN_USER
+        reason = THROTTLED if throttled else reason
         self._record(
             self.Attempted,
             stamp,

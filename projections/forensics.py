@@ -92,7 +92,7 @@ class Forensics:
             return ERASED
         if name == "phone":
             return mask_phone(opened)
-        if name == "client":
+        if name in ("client", "sso_evidence"):
             return json.loads(opened)
         return opened
 

@@ -37,7 +37,7 @@ class LoginHistoryProjection(Projection):
         )
         tx.execute(
             "INSERT INTO rm_login_history (position, account_id, occurred_at, method, ip, "
-            "location, outcome, reason, factor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "location, outcome, reason, factor, idp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 position,
                 account_id,
@@ -48,6 +48,7 @@ class LoginHistoryProjection(Projection):
                 "failed" if reason else "success",
                 reason,
                 event.factor,
+                event.idp,
             ),
         )
 
@@ -57,7 +58,7 @@ def login_history(
 ) -> list[dict[str, Any]]:
     """Attempts in the last `days` days (at most 90), newest first, from the index."""
     rows = tx.fetchall(
-        "SELECT occurred_at, method, ip, location, outcome, reason, factor "
+        "SELECT occurred_at, method, ip, location, outcome, reason, factor, idp "
         "FROM rm_login_history WHERE account_id = ? AND occurred_at >= ? AND occurred_at <= ? "
         "ORDER BY occurred_at DESC, position DESC",
         (str(account_id), stored_instant(now - timedelta(days=days)), stored_instant(now)),
@@ -71,6 +72,7 @@ def login_history(
             "outcome": outcome,
             "reason": reason,
             "factor": factor,
+            "idp": idp,
         }
-        for occurred_at, method, ip, location, outcome, reason, factor in rows
+        for occurred_at, method, ip, location, outcome, reason, factor, idp in rows
     ]

@@ -1,56 +1,89 @@
 """The JSON API: the command line's capabilities over HTTP, for the signed-in account.
 
-Authenticated by a bearer session token. Shapes are the CLI's `--json` documents. Disabling a
-factor or regenerating recovery codes needs a second factor proven within ten minutes
-(`POST /api/mfa/totp/verify` or a sign-in with a factor); the ledger enforces it.
+Authenticated by a bearer session token only, never by the page's cookie. Shapes are the CLI's
+`--json` documents. Disabling a factor or regenerating recovery codes needs a second factor
+proven within ten minutes (`POST /api/mfa/totp/verify` or a sign-in with a factor); the ledger
+enforces it.
 """
 
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as UrlPath
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from commands import access, api_keys, factors, login, recovery_codes, sessions, sms, totp
+from commands.inputs import Email
 from ledger.clock import day_bounds, parse_instant
 from projections import queries
 from projections.exports import Exporter, Scope
 from projections.forensics import Forensics
-from web.ledger_access import LedgerAccess, Visitor, client_ip, client_user_agent
+from web.ledger_access import LedgerAccess, Visitor
 
-UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 (recorded when the client's address is unknown)
+Parsed = TypeVar("Parsed")
 
 
 def qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#111827")
 
 
-class Code(BaseModel):
+def query_value(name: str, parse: Callable[[str], Parsed], text: str) -> Parsed:
+    """`parse(text)`, or a 422 naming the query parameter (the ledger's parsers raise
+    ValueError, which would otherwise be a 500)."""
+    try:
+        return parse(text)
+    except ValueError as problem:
+        loc = ("query", name)
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": loc, "msg": str(problem), "input": text}]
+        ) from None
+
+
+def day_asked(
+    on: Annotated[str, Query(max_length=32, description="a UTC day (2026-11-14) or an instant")],
+) -> tuple[datetime, datetime]:
+    return query_value("on", day_bounds, on)
+
+
+def instant_asked(
+    as_of: Annotated[str, Query(max_length=40, description="an ISO 8601 instant")],
+) -> datetime:
+    return query_value("as_of", parse_instant, as_of)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field this API does not know is a mistake
+
+
+class Code(Body):
     code: Annotated[str, Field(max_length=64)]
 
 
-class Phone(BaseModel):
+class Phone(Body):
     phone: Annotated[str, Field(max_length=64)]
 
 
-class FactorChoice(BaseModel):
+class FactorChoice(Body):
     factor: Literal["totp", "sms"]
 
 
-class KeyName(BaseModel):
+class KeyName(Body):
     name: Annotated[str, Field(max_length=64)]
 
 
-class SignInRequest(BaseModel):
+class SignInRequest(Body):
+    """SSO is not here: it signs in through the browser, with the IdP."""
+
     email: Annotated[str, Field(max_length=254)]
-    method: Literal["password", "sso", "api_key"]
+    method: Literal["password", "api_key"]
     password: Annotated[str | None, Field(max_length=1024)] = None
     api_key: Annotated[str | None, Field(max_length=256)] = None
-    idp_mfa: bool = False
     totp: Annotated[str | None, Field(max_length=16)] = None
     sms: Annotated[str | None, Field(max_length=16)] = None
     recovery_code: Annotated[str | None, Field(max_length=32)] = None
@@ -59,10 +92,7 @@ class SignInRequest(BaseModel):
 def api_router(access_: LedgerAccess) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["security"])
 
-    def visitor(request: Request) -> Visitor:
-        return access_.visitor(request)
-
-    Me = Annotated[Visitor, Depends(visitor)]
+    Me = Annotated[Visitor, Depends(access_.api_visitor)]
 
     def run(command: Any, model: Any, me: Visitor, **fields: Any) -> Any:
         return command(access_.services(), model(email=me.email, **me.actor(), **fields))
@@ -73,11 +103,7 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     @router.post("/login")
     def sign_in(body: SignInRequest, request: Request) -> dict[str, Any]:
         """Sign in (recorded, success or not); the session token is shown once."""
-        command = login.Login(
-            **body.model_dump(),
-            ip=client_ip(request) or UNKNOWN_ADDRESS,
-            user_agent=client_user_agent(request) or "unknown",
-        )
+        command = login.Login(**body.model_dump(), **access_.sign_in_origin(request))
         opened = login.log_in(access_.services(), command)
         return {
             "outcome": "success",
@@ -183,21 +209,19 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     @router.get("/timeline")
     def timeline(
         me: Me,
-        email: Annotated[str, Query(max_length=254)],
-        on: Annotated[str, Query(max_length=32)],
+        email: Annotated[Email, Query(max_length=254)],
+        day: Annotated[tuple[datetime, datetime], Depends(day_asked)],
     ) -> list[dict[str, Any]]:
         access.require_admin_over(access_.services(), me.email, email)
-        start, end = day_bounds(on)
-        return Forensics(store()).timeline(email, start, end)
+        return Forensics(store()).timeline(email, *day)
 
     @router.get("/state")
     def state(
         me: Me,
-        email: Annotated[str, Query(max_length=254)],
-        as_of: Annotated[str, Query(max_length=40)],
+        email: Annotated[Email, Query(max_length=254)],
+        instant: Annotated[datetime, Depends(instant_asked)],
     ) -> dict[str, Any]:
         access.require_admin_over(access_.services(), me.email, email)
-        instant: datetime = parse_instant(as_of)
         return Forensics(store()).state(email, instant)
 
     @router.get("/export")

@@ -7,28 +7,43 @@ routers (web/api.py, web/pages.py) only translate between HTTP and commands or q
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commands.inputs import validation_message
 from ledger.clock import Clock, SystemClock
 from ledger.errors import LedgerError, LoginDenied
 from ledger.store_location import StoreLocation
+from web.answers import error, input_problem, login_refused
 from web.api import api_router
-from web.ledger_access import SESSION_COOKIE, ForgedForm, LedgerAccess, NotSignedIn
+from web.ledger_access import (
+    SESSION_COOKIE,
+    ForgedForm,
+    IpNetwork,
+    LedgerAccess,
+    NotSignedIn,
+)
 from web.pages import pages_router
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "form-action {forms}; frame-ancestors 'none'; base-uri 'none'"
+)
+# Where forms may lead. The sign-in page's "Sign in with SSO" form is answered with a redirect
+# to the organisation's identity provider, and browsers hold redirects after a form to
+# form-action too: there it also allows the places an issuer may be (see commands.inputs).
+FORM_ACTIONS = "'self'"
+SIGN_IN_FORM_ACTIONS = "'self' https: http://127.0.0.1:* http://localhost:* http://[::1]:*"
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(forms=FORM_ACTIONS),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -39,57 +54,113 @@ SECURITY_HEADERS = {
 }
 FORBIDDEN = {"admin_required", "reauthentication_required", "mfa_required_by_org"}
 NOT_FOUND = {"unknown_user", "unknown_session", "unknown_api_key", "unknown_org"}
+MAX_BODY = 64 * 1024  # bytes: the largest request any form or API call needs is a few hundred
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if request.url.path.startswith("/signin"):
+            policy = CONTENT_SECURITY_POLICY.format(forms=SIGN_IN_FORM_ACTIONS)
+            response.headers["Content-Security-Policy"] = policy
         return response
 
 
-def create_app(location: StoreLocation, clock: Clock | None = None) -> FastAPI:
-    """The app over the store at `location`; `clock` is the wall clock unless a test moves it."""
-    access = LedgerAccess(location, clock or SystemClock())
+class BodyLimit:
+    """Reads a request's whole body, at most MAX_BODY bytes, before the app sees the request:
+    anything larger (declared, or chunked and growing) is answered 413 and no handler runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if declared_length(scope) > MAX_BODY:
+            await too_large()(scope, receive, send)
+            return
+        body, message = bytearray(), await receive()
+        while message["type"] == "http.request":
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await too_large()(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": bytes(body), "more_body": False}
+                break
+            message = await receive()
+        pending = [message]  # the whole body in one message, or the client's disconnect
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # the server refuses a malformed one
+    return 0
+
+
+def too_large() -> Response:
+    return error(413, "payload_too_large", f"a request body may hold at most {MAX_BODY} bytes")
+
+
+def create_app(
+    location: StoreLocation,
+    clock: Clock | None = None,
+    forwarded_allow_ips: Sequence[IpNetwork] = (),
+) -> FastAPI:
+    """The app over the store at `location`; `clock` is the wall clock unless a test moves it.
+
+    `forwarded_allow_ips`: the proxies whose X-Forwarded-For is believed (none by default; see
+    `web.ledger_access.parse_forwarded_allow_ips`).
+    """
+    access = LedgerAccess(location, clock or SystemClock(), forwarded_allow_ips)
     app = FastAPI(
         title="Flero security ledger",
         summary="The Security tab's API: MFA, sessions, login history, audit log, exports.",
         version="0.1.0",
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), "static")
     app.include_router(api_router(access))
     app.include_router(pages_router(access))
 
     def for_api(request: Request) -> bool:
-        return request.url.path.startswith("/api")
+        return request.url.path.startswith("/api/")
 
     @app.exception_handler(NotSignedIn)
     def not_signed_in(request: Request, _: NotSignedIn) -> Response:
         if for_api(request):
-            return error(401, "not_signed_in", "a valid session token is required (Bearer)")
+            message = "a valid session token is required (Authorization: Bearer)"
+            return error(401, "not_signed_in", message, {"WWW-Authenticate": "Bearer"})
         answer = RedirectResponse("/signin", status_code=303)
         answer.delete_cookie(SESSION_COOKIE, path="/")
         return answer
 
     @app.exception_handler(ForgedForm)
     def forged(_: Request, __: ForgedForm) -> Response:
-        return error(
-            403, "csrf_failed", "this form did not come from your Security page; reload it"
-        )
+        return error(403, "csrf_failed", "this form did not come from this site's page; reload it")
 
     @app.exception_handler(LoginDenied)
     def denied(_: Request, refusal: LoginDenied) -> Response:
-        return JSONResponse({"outcome": "failed", "reason": refusal.reason}, 401)
+        return login_refused(refusal)
 
     @app.exception_handler(LedgerError)
     def refused(_: Request, refusal: LedgerError) -> Response:
         status = 403 if refusal.code in FORBIDDEN else 404 if refusal.code in NOT_FOUND else 409
         return error(status, refusal.code, refusal.message)
 
+    @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
-    def invalid(_: Request, problem: ValidationError) -> Response:
-        return error(422, "invalid_input", validation_message(problem))
+    def invalid(_: Request, problem: RequestValidationError | ValidationError) -> Response:
+        return error(422, "invalid_input", input_problem(problem.errors()[0]))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(sqlite3.DatabaseError)
@@ -97,7 +168,3 @@ def create_app(location: StoreLocation, clock: Clock | None = None) -> FastAPI:
         return error(503, "store_unavailable", "the store is unavailable; try again shortly")
 
     return app
-
-
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status)

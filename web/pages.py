@@ -1,34 +1,38 @@
 """The Security tab as server-rendered HTML: sign in, then see and change your security.
 
-Every form carries the session's CSRF token; every change goes through the same commands as
-the command line, and every view through the same read-model queries. After a change the
-browser is redirected back (post/redirect/get), except where something is shown only once
-(a new TOTP secret, recovery codes), which is rendered in the answer to the POST itself.
+Every form carries the session's CSRF token (the sign-in form, before any session, a pre-session
+one: web/login_csrf.py); every change goes through the same commands as the command line, and
+every view through the same read-model queries. After a change the browser is redirected back
+(post/redirect/get), except where something is shown only once (a new TOTP secret, recovery
+codes), which is rendered in the answer to the POST itself.
 """
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from commands import factors, login, recovery_codes, sessions, sms, totp
-from commands.inputs import validation_message
 from ledger.errors import FreshFactorRequired, LedgerError, LoginDenied
+from ledger.sign_in import THROTTLED
 from projections import queries
-from web.api import UNKNOWN_ADDRESS, qr_svg
+from web.answers import input_problem, login_status, retry_after
+from web.api import qr_svg
 from web.ledger_access import (
     SESSION_COOKIE,
     ForgedForm,
     LedgerAccess,
     Visitor,
-    client_ip,
     same_token,
+    start_session,
 )
+from web.login_csrf import require_login_csrf, with_login_csrf
+from web.sso import sso_router
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 TEMPLATES.env.filters["day"] = lambda stamp: (stamp or "")[:10]
@@ -45,6 +49,13 @@ ACTIONS = {  # what a "confirm it is you" form goes on to do
 SIGN_IN_REASONS = {
     "mfa_required": "Enter a code from your authenticator app (or a recovery code).",
     "locked_out": "Too many failed attempts: sign-in is locked for a while.",
+    THROTTLED: "Too many attempts: wait a little, then try again.",
+}
+DONE = {  # what `/security?done=KEY` shows: the page's own words, never text from the URL
+    "totp_disabled": "Authenticator app disabled",
+    "sms_disabled": "SMS disabled",
+    "session_signed_out": "Session signed out",
+    "others_signed_out": "Other sessions signed out",
 }
 
 
@@ -52,7 +63,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def signed_in(request: Request, csrf: str | None = None) -> Visitor:
-        me = access.visitor(request)
+        me = access.page_visitor(request)
         if csrf is not None and not same_token(csrf, me.csrf_token):
             raise ForgedForm
         return me
@@ -68,13 +79,24 @@ def pages_router(access: LedgerAccess) -> APIRouter:
             "sessions": queries.account_sessions(store, me.email, now),
             "history": queries.account_login_history(store, me.email, now, 90),
             "audit": queries.account_audit_log(store, me.email),
-            "message": request.query_params.get("done"),
+            "message": DONE.get(request.query_params.get("done", "")),
             **shown,
         }
         return TEMPLATES.TemplateResponse(request, "security.html", context, status_code=status)
 
-    def back(message: str) -> Response:
-        return RedirectResponse(f"/security?done={message}", status_code=303)
+    def back(done: str) -> Response:
+        return RedirectResponse(f"/security?done={done}", status_code=303)
+
+    def signin_page(request: Request, status: int = 200, **shown: Any) -> Response:
+        """The sign-in form, with a fresh login CSRF token (web/login_csrf.py)."""
+
+        def render(token: str) -> Response:
+            context = {"given_email": "", "login_csrf": token, **shown}
+            return TEMPLATES.TemplateResponse(request, "signin.html", context, status_code=status)
+
+        return with_login_csrf(request, render)
+
+    router.include_router(sso_router(access, signin_page))
 
     def attempt(
         request: Request,
@@ -100,9 +122,9 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
     @router.get("/signin")
     def signin_form(request: Request) -> Response:
-        return TEMPLATES.TemplateResponse(request, "signin.html", {"given_email": ""})
+        return signin_page(request)
 
-    @router.post("/signin")
+    @router.post("/signin", dependencies=[Depends(require_login_csrf)])
     def signin(
         request: Request,
         email: FIELD,
@@ -114,25 +136,17 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         fields |= {"password": password, "totp": totp_code.strip() or None}
         fields |= {"recovery_code": recovery_code.strip() or None}
         try:
-            command = login.Login(
-                **fields,
-                ip=client_ip(request) or UNKNOWN_ADDRESS,
-                user_agent=request.headers.get("user-agent", "unknown"),
-            )
+            command = login.Login(**fields, **access.sign_in_origin(request))
             opened = login.log_in(access.services(), command)
-        except (LoginDenied, ValidationError) as denied:
-            context = {"given_email": email, "problem": problem_text(denied)}
-            return TEMPLATES.TemplateResponse(request, "signin.html", context, status_code=401)
-        answer = RedirectResponse("/security", status_code=303)
-        answer.set_cookie(
-            SESSION_COOKIE,
-            opened.token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
-        return answer
+        except LoginDenied as denied:
+            answer = signin_page(
+                request, login_status(denied), given_email=email, problem=problem_text(denied)
+            )
+            answer.headers.update(retry_after(denied))
+            return answer
+        except ValidationError as invalid:
+            return signin_page(request, 401, given_email=email, problem=problem_text(invalid))
+        return start_session(request, opened.token)
 
     @router.post("/signout")
     def signout(request: Request, csrf: FIELD) -> Response:
@@ -192,7 +206,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     def disable_factor(me: Visitor, factor: str) -> Response:
         command = factors.DisableFactor(**actor(me), factor=factor, fresh_factor_required=True)
         factors.disable_factor(access.services(), command)
-        return back(f"{'Authenticator app' if factor == 'totp' else 'SMS'} disabled")
+        return back(f"{factor}_disabled")  # the command accepted it: "totp" or "sms"
 
     def regenerate(request: Request, me: Visitor) -> Response:
         command = recovery_codes.RegenerateRecoveryCodes(**actor(me), fresh_factor_required=True)
@@ -246,7 +260,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         def sign_out() -> Response:
             command = sessions.RevokeSession(**actor(me), session_id=session_id)
             sessions.revoke_session(access.services(), command)
-            return back("Session signed out")
+            return back("session_signed_out")
 
         return attempt(request, me, sign_out)
 
@@ -256,8 +270,8 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
         def sign_out_others() -> Response:
             command = sessions.RevokeOtherSessions(**actor(me), keep=me.session_id)
-            count = sessions.revoke_other_sessions(access.services(), command)
-            return back(f"{count} other session(s) signed out")
+            sessions.revoke_other_sessions(access.services(), command)
+            return back("others_signed_out")
 
         return attempt(request, me, sign_out_others)
 
@@ -268,5 +282,5 @@ def problem_text(error: Exception) -> str:
     if isinstance(error, LoginDenied):
         return SIGN_IN_REASONS.get(error.reason, "That did not work: check and try again.")
     if isinstance(error, ValidationError):
-        return validation_message(error, naming_the_field=False)
+        return input_problem(error.errors()[0], naming_the_field=False)
     return str(getattr(error, "message", error))

@@ -40,6 +40,7 @@ class BackgroundServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
+            proxy_headers=False,  # as `serve`: the app decides whose X-Forwarded-For counts
             timeout_graceful_shutdown=1,  # a browser's idle keep-alive connections hold no work
         )
         self.server = uvicorn.Server(config)

@@ -47,9 +47,11 @@ from tests.cli.test_login import (
     configure_sso,
     create_user,
     failed,
+    failed_sign_in_events,
     history,
     outcome,
     sign_in,
+    sso,
     with_key,
     without_timestamp,
     wrong,
@@ -160,7 +162,7 @@ def test_a_replayed_totp_code_is_refused_for_sign_in_and_verify_and_each_replay_
     # The code that confirmed the enrolment cannot then sign in (same 30-second step).
     before = ledger.event_count()
     assert sign_in(ledger.later(seconds=5), ada, PASSWORD, "--totp", confirming) == REUSED
-    assert ledger.event_count() == before + 1
+    assert ledger.event_count() == before + failed_sign_in_events(first_from_source=True)
     assert newest_history_entry(ledger, ada) == failed("mfa_code_reused", factor="totp")
 
     # Next step: its code signs in once; replayed five seconds later it is refused.
@@ -168,7 +170,7 @@ def test_a_replayed_totp_code_is_refused_for_sign_in_and_verify_and_each_replay_
     assert sign_in(ledger, ada, PASSWORD, "--totp", code)["outcome"] == "success"
     before = ledger.event_count()
     assert sign_in(ledger.later(seconds=5), ada, PASSWORD, "--totp", code) == REUSED
-    assert ledger.event_count() == before + 1
+    assert ledger.event_count() == before + failed_sign_in_events()
     assert newest_history_entry(ledger, ada) == failed("mfa_code_reused", factor="totp")
 
     # The code already used to sign in, replayed through `mfa totp verify`.
@@ -188,7 +190,7 @@ def test_a_replayed_totp_code_is_refused_for_sign_in_and_verify_and_each_replay_
     assert sign_in(ledger.later(seconds=1), ada, PASSWORD, "--totp", verified) == REUSED
     ledger.refused("mfa", "totp", "verify", ada, verified, code="mfa_code_reused")
     ledger.refused("mfa", "totp", "verify", ada, code, code="mfa_code_reused")
-    assert ledger.event_count() == before + 3
+    assert ledger.event_count() == before + failed_sign_in_events() + 2
     reasons = [e["reason"] for e in history(ledger, ada)]
     assert reasons[:4] == ["mfa_code_reused", "mfa_code_reused", None, "mfa_code_reused"]
 
@@ -208,7 +210,7 @@ def test_a_spent_recovery_code_is_refused_however_it_is_retyped_and_each_reuse_i
     again = sign_in(ledger.later(minutes=1), ada, PASSWORD, "--recovery-code", codes[0])
 
     assert again == {"outcome": "failed", "reason": "invalid_recovery_code"}
-    assert ledger.event_count() == before + 1
+    assert ledger.event_count() == before + failed_sign_in_events(first_from_source=True)
     assert newest_history_entry(ledger, ada) == failed(
         "invalid_recovery_code", factor="recovery_code"
     )
@@ -230,7 +232,7 @@ def test_a_spent_recovery_code_is_refused_however_it_is_retyped_and_each_reuse_i
         "invalid_recovery_code"
     )
     ledger.refused("mfa", "recovery-codes", "use", ada, codes[1], code="invalid_recovery_code")
-    assert ledger.event_count() == before + 2
+    assert ledger.event_count() == before + failed_sign_in_events() + 1
     assert ledger.ok("mfa", "status", ada)["recovery_codes"]["remaining"] == 8
 
 
@@ -249,7 +251,7 @@ def test_recovery_codes_from_before_a_regeneration_are_refused_and_each_attempt_
     denied = sign_in(ledger.later(minutes=1), ada, PASSWORD, "--recovery-code", old[1])
 
     assert denied == {"outcome": "failed", "reason": "invalid_recovery_code"}
-    assert ledger.event_count() == before + 1
+    assert ledger.event_count() == before + failed_sign_in_events(first_from_source=True)
     assert newest_history_entry(ledger, ada) == failed(
         "invalid_recovery_code", factor="recovery_code"
     )
@@ -396,7 +398,7 @@ def test_guessed_session_tokens_and_api_keys_are_refused_and_compared_in_constan
         guessed.stdout,
         guessed.stderr,
     )
-    assert ledger.event_count() == before + 2
+    assert ledger.event_count() == before + failed_sign_in_events(2, first_from_source=True)
     assert [without_timestamp(e) for e in history(ledger, ada)[:2]] == [
         failed("invalid_api_key", method="api_key")
     ] * 2
@@ -409,10 +411,10 @@ def test_guessed_session_tokens_and_api_keys_are_refused_and_compared_in_constan
 
 
 def test_password_sign_in_under_enforced_sso_is_refused_even_with_every_right_credential(
-    ledger: Ledger, ada: str
+    ledger: Ledger, ada: str, tmp_path: Path
 ) -> None:
     secret, _, _ = enrol_totp(ledger, ada)
-    configure_sso(ledger, "idp", enforce=True)
+    configure_sso(ledger, tmp_path, "idp", enforce=True)
     ledger.later(seconds=30)
     before = ledger.event_count()
 
@@ -432,7 +434,7 @@ def test_password_sign_in_under_enforced_sso_is_refused_even_with_every_right_cr
         right.stdout,
         right.stderr,
     )
-    assert ledger.event_count() == before + 2
+    assert ledger.event_count() == before + failed_sign_in_events(2, first_from_source=True)
     assert [without_timestamp(e) for e in history(ledger, ada)[:2]] == [failed("sso_required")] * 2
 
     # Nor can the password be changed to get around it; that refusal records nothing.
@@ -444,7 +446,7 @@ def test_password_sign_in_under_enforced_sso_is_refused_even_with_every_right_cr
     assert error_code(result) == "password_managed_by_idp"
     assert ledger.event_count() == before
     # The way in is the identity provider.
-    assert outcome(attempt(ledger, ada, "sso", "--idp-mfa"))["outcome"] == "success"
+    assert sso(ledger, ada)["outcome"] == "success"
 
 
 # ---- (g) removing the last factor while the organisation requires MFA ----------------------------
@@ -606,8 +608,8 @@ def test_once_locked_out_even_the_right_password_or_api_key_is_refused_until_the
     )
     assert with_key(ledger, ada, key) == LOCKED
     assert sign_in(ledger.at(tenth + timedelta(minutes=14, seconds=59)), ada) == LOCKED
-    # Every attempt while locked is one more event, shown in the history.
-    assert ledger.event_count() == before + 4
+    # Every attempt while locked is recorded (and counted at its source), shown in the history.
+    assert ledger.event_count() == before + failed_sign_in_events(4)
     entries = [without_timestamp(e) for e in history(ledger, ada)[:5]]
     assert entries[:4] == [
         failed("locked_out"),
@@ -912,3 +914,47 @@ def test_a_rewritten_history_is_found_even_when_the_signed_checkpoints_are_delet
         tx.execute("DELETE FROM ledger_checkpoints")
 
     ledger.refused("verify", "--store", code="tampered")
+
+
+def test_an_sso_session_without_a_verified_id_token_exists_on_no_surface(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """Issue 11's attack: `curl /api/login -d '{"method":"sso","idp_mfa":true}'` opened a
+    session as any member of an SSO organisation. Every way of asking for one without a token
+    the organisation's provider signed is refused, and no session exists afterwards."""
+    from fastapi.testclient import TestClient
+
+    from ledger.store_location import StoreLocation
+    from tests.identity_provider import SigningIdp, unsigned_token
+    from web.app import create_app
+
+    idp = SigningIdp()
+    ledger.ok(
+        *("org", "sso", "acme", "--idp", "okta", "--issuer", idp.issuer, "--client-id"),
+        *(idp.client_id, "--jwks-file", str(idp.jwks_file(tmp_path)), "--mfa", "idp"),
+    )
+    # Over HTTP, with any combination of fields.
+    clock = FixedClock(ledger.now)
+    with TestClient(create_app(StoreLocation.parse(ledger.url), clock)) as client:
+        for extra in ({}, {"idp_mfa": True}, {"idp_mfa": True, "totp": "123456"}):
+            body = {"email": ada, "method": "sso", **extra}
+            assert client.post("/api/login", json=body).status_code == 422
+        callback = client.get("/signin/sso/callback?code=x&state=y", follow_redirects=False)
+        assert callback.status_code == 400
+    # On the command line: no token, the old flag, a token nobody signed, one signed by
+    # another key, one for another audience.
+    sign_in_sso = ("login", ada, "--method", "sso", "--ip", IP, "--user-agent", BROWSER)
+    ledger.bad_input(*sign_in_sso)
+    ledger.bad_input(*sign_in_sso, "--idp-mfa")
+    claims = idp.claims(ledger.now, ada)
+    for token in (
+        unsigned_token(claims, {"alg": "none"}),
+        SigningIdp().token(ledger.now, ada),
+        idp.token(ledger.now, ada, aud="another-app"),
+    ):
+        result = ledger.run(*sign_in_sso, "--id-token-stdin", "--json", stdin=token + "\n")
+        assert result.exit_code == 1, result.output
+        assert json.loads(result.stdout)["reason"] == "invalid_id_token"
+    assert ledger.ok("sessions", "list", ada) == []
+    refusals = [h["reason"] for h in history(ledger, ada)]
+    assert refusals == ["invalid_id_token"] * 3

@@ -19,6 +19,15 @@ from tests.conftest import Ledger
 
 ADA = "ada@acme.test"
 INVALID_UTF8 = b"\xff\xfe correct horse battery staple\n"
+# `org sso`, its OpenID provider, and an SSO sign-in, for the cases about something else.
+SSO = ("org", "sso", "acme")
+OKTA = (*SSO, "--idp", "okta")
+PROVIDER = ("--issuer", "https://idp.acme.test", "--client-id", "flero-ledger")
+SSO_TO_OKTA = (*OKTA, *PROVIDER, "--mfa", "idp")
+SSO_LOGIN = ("login", ADA, "--method", "sso", "--ip", "203.0.113.9", "--user-agent", "curl/8")
+PRIVATE_JWKS = json.dumps(
+    {"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "kid": "shared"}]}
+)
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ CASES = [
         id="require-mfa-slug",
     ),
     pytest.param(
-        case("org", "sso", "acme", "--idp", "Okta Inc", "--mfa", "idp", says="'Okta Inc' must be"),
+        case(*SSO, "--idp", "Okta Inc", *PROVIDER, "--mfa", "idp", says="'Okta Inc' must be"),
         id="idp-name",
     ),
     pytest.param(
@@ -184,7 +193,7 @@ CASES = [
     ),
     # choices
     pytest.param(
-        case("org", "sso", "acme", "--idp", "okta", "--mfa", "sms", says="'sms' is not one of"),
+        case(*OKTA, *PROVIDER, "--mfa", "sms", says="'sms' is not one of"),
         id="sso-mfa-choice",
     ),
     pytest.param(
@@ -200,12 +209,80 @@ CASES = [
     ),
     # missing options and arguments
     pytest.param(
-        case("org", "sso", "acme", "--mfa", "idp", says="Missing option '--idp'"),
+        case(*SSO, *PROVIDER, "--mfa", "idp", says="Missing option '--idp'"),
         id="sso-without-idp",
     ),
     pytest.param(
-        case("org", "sso", "acme", "--idp", "okta", says="Missing option '--mfa'"),
+        case(*OKTA, *PROVIDER, says="Missing option '--mfa'"),
         id="sso-without-mfa",
+    ),
+    pytest.param(
+        case(*OKTA, *PROVIDER[2:], "--mfa", "idp", says="Missing option '--issuer'"),
+        id="sso-without-issuer",
+    ),
+    pytest.param(
+        case(*OKTA, *PROVIDER[:2], "--mfa", "idp", says="Missing option '--client-id'"),
+        id="sso-without-client-id",
+    ),
+    # the OpenID provider: https (plain http only on this machine), a client id, public keys
+    *[
+        pytest.param(
+            case(
+                *OKTA,
+                "--issuer",
+                bad,
+                *PROVIDER[2:],
+                "--mfa",
+                "idp",
+                says=f"{bad!r} is not an issuer URL",
+            ),
+            id=f"sso-issuer={bad}",
+        )
+        for bad in [
+            "http://idp.acme.test",
+            "idp.acme.test",
+            "ftp://idp.acme.test",
+            "https://idp.acme.test/?tenant=1",
+            "https://user@idp.acme.test",
+        ]
+    ],
+    pytest.param(
+        case(*OKTA, *PROVIDER[:2], "--client-id", "flero ledger", "--mfa", "idp", says="client_id"),
+        id="sso-client-id-with-a-space",
+    ),
+    pytest.param(
+        case(*SSO_TO_OKTA, "--jwks-file", "-", stdin="not json\n", says="not a JSON Web Key Set"),
+        id="sso-jwks-not-json",
+    ),
+    pytest.param(
+        case(
+            *SSO_TO_OKTA, "--jwks-file", "-", stdin=PRIVATE_JWKS, says="JSON Web Key Set of public"
+        ),
+        id="sso-jwks-with-a-shared-secret",
+    ),
+    # an SSO sign-in: only ever with an ID token, which the IdP's word about MFA is part of
+    pytest.param(
+        case(*SSO_LOGIN, says="an SSO sign-in takes an ID token (--id-token-stdin)"),
+        id="login-sso-without-id-token",
+    ),
+    pytest.param(
+        case(*SSO_LOGIN, "--idp-mfa", says="No such option '--idp-mfa'"),
+        id="login-sso-idp-mfa-flag-is-gone",
+    ),
+    pytest.param(
+        case(*SSO_LOGIN, "--id-token-stdin", stdin="not-a-token\n", says="that is not an ID token"),
+        id="login-sso-id-token-not-a-jws",
+    ),
+    pytest.param(
+        case(
+            *SSO_LOGIN[:3],
+            "password",
+            *SSO_LOGIN[4:],
+            "--id-token-stdin",
+            stdin="a.b.c\n",
+            says="an SSO sign-in takes an ID token (--id-token-stdin), and only it",
+        ),
+        id="login-password-with-an-id-token",
     ),
     pytest.param(
         case("user", "create", "bob@acme.test", says="Missing option '--org'"),

@@ -306,7 +306,10 @@ def history(ledger: Ledger) -> History:
     key = ledger.later(minutes=30).ok("api-keys", "create", ADA, "--name", "ci")["key"]
     ledger.at(instant("2026-11-15T08:00:00Z"))
     ledger.ok("workspace", "revoke", ADA, "design", "--actor", ADMIN)
-    ledger.ok("org", "sso", "globex", "--idp", "okta", "--mfa", "idp")
+    ledger.ok(
+        "org", "sso", "globex", "--idp", "okta", "--issuer", "https://idp.globex.test",
+        "--client-id", "flero-ledger", "--mfa", "idp",
+    )  # fmt: skip
     token = session["session_token"]
     return History([secret, *codes, token, token.rsplit(".", 1)[-1], PASSWORD, key])
 
@@ -385,8 +388,12 @@ def test_an_export_of_everything_holds_every_event(
         assert {r["account"] for r in records} == {ADA, ADMIN, GUS, None}
         stranger = [r for r in records if r["org"] is None]
         assert [(r["event"], r["ip"], r["user_agent"]) for r in stranger] == [
-            ("UnknownAccountAttemptsCreated", "198.51.100.66", CURL)
+            ("UnknownAccountAttemptsCreated", "198.51.100.66", CURL),
+            # The per-source throttle: the address's stream, and the failure counted there.
+            ("SignInSourceCreated", None, None),
+            ("FailureCounted", None, None),
         ]
+        assert stranger[1]["details"] == {"source": "198.51.100.66"}
 
 
 def test_records_keep_one_field_order_and_say_the_same_in_both_formats(

@@ -340,7 +340,10 @@ def story(ledger: Ledger) -> Story:
     ledger.at(T0 + timedelta(hours=3))
     ledger.ok("workspace", "revoke", ADA, "design", "--actor", ADMIN)
     ledger.at(T0 + timedelta(hours=4))
-    ledger.ok("org", "sso", "acme", "--idp", "okta", "--mfa", "idp", "--actor", ADMIN)
+    ledger.ok(
+        "org", "sso", "acme", "--idp", "okta", "--issuer", "https://idp.acme.test",
+        "--client-id", "flero-ledger", "--mfa", "idp", "--actor", ADMIN,
+    )  # fmt: skip
     return Story(first, second)
 
 

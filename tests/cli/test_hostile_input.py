@@ -5,12 +5,13 @@ with hostile values: arbitrary unicode, control characters and NUL, SQL and shel
 metacharacters, rich markup and terminal escapes, option look-alikes, 100 KB strings, arguments
 holding invalid UTF-8 (as Python receives them from a shell: surrogate escapes), invalid UTF-8 on
 stdin, malformed and exotic IPv4/IPv6 addresses, timestamps from year 1 to 9999 and beyond,
-codes with spaces, 5 or 7 digits or non-ASCII digits, and huge or strange e-mail addresses.
-For every generated input:
+codes with spaces, 5 or 7 digits or non-ASCII digits, huge or strange e-mail addresses, and
+forged, mangled and junk OpenID Connect ID tokens. For every generated input:
 
 - the exit code is 0, 1 or 2, never a traceback;
 - with --json, stdout is exactly one JSON document (an `invalid_input` error on exit 2);
 - exit 2 records nothing: the number of events in the ledger is unchanged;
+- an ID token that is forged, altered, or not for this sign-in never gets past the token;
 - a sign-in with an oversized User-Agent is accepted or refused by rule, never rejected as
   invalid input, and what is kept of it is cut to MAX_USER_AGENT_LENGTH characters.
 
@@ -22,11 +23,14 @@ Every --out path stays inside the test's own directory: a hostile file name neve
 
 from __future__ import annotations
 
+import base64
+import functools
 import itertools
 import json
 import os
 import re
 import shlex
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -38,6 +42,7 @@ import pytest
 from click.testing import Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from joserfc.jwk import RSAKey
 
 from cli import main
 from ledger.clock import format_instant
@@ -45,13 +50,16 @@ from ledger.database import Database
 from ledger.events import MAX_USER_AGENT_LENGTH
 from ledger.sms_gateway import GATEWAY_ENV
 from ledger.store_location import StoreLocation
+from tests.cli.test_login import configure_sso, failed_sign_in_events, the_idp
 from tests.cli.test_totp import code_at
 from tests.conftest import Ledger
+from tests.identity_provider import rsa_key, unsigned_token
 
 ADA = "ada@acme.test"
 BOB = "bob@acme.test"
 CURL = "curl/8.4.0"
 PHONE = "+14155550123"
+CLIENT_SECRET = "client-s3cret"
 
 
 # A deeper hunt on demand: FLERO_HOSTILE_SCALE=20 runs twenty times as many examples.
@@ -377,9 +385,15 @@ def invalid_utf8_line() -> st.SearchStrategy[bytes]:
 # ---- the store under attack ------------------------------------------------------------
 
 
+def fresh_id_token(at: datetime, email: str = ADA) -> str:
+    """An ID token `the_idp()` signed for `email`, never issued before (a fresh `jti`)."""
+    return the_idp().token(at, email, jti=uuid.uuid4().hex)
+
+
 @dataclass
 class Target:
-    """ada@acme.test with every factor (TOTP, SMS, recovery codes), an API key and a session;
+    """ada@acme.test with every factor (TOTP, SMS, recovery codes), an API key and a session,
+    in `acme`, which signs in through `the_idp()` and a Flero factor too (`--mfa both`);
     bob@acme.test, a plain member; and `zeta`, an organisation the tests may reconfigure."""
 
     key: str
@@ -388,6 +402,8 @@ class Target:
     token: str
     directory: Path
     numbers: Iterator[int] = field(default_factory=itertools.count)
+    # A valid ID token for ada, now: each call mints a new one (a token signs in only once).
+    id_token: Callable[[], str] = field(default=lambda: "e30.e30.")
 
     def fresh_out(self, suffix: str = ".jsonl") -> str:
         return str(self.directory / f"export-{next(self.numbers)}{suffix}")
@@ -416,6 +432,7 @@ def target(ledger: Ledger, account: str, tmp_path: Path, monkeypatch: pytest.Mon
     ledger.ok("mfa", "sms", "send-code", ADA)
     ledger.ok("user", "create", BOB, "--org", "acme")
     ledger.ok("org", "create", "zeta")
+    configure_sso(ledger, tmp_path, "both")
     directory = tmp_path / "out"
     directory.mkdir()
     return Target(
@@ -424,6 +441,7 @@ def target(ledger: Ledger, account: str, tmp_path: Path, monkeypatch: pytest.Mon
         session_id=session["session_id"],
         token=session["session_token"],
         directory=directory,
+        id_token=lambda: fresh_id_token(ledger.now),
     )
 
 
@@ -445,12 +463,22 @@ def events(ledger: Ledger) -> Iterator[Callable[[], int]]:
 # ---- running one hostile command ---------------------------------------------------------
 
 
-def stdin_for(argv: tuple[str, ...], target: Target) -> str | None:
+def real_secret(argv: tuple[str, ...], target: Target) -> str | None:
+    """What the command reads on stdin when a user gets it right."""
     if "--api-key-stdin" in argv:
-        return target.key + "\n"
+        return target.key
     if "--token-stdin" in argv:
-        return target.token + "\n"
+        return target.token
+    if "--id-token-stdin" in argv:
+        return target.id_token()
+    if "--client-secret-stdin" in argv:
+        return CLIENT_SECRET
     return None
+
+
+def stdin_for(argv: tuple[str, ...], target: Target) -> str | None:
+    secret = real_secret(argv, target)
+    return None if secret is None else secret + "\n"
 
 
 def attempt(
@@ -538,6 +566,8 @@ def slot(template: str) -> Slot:
 
 
 SIGN_IN = "login --ip 203.0.113.9 --user-agent curl/8.4.0"
+SSO_SIGN_IN = f"{SIGN_IN} --method sso --id-token-stdin"  # with a valid ID token for ada
+PROVIDER = "--issuer https://idp.acme.test --client-id flero-ledger"
 
 # Where an e-mail address is typed: as the subject of every command, and as --actor.
 EMAIL_SLOTS = {
@@ -558,7 +588,7 @@ EMAIL_SLOTS = {
     "mfa sms verify": slot("mfa sms verify -- {} 123456"),
     "mfa recovery-codes regenerate": slot("mfa recovery-codes regenerate -- {}"),
     "mfa recovery-codes use": slot("mfa recovery-codes use -- {} abcd-efgh-jkmn"),
-    "login sso": slot(f"{SIGN_IN} --method sso -- {{}}"),
+    "login sso": slot(f"{SSO_SIGN_IN} -- {{}}"),
     "login api-key": slot(f"{SIGN_IN} --method api-key --api-key-stdin -- {{}}"),
     "sessions list": slot("sessions list -- {}"),
     "sessions revoke": slot("sessions revoke -- {} 0123456789abcdef"),
@@ -579,7 +609,9 @@ EMAIL_SLOTS = {
 
 # Where an IP address is given.
 IP_SLOTS = {
-    "login sso": slot("login --method sso --ip {} --user-agent curl/8 -- ada@acme.test"),
+    "login sso": slot(
+        "login --method sso --id-token-stdin --ip {} --user-agent curl/8 -- ada@acme.test"
+    ),
     "login api-key": slot(
         "login --method api-key --api-key-stdin --ip {} --user-agent curl/8 -- ada@acme.test"
     ),
@@ -596,12 +628,14 @@ IP_SLOTS = {
 
 # Where a User-Agent is given.
 USER_AGENT_SLOTS = {
-    "login sso": slot("login --method sso --ip 203.0.113.9 --user-agent {} -- ada@acme.test"),
+    "login sso": slot(
+        "login --method sso --id-token-stdin --ip 203.0.113.9 --user-agent {} -- ada@acme.test"
+    ),
     "login api-key": slot(
         "login --method api-key --api-key-stdin --ip 2001:db8::1 --user-agent {} -- ada@acme.test"
     ),
     "login unknown account": slot(
-        "login --method sso --ip 203.0.113.9 --user-agent {} -- nobody@acme.test"
+        "login --method sso --id-token-stdin --ip 203.0.113.9 --user-agent {} -- nobody@acme.test"
     ),
     "user alerts": slot("user alerts --security on --user-agent {} -- ada@acme.test"),
     "workspace grant": slot("workspace grant --role member --user-agent {} -- ada@acme.test docs"),
@@ -618,8 +652,8 @@ CODE_SLOTS = {
     "mfa sms verify": slot("mfa sms verify -- ada@acme.test {}"),
     "mfa recovery-codes use": slot("mfa recovery-codes use -- ada@acme.test {}"),
     "login --totp": slot(f"{SIGN_IN} --method api-key --api-key-stdin --totp {{}} -- {ADA}"),
-    "login --sms": slot(f"{SIGN_IN} --method sso --sms {{}} -- {ADA}"),
-    "login --recovery-code": slot(f"{SIGN_IN} --method sso --recovery-code {{}} -- {ADA}"),
+    "login --sms": slot(f"{SSO_SIGN_IN} --sms {{}} -- {ADA}"),
+    "login --recovery-code": slot(f"{SSO_SIGN_IN} --recovery-code {{}} -- {ADA}"),
 }
 
 # Every other piece of free text: slugs, names, roles, ids, phone numbers, choices, paths.
@@ -627,9 +661,18 @@ NAME_SLOTS = {
     "org create": slot("org create -- {}"),
     "org require-mfa slug": slot("org require-mfa -- {} on"),
     "org require-mfa state": slot("org require-mfa -- zeta {}"),
-    "org sso slug": slot("org sso --idp okta --mfa idp -- {}"),
-    "org sso --idp": slot("org sso --idp {} --mfa both -- zeta"),
-    "org sso --mfa": slot("org sso --idp okta --mfa {} -- zeta"),
+    "org sso slug": slot(f"org sso --idp okta {PROVIDER} --mfa idp -- {{}}"),
+    "org sso --idp": slot(f"org sso --idp {{}} {PROVIDER} --mfa both -- zeta"),
+    "org sso --mfa": slot(f"org sso --idp okta {PROVIDER} --mfa {{}} -- zeta"),
+    "org sso --issuer": slot("org sso --idp okta --issuer {} --client-id c1 --mfa idp -- zeta"),
+    "org sso --client-id": slot(
+        "org sso --idp okta --issuer https://idp.zeta.test --client-id {} --mfa idp -- zeta"
+    ),
+    "org sso --jwks-file": slot(
+        f"org sso --idp okta {PROVIDER} --mfa idp --jwks-file {{out-named}} -- zeta"
+    ),
+    "org sso --domain": slot(f"org sso --idp okta {PROVIDER} --mfa idp --domain {{}} -- zeta"),
+    "login --nonce": slot(f"{SSO_SIGN_IN} --nonce {{}} -- {ADA}"),
     "org admin add slug": slot("org admin add -- {} ada@acme.test"),
     "user create --org": slot("user create --org {} -- carol@acme.test"),
     "user alerts --security": slot("user alerts --security {} -- ada@acme.test"),
@@ -690,6 +733,10 @@ PASSWORD_STDIN_SLOTS = {
 SECRET_STDIN_SLOTS = {
     "login api-key": slot(f"{SIGN_IN} --method api-key --api-key-stdin -- {ADA}"),
     "sessions check": slot("sessions check --token-stdin"),
+    "login sso": slot(f"{SSO_SIGN_IN} -- {ADA}"),
+    "org sso --client-secret-stdin": slot(
+        f"org sso --idp okta {PROVIDER} --client-secret-stdin --mfa idp -- zeta"
+    ),
 }
 
 
@@ -806,7 +853,7 @@ def test_hostile_api_keys_and_session_tokens_on_stdin(
     as_json: bool,
 ) -> None:
     argv = SECRET_STDIN_SLOTS[where]("", target)
-    real = (target.key if "--api-key-stdin" in argv else target.token).encode()
+    real = str(real_secret(argv, target)).encode()
     stdin = {
         "": raw,
         "prefix": real + raw,  # the real secret, then junk
@@ -814,6 +861,114 @@ def test_hostile_api_keys_and_session_tokens_on_stdin(
         "nul": real[:10] + b"\x00" + real[10:],
     }[extend]
     check(ledger, events, argv, as_json=as_json, stdin=stdin)
+
+
+# ID tokens that must prove nothing: the refusals they may meet (the throttle's too, once a
+# deep run has failed a hundred times from one address). Never a success, nor a refusal that
+# comes after the token was accepted (mfa_required, idp_mfa_required).
+TOKEN_REFUSALS = {"invalid_id_token", "email_not_verified", "too_many_attempts"}
+
+
+@functools.cache
+def impostor_key() -> RSAKey:
+    """A key of the IdP's key id ("k1") that is not the IdP's."""
+    return rsa_key("k1")
+
+
+def part(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def swap_claims(token: str, **changes: Any) -> str:
+    """The IdP's token with other claims, its signature kept."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return ".".join([header, part(json.dumps(claims | changes).encode()), signature])
+
+
+BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def flip(token: str, index: int) -> str:
+    """One base64url character of the token changed in its top bit, which every character
+    carries (a part's last character may have unused low bits), so the bytes change too."""
+    positions = [i for i, ch in enumerate(token) if ch != "."]
+    at = positions[index % len(positions)]
+    flipped = BASE64URL[BASE64URL.index(token[at]) ^ 0b100000]
+    return token[:at] + flipped + token[at + 1 :]
+
+
+Forgery = Callable[[datetime], str]
+forgeries: st.SearchStrategy[Forgery] = st.one_of(
+    # Signed by the IdP, but not for ada, here, now.
+    st.sampled_from(
+        [
+            lambda at: the_idp().token(at, ADA, iss="https://evil.test"),
+            lambda at: the_idp().token(at, ADA, aud="another-client"),
+            lambda at: the_idp().token(at, ADA, aud=["flero-ledger", "another-client"]),
+            lambda at: the_idp().token(at - timedelta(hours=1), ADA),
+            lambda at: the_idp().token(at + timedelta(hours=1), ADA),
+            lambda at: the_idp().token(at, BOB),  # bob's, on ada's sign-in
+            lambda at: the_idp().token(at, ADA, email_verified=False),
+            lambda at: the_idp().token(at, ADA, sub=""),
+            lambda at: the_idp().token(at, ADA, exp=None),
+            lambda at: the_idp().token(
+                at, ADA, header={"jwk": impostor_key().as_dict(private=False)}
+            ),
+        ]
+    ),
+    # Not signed by the IdP: another key, no signature, or the IdP's token altered.
+    st.just(lambda at: the_idp().token(at, ADA, key=impostor_key())),
+    st.sampled_from(["none", "None", "HS256", "RS256", ""]).map(
+        lambda alg: lambda at: unsigned_token(the_idp().claims(at, ADA), {"alg": alg, "kid": "k1"})
+    ),
+    st.builds(
+        lambda email: lambda at: swap_claims(fresh_id_token(at, BOB), email=email, sub=email),
+        st.sampled_from([ADA, ADA.upper(), f" {ADA}"]),
+    ),
+    st.integers(0, 2_000).map(lambda index: lambda at: flip(fresh_id_token(at), index)),
+    st.builds(
+        lambda header, claims, signature: (
+            lambda at: (
+                f"{part(json.dumps(header).encode())}.{part(json.dumps(claims).encode())}.{signature}"
+            )
+        ),
+        st.dictionaries(st.sampled_from(["alg", "kid", "typ", "jku", "x5u", "crit"]), hostile_text),
+        st.dictionaries(
+            st.sampled_from(["iss", "aud", "sub", "email", "exp", "iat"]),
+            st.one_of(hostile_text, st.integers(), st.none(), st.booleans()),
+        ),
+        st.from_regex(r"[A-Za-z0-9_-]{0,90}", fullmatch=True),
+    ),
+)
+
+
+@fuzz(16)
+@given(forge=forgeries)
+def test_a_forged_or_mangled_id_token_never_signs_in(
+    ledger: Ledger, target: Target, events: Callable[[], int], forge: Forgery
+) -> None:
+    argv = SECRET_STDIN_SLOTS["login sso"]("", target)
+
+    result = check(ledger, events, argv, as_json=True, stdin=forge(ledger.now) + "\n")
+
+    assert result is not None
+    document = json.loads(result.stdout)
+    assert result.exit_code in (1, 2), document
+    if result.exit_code == 1:
+        assert document["reason"] in TOKEN_REFUSALS, document
+
+
+def test_the_same_command_with_a_valid_id_token_gets_past_the_token(
+    ledger: Ledger, target: Target
+) -> None:
+    """The control: acme asks for a Flero factor too, so a valid token meets mfa_required."""
+    argv = SECRET_STDIN_SLOTS["login sso"]("", target)
+
+    result = attempt(ledger, argv, as_json=True, stdin=target.id_token() + "\n")
+
+    assert result is not None and result.exit_code == 1, result and result.output
+    assert json.loads(result.stdout)["reason"] == "mfa_required"
 
 
 def walk_strings(document: Any) -> Iterator[str]:
@@ -880,21 +1035,31 @@ def test_an_oversized_user_agent_signs_in_and_is_kept_bounded(
 def test_a_100_kb_user_agent_is_accepted_or_refused_by_rule_and_kept_bounded(
     ledger: Ledger, target: Target, events: Callable[[], int], method: str
 ) -> None:
-    """api-key signs in (exit 0); sso is refused by rule (no SSO set up: exit 1). Either way the
-    attempt is recorded, with at most MAX_USER_AGENT_LENGTH characters of the header."""
+    """api-key signs in (exit 0); sso, with a valid ID token, is refused by rule (acme asks for
+    a Flero factor too: exit 1). Either way the attempt is recorded, with at most
+    MAX_USER_AGENT_LENGTH characters of the header."""
     marker = f"ua-100kb-{method} "
     user_agent = marker + "Mozilla/5.0 " + "\x00\x1b[31m[/]A" * 25_000
     assert len(user_agent) > 100_000
+    if method == "api-key":
+        secret_stdin, secret = "--api-key-stdin", target.key
+    else:
+        secret_stdin, secret = "--id-token-stdin", target.id_token()
     before = events()
 
     result = ledger.run(
         "login", ADA, "--method", method, "--ip", "198.51.100.7", "--user-agent", user_agent,
-        *(["--api-key-stdin"] if method == "api-key" else []), "--json", stdin=target.key + "\n",
+        secret_stdin, "--json", stdin=secret + "\n",
     )  # fmt: skip
 
     assert result.exit_code == (0 if method == "api-key" else 1), result.output
-    assert json.loads(result.stdout)["outcome"] == ("success" if method == "api-key" else "failed")
-    assert events() == before + 1
+    document = json.loads(result.stdout)
+    if method == "api-key":
+        assert document["outcome"] == "success"
+        assert events() == before + 1
+    else:
+        assert document["reason"] == "mfa_required"
+        assert events() == before + failed_sign_in_events(first_from_source=True)
     views = [ledger.ok("history", ADA), ledger.ok("timeline", ADA, "--on", "2026-11-14")]
     if method == "api-key":
         views.append(ledger.ok("sessions", "list", ADA))
@@ -1014,24 +1179,28 @@ def test_bug_timestamps_near_year_1_or_9999_are_refused_or_answered(
 
 
 def test_bug_failed_sign_ins_at_a_far_future_now_do_not_wedge_the_ledger(
-    ledger: Ledger, account: str
+    ledger: Ledger, account: str, tmp_path: Path
 ) -> None:
     """BUG-1, worst case: at --now 9999-12-31T23:59:59 the second failed sign-in is appended and
     then the alerts read model overflows (`+ QUIET_PERIOD`): a traceback after the event is
     recorded, and on SQLite every later command that catches the read models up (most of them)
     fails the same way, for good. The tenth failure overflows in the lockout (`+ FIRST_LOCK`).
     Now such instants are invalid input; the latest accepted one leaves room for every window."""
+    configure_sso(ledger, tmp_path, "idp")
+    sso_sign_in = ("login", ADA, "--method", "sso", "--id-token-stdin", "--ip", "203.0.113.9")
+    valid_now = fresh_id_token(ledger.now)
     before = ledger.event_count()
     ledger.at(datetime.fromisoformat("9999-12-31T23:59:59+00:00")).bad_input(
-        "login", ADA, "--method", "sso", "--ip", "203.0.113.9", "--user-agent", CURL
+        *sso_sign_in, "--user-agent", CURL, stdin=valid_now + "\n"
     )
     ledger.at(datetime.fromisoformat("8999-12-31T23:59:59+00:00"))
     assert ledger.event_count() == before
 
-    for _ in range(12):
-        ledger.refused(
-            "login", ADA, "--method", "sso", "--ip", "203.0.113.9", "--user-agent", CURL
-        )  # fmt: skip
+    for _ in range(12):  # ID tokens issued then, verified then; without MFA at the IdP
+        token = the_idp().token(ledger.now, ADA, jti=uuid.uuid4().hex, amr=["pwd"])
+        result = ledger.run(*sso_sign_in, "--user-agent", CURL, "--json", stdin=token + "\n")
+        assert result.exit_code == 1, result.output
+        assert json.loads(result.stdout)["reason"] == "idp_mfa_required"
 
     assert ledger.ok("history", ADA)
 
@@ -1047,6 +1216,7 @@ def test_bug_failed_sign_ins_at_a_far_future_now_do_not_wedge_the_ledger(
                 ADA,
                 "--method",
                 "sso",
+                "--id-token-stdin",
                 "--ip",
                 "203.0.113.9",
                 "--user-agent",
@@ -1065,7 +1235,8 @@ def test_bug_stored_text_is_shown_not_interpreted_as_markup(
     stored "[/]" (an API key's name, or a User-Agent, even one sent by a failed, anonymous
     sign-in attempt) makes `api-keys list`, `audit`, `timeline`, `sessions list` and `state`
     fail with rich.errors.MarkupError, for good; "[bold red]..." restyles the output."""
-    ledger.run(*store_it)
+    id_token = fresh_id_token(ledger.now) + "\n" if "--id-token-stdin" in store_it else None
+    ledger.run(*store_it, stdin=id_token)
 
     result = ledger.run(*view)
 

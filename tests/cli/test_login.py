@@ -1,15 +1,20 @@
 """Signing in from the command line: every outcome, and what the login history keeps of it.
 
-A refused sign-in answers `{"outcome": "failed", "reason": R}` (exit 1) and is recorded; the
-history shows each attempt with its method, address, location, outcome, reason and factor.
+A refused sign-in answers `{"outcome": "failed", "reason": R, "error": {"code": R, "message":
+M}}` (exit 1) and is recorded; the history shows each attempt with its method, address,
+location, outcome, reason and factor. An SSO sign-in hands over the ID token the organisation's
+OpenID provider issued (`tests.identity_provider.SigningIdp` mints them here).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -17,6 +22,7 @@ import pytest
 from click.testing import Result
 
 from tests.conftest import Ledger
+from tests.identity_provider import SigningIdp
 
 PASSWORD = "s3cret-pass"
 IP = "81.2.69.160"  # a public address the bundled GeoIP database places
@@ -63,6 +69,9 @@ def outcome(result: Result) -> dict[str, Any]:
         assert set(document) == {"outcome", "session_id", "session_token", "factor"}
     else:
         assert result.exit_code == 1, result.output
+        error = document.pop("error")
+        assert error["code"] == document["reason"], error
+        assert isinstance(error["message"], str) and error["message"], error
         assert document == {"outcome": "failed", "reason": document["reason"]}
     return dict(document)
 
@@ -73,12 +82,38 @@ def sign_in(ledger: Ledger, email: str, password: str = PASSWORD, *extra: str) -
     return outcome(result)
 
 
-def sso(ledger: Ledger, email: str, *extra: str) -> dict[str, Any]:
-    return outcome(attempt(ledger, email, "sso", *extra))
+@functools.cache
+def the_idp() -> SigningIdp:
+    """Organisation acme's OpenID provider: one RSA key per test process (generating is slow)."""
+    return SigningIdp()
+
+
+def id_token(ledger: Ledger, email: str, **claims: Any) -> str:
+    """A valid ID token for `email`, issued now, never issued before (a fresh `jti`)."""
+    return the_idp().token(ledger.now, email, jti=uuid.uuid4().hex, **claims)
+
+
+def sso_attempt(ledger: Ledger, email: str, *extra: str, **claims: Any) -> Result:
+    """An SSO sign-in with a fresh ID token for `email` (`claims` change what it says)."""
+    token = id_token(ledger, email, **claims)
+    return attempt(ledger, email, "sso", "--id-token-stdin", *extra, stdin=f"{token}\n")
+
+
+def sso(ledger: Ledger, email: str, *extra: str, **claims: Any) -> dict[str, Any]:
+    """The document of `sso_attempt`: by default the IdP asserts MFA (amr pwd+mfa); pass
+    amr=["pwd"] for a sign-in where it did not."""
+    return outcome(sso_attempt(ledger, email, *extra, **claims))
 
 
 def with_key(ledger: Ledger, email: str, key: str) -> dict[str, Any]:
     return outcome(attempt(ledger, email, "api-key", "--api-key-stdin", stdin=f"{key}\n"))
+
+
+def failed_sign_in_events(attempts: int = 1, *, first_from_source: bool = False) -> int:
+    """The events `attempts` refused sign-ins append: each is recorded on the account (its
+    history) and counted against its source address by the per-source throttle, whose stream
+    for that address is opened by the first failure from it."""
+    return 2 * attempts + (1 if first_from_source else 0)
 
 
 def history(ledger: Ledger, email: str) -> list[dict[str, Any]]:
@@ -91,8 +126,11 @@ def last_attempt(ledger: Ledger, email: str) -> dict[str, Any]:
     return dict(entries[0])
 
 
-def failed(reason: str, method: str = "password", factor: str | None = None) -> dict[str, Any]:
-    """The history entry a refused attempt from IP leaves (timestamp aside)."""
+def failed(
+    reason: str, method: str = "password", factor: str | None = None, idp: str | None = None
+) -> dict[str, Any]:
+    """The history entry a refused attempt from IP leaves (timestamp aside); `idp` is the
+    organisation's IdP, for an SSO attempt in an organisation that has one."""
     return {
         "method": method,
         "ip": IP,
@@ -100,10 +138,13 @@ def failed(reason: str, method: str = "password", factor: str | None = None) -> 
         "outcome": "failed",
         "reason": reason,
         "factor": factor,
+        "idp": idp,
     }
 
 
-def succeeded(method: str = "password", factor: str | None = None) -> dict[str, Any]:
+def succeeded(
+    method: str = "password", factor: str | None = None, idp: str | None = None
+) -> dict[str, Any]:
     return {
         "method": method,
         "ip": IP,
@@ -111,6 +152,7 @@ def succeeded(method: str = "password", factor: str | None = None) -> dict[str, 
         "outcome": "success",
         "reason": None,
         "factor": factor,
+        "idp": idp,
     }
 
 
@@ -177,9 +219,14 @@ def send_sms_code(ledger: Ledger, email: str) -> str:
     return texted_code(ledger)
 
 
-def configure_sso(ledger: Ledger, mfa: str, *, enforce: bool = False) -> None:
-    args = ["org", "sso", "acme", "--idp", "okta", "--mfa", mfa]
-    ledger.ok(*args, *(["--enforce"] if enforce else []))
+def configure_sso(ledger: Ledger, folder: Path, mfa: str, *, enforce: bool = False) -> None:
+    """Organisation acme signs in through `the_idp()`, its keys pinned (a file in `folder`)."""
+    idp = the_idp()
+    ledger.ok(
+        *("org", "sso", "acme", "--idp", "okta", "--issuer", idp.issuer),
+        *("--client-id", idp.client_id, "--jwks-file", str(idp.jwks_file(folder))),
+        *("--mfa", mfa, *(["--enforce"] if enforce else [])),
+    )
 
 
 def refused_with_stdin(ledger: Ledger, *args: str, stdin: str, code: str) -> dict[str, Any]:
@@ -217,7 +264,7 @@ def test_a_wrong_password_is_refused_and_recorded(ledger: Ledger, ada: str) -> N
 
     assert outcome(result) == {"outcome": "failed", "reason": "invalid_password"}
     assert "wrong e-mail or password" in result.stderr
-    assert ledger.event_count() == before + 1
+    assert ledger.event_count() == before + failed_sign_in_events(first_from_source=True)
     assert_last_attempt(ledger, ada, failed("invalid_password"))
 
 
@@ -285,29 +332,46 @@ def test_an_unknown_email_with_an_api_key_prints_the_same_words_as_a_bad_key(
     )
 
 
-def test_only_sso_is_told_the_user_is_unknown(ledger: Ledger, ada: str) -> None:
-    configure_sso(ledger, "idp")
+def test_an_unknown_email_signing_in_by_sso_answers_like_an_account_without_sso(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """Even with a valid ID token from the organisation's own IdP, an address with no account
+    is not told so: it answers as an account in an organisation without SSO does."""
+    configure_sso(ledger, tmp_path, "idp")
+    ledger.ok("org", "create", "globex")
+    bob = "bob@globex.test"
+    ledger.ok("user", "create", bob, "--org", "globex")
+    without_sso = sso_attempt(ledger, bob)
     before = ledger.event_count()
 
-    result = attempt(ledger, "nobody@acme.test", "sso", "--idp-mfa")
+    unknown = sso_attempt(ledger, "nobody@acme.test")
 
-    assert outcome(result) == {"outcome": "failed", "reason": "unknown_user"}
+    assert outcome(unknown) == {"outcome": "failed", "reason": "sso_not_configured"}
+    assert (unknown.exit_code, unknown.stdout, unknown.stderr) == (
+        without_sso.exit_code,
+        without_sso.stdout,
+        without_sso.stderr,
+    )
     assert ledger.event_count() > before
 
 
-def test_each_attempt_for_an_unknown_email_is_one_more_event(ledger: Ledger, ada: str) -> None:
-    configure_sso(ledger, "idp")
+def test_each_attempt_for_an_unknown_email_is_one_more_event(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    configure_sso(ledger, tmp_path, "idp")
+    nobody = "nobody@acme.test"
     probes = [
         ("password", ("--password-stdin",), "nope-nope-1\n"),
         ("api-key", ("--api-key-stdin",), "flk.0123456789ab.not-a-real-key\n"),
-        ("sso", ("--idp-mfa",), None),
+        ("sso", ("--id-token-stdin",), f"{id_token(ledger, nobody)}\n"),
     ]
+    sign_in(ledger, ada, "not-the-password")  # IP has failed before: its throttle stream exists
     counts = [ledger.event_count()]
     for method, extra, stdin in probes:
-        outcome(attempt(ledger, "nobody@acme.test", method, *extra, stdin=stdin))
+        outcome(attempt(ledger, nobody, method, *extra, stdin=stdin))
         counts.append(ledger.event_count())
 
-    assert counts == [counts[0] + n for n in range(4)]
+    assert counts == [counts[0] + failed_sign_in_events(n) for n in range(4)]
 
 
 def test_an_unknown_email_costs_about_as_long_as_a_wrong_password(ledger: Ledger, ada: str) -> None:
@@ -443,51 +507,68 @@ def test_an_api_key_signs_in_without_a_second_factor_until_revoked(
 
 
 def test_sso_without_configuration_is_refused(ledger: Ledger, ada: str) -> None:
-    assert sso(ledger, ada, "--idp-mfa") == {"outcome": "failed", "reason": "sso_not_configured"}
+    assert sso(ledger, ada) == {"outcome": "failed", "reason": "sso_not_configured"}
     assert_last_attempt(ledger, ada, failed("sso_not_configured", method="sso"))
 
 
-def test_sso_with_idp_mfa_needs_the_idp_to_assert_mfa(ledger: Ledger, ada: str) -> None:
-    configure_sso(ledger, "idp")
+def test_sso_without_an_id_token_is_bad_input_and_records_nothing(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    configure_sso(ledger, tmp_path, "idp")
+    before = ledger.event_count()
 
-    assert sso(ledger, ada) == {"outcome": "failed", "reason": "idp_mfa_required"}
-    assert_last_attempt(ledger, ada, failed("idp_mfa_required", method="sso"))
+    result = attempt(ledger, ada, "sso")
 
-    signed_in = sso(ledger.later(minutes=1), ada, "--idp-mfa")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
+    assert ledger.event_count() == before
+
+
+def test_sso_with_idp_mfa_needs_the_idp_to_assert_mfa(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    configure_sso(ledger, tmp_path, "idp")
+
+    assert sso(ledger, ada, amr=["pwd"]) == {"outcome": "failed", "reason": "idp_mfa_required"}
+    assert_last_attempt(ledger, ada, failed("idp_mfa_required", method="sso", idp="okta"))
+
+    signed_in = sso(ledger.later(minutes=1), ada, amr=["pwd", "mfa"])
     assert signed_in["outcome"] == "success"
     assert signed_in["factor"] == "idp"
-    assert_last_attempt(ledger, ada, succeeded(method="sso", factor="idp"))
+    assert_last_attempt(ledger, ada, succeeded(method="sso", factor="idp", idp="okta"))
 
 
 def test_sso_with_flero_mfa_needs_an_enrolled_and_given_flero_factor(
-    ledger: Ledger, ada: str
+    ledger: Ledger, ada: str, tmp_path: Path
 ) -> None:
-    configure_sso(ledger, "flero")
+    configure_sso(ledger, tmp_path, "flero")
 
     # Nothing enrolled yet: the IdP's word is not enough.
-    assert sso(ledger, ada, "--idp-mfa") == {"outcome": "failed", "reason": "mfa_required"}
-    assert_last_attempt(ledger, ada, failed("mfa_required", method="sso"))
+    assert sso(ledger, ada, amr=["pwd", "mfa"]) == {"outcome": "failed", "reason": "mfa_required"}
+    assert_last_attempt(ledger, ada, failed("mfa_required", method="sso", idp="okta"))
 
     authenticator, _ = enable_totp(ledger, ada)
-    assert sso(ledger, ada) == {"outcome": "failed", "reason": "mfa_required"}
+    assert sso(ledger, ada, amr=["pwd"]) == {"outcome": "failed", "reason": "mfa_required"}
 
-    signed_in = sso(ledger, ada, "--totp", totp_now(ledger, authenticator))
+    signed_in = sso(ledger, ada, "--totp", totp_now(ledger, authenticator), amr=["pwd"])
     assert signed_in["outcome"] == "success"
     assert signed_in["factor"] == "totp"
-    assert_last_attempt(ledger, ada, succeeded(method="sso", factor="totp"))
+    assert_last_attempt(ledger, ada, succeeded(method="sso", factor="totp", idp="okta"))
 
 
-def test_sso_with_both_needs_the_idp_and_a_flero_factor(ledger: Ledger, ada: str) -> None:
-    configure_sso(ledger, "both")
+def test_sso_with_both_needs_the_idp_and_a_flero_factor(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    configure_sso(ledger, tmp_path, "both")
     authenticator, _ = enable_totp(ledger, ada)
 
-    assert sso(ledger, ada, "--totp", totp_now(ledger, authenticator)) == {
+    assert sso(ledger, ada, "--totp", totp_now(ledger, authenticator), amr=["pwd"]) == {
         "outcome": "failed",
         "reason": "idp_mfa_required",
     }
-    assert sso(ledger, ada, "--idp-mfa") == {"outcome": "failed", "reason": "mfa_required"}
+    assert sso(ledger, ada, amr=["pwd", "mfa"]) == {"outcome": "failed", "reason": "mfa_required"}
 
-    signed_in = sso(ledger, ada, "--idp-mfa", "--totp", totp_now(ledger, authenticator))
+    signed_in = sso(ledger, ada, "--totp", totp_now(ledger, authenticator), amr=["pwd", "mfa"])
     assert signed_in["outcome"] == "success"
     assert signed_in["factor"] == "totp"
     assert [e["reason"] for e in history(ledger, ada)] == [
@@ -497,8 +578,10 @@ def test_sso_with_both_needs_the_idp_and_a_flero_factor(ledger: Ledger, ada: str
     ]
 
 
-def test_enforced_sso_refuses_passwords_and_password_changes(ledger: Ledger, ada: str) -> None:
-    configure_sso(ledger, "idp", enforce=True)
+def test_enforced_sso_refuses_passwords_and_password_changes(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    configure_sso(ledger, tmp_path, "idp", enforce=True)
 
     assert sign_in(ledger, ada) == {"outcome": "failed", "reason": "sso_required"}
     assert_last_attempt(ledger, ada, failed("sso_required"))
@@ -512,14 +595,14 @@ def test_enforced_sso_refuses_passwords_and_password_changes(ledger: Ledger, ada
         code="password_managed_by_idp",
     )
     assert sign_in(ledger, ada, "another-pass-1") == {"outcome": "failed", "reason": "sso_required"}
-    assert sso(ledger, ada, "--idp-mfa")["outcome"] == "success"
+    assert sso(ledger, ada)["outcome"] == "success"
 
 
-def test_only_an_org_admin_can_disconnect_sso(ledger: Ledger, ada: str) -> None:
+def test_only_an_org_admin_can_disconnect_sso(ledger: Ledger, ada: str, tmp_path: Path) -> None:
     create_user(ledger, ADMIN)
     create_user(ledger, "bob@acme.test")
     ledger.ok("org", "admin", "add", "acme", ADMIN)
-    configure_sso(ledger, "idp", enforce=True)
+    configure_sso(ledger, tmp_path, "idp", enforce=True)
     before = ledger.event_count()
 
     ledger.refused("user", "sso-disconnect", ada, code="admin_required")  # herself
@@ -532,8 +615,9 @@ def test_only_an_org_admin_can_disconnect_sso(ledger: Ledger, ada: str) -> None:
 
     # Enforcement no longer applies to her; SSO no longer signs her in.
     assert sign_in(ledger, ada)["outcome"] == "success"
-    assert sso(ledger, ada, "--idp-mfa") == {"outcome": "failed", "reason": "sso_not_configured"}
-    assert_last_attempt(ledger, ada, failed("sso_not_configured", method="sso"))
+    assert sso(ledger, ada) == {"outcome": "failed", "reason": "sso_not_configured"}
+    # (The attempt names the organisation's IdP: she tried it, it no longer signs her in.)
+    assert_last_attempt(ledger, ada, failed("sso_not_configured", method="sso", idp="okta"))
     assert ledger.ok("user", "set-password", ada, "--password-stdin", stdin="another-pass-1\n")
     assert sign_in(ledger, ada, "another-pass-1")["outcome"] == "success"
     # Everyone else in the organisation is still held to SSO.

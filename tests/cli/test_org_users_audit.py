@@ -11,6 +11,10 @@ from click.testing import Result
 from tests.conftest import T0, Ledger
 
 ADMIN = "admin@acme.test"
+ISSUER = "https://idp.acme.test"
+CLIENT_ID = "flero-ledger"
+# The OpenID provider an `org sso` names (its keys are only fetched when someone signs in).
+PROVIDER = ("--issuer", ISSUER, "--client-id", CLIENT_ID)
 
 
 def set_password(ledger: Ledger, email: str, password: str, *extra: str) -> Result:
@@ -42,7 +46,9 @@ def test_sso_is_configured_and_confirmed_back(
 ) -> None:
     before = ledger.event_count()
 
-    configured = ledger.ok("org", "sso", "acme", "--idp", "okta", "--mfa", mode, *enforce)
+    configured = ledger.ok(
+        "org", "sso", "acme", "--idp", "okta", *PROVIDER, "--mfa", mode, *enforce
+    )
 
     assert configured == {
         "ok": True,
@@ -50,6 +56,9 @@ def test_sso_is_configured_and_confirmed_back(
         "idp": "okta",
         "mfa": mode,
         "enforced": enforce == ["--enforce"],
+        "issuer": ISSUER,
+        "client_id": CLIENT_ID,
+        "domains": [],
     }
     assert ledger.event_count() == before + 1
 
@@ -73,7 +82,7 @@ def test_a_password_change_is_in_the_audit_log_without_the_password(
 
 
 def test_an_enforced_sso_takes_passwords_out_of_flero(ledger: Ledger, account: str) -> None:
-    ledger.ok("org", "sso", "acme", "--idp", "okta", "--mfa", "idp", "--enforce")
+    ledger.ok("org", "sso", "acme", "--idp", "okta", *PROVIDER, "--mfa", "idp", "--enforce")
     before = ledger.event_count()
 
     refused = set_password(ledger, account, "correct horse battery")
@@ -87,7 +96,7 @@ def test_an_enforced_sso_takes_passwords_out_of_flero(ledger: Ledger, account: s
 
     # Once the organisation stops enforcing SSO, passwords are Flero's business again.
     ledger.later(minutes=1).ok(
-        "org", "sso", "acme", "--idp", "okta", "--mfa", "idp", "--no-enforce"
+        "org", "sso", "acme", "--idp", "okta", *PROVIDER, "--mfa", "idp", "--no-enforce"
     )
     assert set_password(ledger, account, "correct horse battery").exit_code == 0
     assert ledger.ok("audit", account)[0]["action"] == "password_changed"
@@ -97,14 +106,14 @@ def test_an_enforced_sso_takes_passwords_out_of_flero(ledger: Ledger, account: s
 def test_sso_that_is_not_enforced_leaves_passwords_alone(
     ledger: Ledger, account: str, mode: str
 ) -> None:
-    ledger.ok("org", "sso", "acme", "--idp", "azure-ad", "--mfa", mode)
+    ledger.ok("org", "sso", "acme", "--idp", "azure-ad", *PROVIDER, "--mfa", mode)
 
     assert set_password(ledger, account, "correct horse battery").exit_code == 0
 
 
 def test_sso_in_another_organisation_does_not_matter(ledger: Ledger, account: str) -> None:
     ledger.ok("org", "create", "globex")
-    ledger.ok("org", "sso", "globex", "--idp", "okta", "--mfa", "idp", "--enforce")
+    ledger.ok("org", "sso", "globex", "--idp", "okta", *PROVIDER, "--mfa", "idp", "--enforce")
 
     assert set_password(ledger, account, "correct horse battery").exit_code == 0
 
@@ -191,7 +200,7 @@ ACTED_BY_A_GHOST = [
     ("workspace", "grant", "ada@acme.test", "docs", "--role", "member"),
     ("mfa", "totp", "enrol", "ada@acme.test"),
     ("org", "require-mfa", "acme", "on"),
-    ("org", "sso", "acme", "--idp", "okta", "--mfa", "idp"),
+    ("org", "sso", "acme", "--idp", "okta", *PROVIDER, "--mfa", "idp"),
     ("user", "create", "bob@acme.test", "--org", "acme"),
 ]
 

@@ -14,6 +14,7 @@ from tests.conftest import T0, Ledger
 
 ADA = "ada@acme.test"
 GHOST = "ghost@acme.test"
+PROVIDER = ("--issuer", "https://idp.acme.test", "--client-id", "flero-ledger")  # for org sso
 
 COMMANDS_ON_A_USER = [
     ("user", "alerts", GHOST, "--security", "off"),
@@ -33,7 +34,7 @@ COMMANDS_ON_A_USER = [
 COMMANDS_ON_AN_ORG = [
     ("user", "create", "bob@nowhere.test", "--org", "nowhere"),
     ("org", "require-mfa", "nowhere", "on"),
-    ("org", "sso", "nowhere", "--idp", "okta", "--mfa", "idp", "--enforce"),
+    ("org", "sso", "nowhere", "--idp", "okta", *PROVIDER, "--mfa", "idp", "--enforce"),
     ("org", "admin", "add", "nowhere", ADA),
 ]
 
@@ -163,7 +164,7 @@ def test_each_account_keeps_its_own_clock(ledger: Ledger, account: str) -> None:
 
 ORG_CHANGES = [
     ("org", "require-mfa", "acme", "off"),
-    ("org", "sso", "acme", "--idp", "okta", "--mfa", "both"),
+    ("org", "sso", "acme", "--idp", "okta", *PROVIDER, "--mfa", "both"),
     ("org", "admin", "add", "acme", ADA),
     ("user", "create", "bob@acme.test", "--org", "acme"),
 ]

@@ -134,6 +134,7 @@ def live_through_it(ledger: Ledger, store: LedgerStore) -> Story:
     code = texted_code(ledger, ADA_PHONE)
     signed_in(ledger, ADA, *FROM_ADAS_PHONE, "--sms", code, password=PASSWORD)
     mistyped = sign_in(ledger.later(minutes=5), ADA, *FROM_ADAS_PHONE, password="wrong-password")
+    assert mistyped[1].pop("error")["code"] == "invalid_password", mistyped
     assert mistyped == (1, {"outcome": "failed", "reason": "invalid_password"})
 
     # The admin gives her workspaces; she makes an API key and uses it.

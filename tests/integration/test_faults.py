@@ -28,6 +28,7 @@ from ledger.application import SecurityLedger
 from ledger.clock import SystemClock
 from ledger.store import LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
+from tests.cli.test_login import configure_sso, id_token
 from tests.conftest import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,17 +209,18 @@ def test_a_wrong_master_key_is_refused_before_anything_is_recorded(
 
 @pytest.mark.parametrize("factor", ["totp", "recovery-code"])
 def test_a_command_cut_off_between_checking_a_code_and_saving_consumes_nothing(
-    ledger: Ledger, account: str, monkeypatch: pytest.MonkeyPatch, factor: str
+    ledger: Ledger, account: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, factor: str
 ) -> None:
     secret = ledger.ok("mfa", "totp", "enrol", account)["secret"]
     codes = ledger.ok("mfa", "totp", "confirm", account, pyotp.TOTP(secret).at(ledger.now))
     ledger.later(minutes=1)
     code = pyotp.TOTP(secret).at(ledger.now) if factor == "totp" else codes["recovery_codes"][0]
     sign_in = (
-        *("login", account, "--method", "sso", "--ip", "192.0.2.1"),
+        *("login", account, "--method", "sso", "--id-token-stdin", "--ip", "192.0.2.1"),
         *("--user-agent", UA, f"--{factor}", code),
     )
-    ledger.ok("org", "sso", "acme", "--idp", "okta", "--mfa", "flero")
+    configure_sso(ledger, tmp_path, "flero")
+    token = id_token(ledger, account) + "\n"  # spent, like the code, only by a saved sign-in
     before = ledger.event_count()
 
     def power_cut(self: SecurityLedger, *aggregates: Any, **kwargs: Any) -> Any:
@@ -226,8 +228,8 @@ def test_a_command_cut_off_between_checking_a_code_and_saving_consumes_nothing(
 
     with monkeypatch.context() as cut:
         cut.setattr(SecurityLedger, "save", power_cut)
-        interrupted = ledger.run(*sign_in, "--json")
+        interrupted = ledger.run(*sign_in, "--json", stdin=token)
     assert interrupted.exit_code != 0
 
     assert ledger.event_count() == before, "half a command was recorded"
-    assert ledger.ok(*sign_in)["outcome"] == "success", "the code was consumed"
+    assert ledger.ok(*sign_in, stdin=token)["outcome"] == "success", "the code was consumed"

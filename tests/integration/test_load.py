@@ -5,7 +5,8 @@ Every command goes through the real CLI (in-process, so that thousands fit in th
 every answer is kept: exit code and JSON document. Nothing may crash, no concurrent change may
 reach a user, every acknowledged attempt is in the ledger exactly once, single-use codes are
 accepted at most once across all processes, and read models built while it all happened equal
-a rebuild from zero.
+a rebuild from zero. The SSO sign-ins each bring a fresh ID token from the organisation's IdP
+(its keys pinned), so the first ones also race to bind each account to its IdP identity.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pyotp
 from click.testing import CliRunner
+from joserfc.jwk import RSAKey
 
 from cli import main
 from ledger.sign_in import COUNTED_FAILURES
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
 from tests.conftest import Ledger
+from tests.identity_provider import SigningIdp
 from tests.integration.test_projections import read_models
 
 WORKERS = 8
@@ -39,6 +43,8 @@ CODES = [f"codes{i}@load.test" for i in range(6)]  # TOTP and recovery codes fou
 GUESSED = [f"guessed{i}@load.test" for i in range(6)]  # API keys guessed until locked
 SMS = {"hot0@load.test": "+14155550100", "codes0@load.test": "+14155550101"}
 ACCOUNTS = HOT + CODES + GUESSED
+# Refusals that would mean a valid, fresh ID token was not taken as one.
+TOKEN_REFUSALS = {"invalid_id_token", "id_token_reused", "email_not_verified", "idp_unavailable"}
 
 
 @dataclass
@@ -47,6 +53,11 @@ class Cast:
     totp: dict[str, str] = field(default_factory=dict)  # email -> secret
     recovery: dict[str, list[str]] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)
+    idp_key: dict[str, Any] = field(default_factory=dict)  # the IdP's private JWK (picklable)
+
+    def idp(self) -> SigningIdp:
+        """The organisation's OpenID provider, in this process."""
+        return SigningIdp(keys=[RSAKey.import_key(self.idp_key)])
 
 
 @dataclass
@@ -74,11 +85,16 @@ def cli(runner: CliRunner, url: str, *args: str, stdin: str | None = None) -> tu
     return result.exit_code, json.loads(result.stdout.splitlines()[0]) if result.stdout else {}
 
 
-def prepare(ledger: Ledger) -> Cast:
+def prepare(ledger: Ledger, folder: Path) -> Cast:
     """An organisation signing in through SSO with Flero factors, its members enrolled."""
-    cast = Cast(ledger.url)
+    idp = SigningIdp()
+    cast = Cast(ledger.url, idp_key=idp.keys[0].as_dict(private=True))
     ledger.ok("org", "create", "load")
-    ledger.ok("org", "sso", "load", "--idp", "okta", "--mfa", "flero")
+    ledger.ok(
+        *("org", "sso", "load", "--idp", "okta", "--issuer", idp.issuer),
+        *("--client-id", idp.client_id, "--jwks-file", str(idp.jwks_file(folder))),
+        *("--mfa", "flero"),
+    )
     for email in ACCOUNTS:
         ledger.ok("user", "create", email, "--org", "load")
         secret = ledger.ok("mfa", "totp", "enrol", email)["secret"]
@@ -114,6 +130,8 @@ def hammer(cast: Cast, worker: int, seconds: float) -> Run:
     retry_log.setLevel(logging.INFO)
     runner = CliRunner()
     rng = random.Random(worker)
+    idp = cast.idp()
+    tokens = 0
     acks: list[Ack] = []
     crashes: list[str] = []
     sessions: list[tuple[str, str, str]] = []  # email, session id, token: this client's own
@@ -126,6 +144,13 @@ def hammer(cast: Cast, worker: int, seconds: float) -> Run:
         if code == 0:
             sessions.append((email, doc["session_id"], doc["session_token"]))
 
+    def sso(email: str, *options: str, detail: str) -> None:
+        """An SSO sign-in with an ID token issued just now, never used before."""
+        nonlocal tokens
+        tokens += 1
+        token = idp.token(datetime.now(UTC), email, jti=f"w{worker}-{tokens}")
+        login(email, "--method", "sso", "--id-token-stdin", *options, stdin=token, detail=detail)
+
     while time.monotonic() < deadline:
         op = rng.choice(["totp", "recovery", "api_key", "api_key", "bad_key", "check", "revoke"])
         op = "bad_key" if rng.random() < 0.1 else op
@@ -134,11 +159,11 @@ def hammer(cast: Cast, worker: int, seconds: float) -> Run:
             if op == "totp":
                 email = rng.choice(CODES)
                 code = pyotp.TOTP(cast.totp[email]).now()
-                login(email, "--method", "sso", "--totp", code, detail=code)
+                sso(email, "--totp", code, detail=code)
             elif op == "recovery":
                 email = rng.choice(CODES)
                 code = rng.choice(cast.recovery[email])
-                login(email, "--method", "sso", "--recovery-code", code, detail=code)
+                sso(email, "--recovery-code", code, detail=code)
             elif op == "api_key":
                 email = rng.choice(HOT + GUESSED[:3])  # the others only ever see guesses
                 login(email, "--method", "api-key", "--api-key-stdin", stdin=cast.api_keys[email])
@@ -169,9 +194,9 @@ def hammer(cast: Cast, worker: int, seconds: float) -> Run:
 
 
 def test_eight_processes_hammering_the_same_accounts_lose_and_duplicate_nothing(
-    ledger: Ledger, backend: str
+    ledger: Ledger, backend: str, tmp_path: Path
 ) -> None:
-    cast = prepare(ledger)
+    cast = prepare(ledger, tmp_path)
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
         runs = pool.starmap(hammer, [(cast, w, SECONDS[backend]) for w in range(WORKERS)])
     acks = [ack for run in runs for ack in run.acks]
@@ -184,6 +209,7 @@ def test_eight_processes_hammering_the_same_accounts_lose_and_duplicate_nothing(
         assert {ack.exit_code for ack in acks} <= {0, 1}
         leaked = {"concurrent_change", "clock_behind", "store_unavailable"}
         assert [a for a in acks if a.doc.get("error", {}).get("code") in leaked] == []
+        assert [a for a in acks if a.doc.get("reason") in TOKEN_REFUSALS] == []
         assert_every_attempt_is_recorded_once(acks, events)
         assert_single_use_codes_were_accepted_once(acks, events)
         guessed = Counter(a.email for a in acks if a.op == "login" and a.email in GUESSED[3:])

@@ -7,10 +7,12 @@ an event.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -25,6 +27,7 @@ from projections.audit_log import AuditLogProjection
 from projections.catalogue import runner_for
 from projections.framework import Projection, ProjectionRunner
 from projections.mfa_state import MfaStateProjection
+from tests.cli.test_login import configure_sso, id_token
 from tests.conftest import Ledger
 
 ADA, BOB, CY = "ada@acme.test", "bob@acme.test", "cy@globex.test"
@@ -75,12 +78,13 @@ def enrol_sms(ledger: Ledger, email: str, phone: str, *, first_try_wrong: bool =
     ledger.later(seconds=30).ok("mfa", "sms", "confirm", email, texted)
 
 
-def build_history(ledger: Ledger) -> None:
-    """Two organisations, three people, every kind of event the read models care about."""
+def build_history(ledger: Ledger, folder: Path) -> None:
+    """Two organisations, three people, every kind of event the read models care about
+    (`folder` receives the keys of acme's OpenID provider)."""
     ledger.ok("org", "create", "acme")
     ledger.ok("org", "create", "globex")
     ledger.later(minutes=1).ok("org", "require-mfa", "globex", "on")
-    ledger.later(minutes=1).ok("org", "sso", "acme", "--idp", "okta", "--mfa", "both")
+    configure_sso(ledger.later(minutes=1), folder, "both")
     ledger.ok("user", "create", ADA, "--org", "acme", "--password-stdin", stdin="first-Passw0rd\n")
     ledger.ok("user", "create", BOB, "--org", "acme", "--ip", "198.51.100.7")
     ledger.ok("user", "create", CY, "--org", "globex")
@@ -94,6 +98,7 @@ def build_history(ledger: Ledger) -> None:
     ledger.later(minutes=1).ok("mfa", "recovery-codes", "regenerate", ADA)
     enrol_sms(ledger, ADA, "+14155550123")
     ledger.later(minutes=1).ok("mfa", "disable", ADA, "totp")
+    sign_in_by_sso(ledger)
 
     enrol_sms(ledger, BOB, "+442079460958", first_try_wrong=True)
     ledger.later(minutes=1).ok(
@@ -112,6 +117,22 @@ def build_history(ledger: Ledger) -> None:
     sign_in_and_out(ledger)
 
     ledger.ok("projections", "run")  # every read model up to date
+
+
+def sign_in_by_sso(ledger: Ledger) -> None:
+    """acme asks for the IdP's MFA and a Flero factor: ada is refused without the first, then
+    signs in with both (a texted code)."""
+    sso = ("login", ADA, "--method", "sso", "--id-token-stdin", "--ip", "81.2.69.160")
+    sso = (*sso, "--user-agent", BROWSER)
+    without_mfa = id_token(ledger.later(minutes=1), ADA, amr=["pwd"])
+    refused = ledger.run(*sso, "--json", stdin=without_mfa + "\n")
+    assert json.loads(refused.stdout)["reason"] == "idp_mfa_required", refused.output
+    ledger.later(minutes=1).ok("mfa", "sms", "send-code", ADA)
+    texted = re.findall(r"\b\d{6}\b", ledger.ok("sms", "outbox", "--to", "+14155550123")[0]["body"])
+    signed_in = ledger.later(minutes=1).ok(
+        *sso, "--sms", texted[0], stdin=id_token(ledger, ADA) + "\n"
+    )
+    assert signed_in["factor"] == "sms"
 
 
 def sign_in_and_out(ledger: Ledger) -> None:
@@ -181,9 +202,10 @@ def notification_ids(store: LedgerStore) -> list[int]:
 def assert_history_is_varied(rows: Rows) -> None:
     """Guards against comparing two empty read models."""
     assert len(rows["rm_accounts"]) == 4
-    assert len(rows["rm_sessions"]) == 2  # the kept one and the API-key sign-in
-    assert len(rows["rm_login_history"]) == 6
-    assert len(rows["rm_alerts"]) == 2
+    assert len(rows["rm_sessions"]) == 3  # ada's by SSO, dee's kept one and API-key sign-in
+    assert len(rows["rm_login_history"]) == 8
+    assert {row[-1] for row in rows["rm_login_history"]} == {None, "okta"}  # the IdP, for SSO
+    assert len(rows["rm_alerts"]) == 3
     assert len(rows["rm_api_keys"]) == 2
     assert len(rows["rm_organisations"]) == 2
     assert len(rows["rm_mfa_state"]) == 4
@@ -232,9 +254,9 @@ def dies_once(
 
 
 @pytest.fixture
-def history(ledger: Ledger, store: LedgerStore) -> Rows:
+def history(ledger: Ledger, store: LedgerStore, tmp_path: Path) -> Rows:
     """The read models as built incrementally, command after command."""
-    build_history(ledger)
+    build_history(ledger, tmp_path)
     rows = read_models(store)
     assert_history_is_varied(rows)
     return rows

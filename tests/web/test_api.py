@@ -1,60 +1,19 @@
 """The Security tab's HTTP API and page, through FastAPI's test client, on both stores.
 
-The server's clock is one the tests move, so that "ten minutes later" is real to the ledger.
+The server's clock is one the tests move (tests/web/conftest.py), so that "ten minutes later"
+is real to the ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.store_location import StoreLocation
 from tests.conftest import T0, Ledger
-from web.app import create_app
-
-PASSWORD = "correct horse 42"
-
-
-class MovableClock:
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-
-    def advance(self, **delta: float) -> None:
-        self.instant += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock(T0 + timedelta(hours=1))
-
-
-@pytest.fixture
-def client(ledger: Ledger, store_url: str, clock: MovableClock) -> Iterator[TestClient]:
-    ledger.ok("org", "create", "acme")
-    ledger.ok(
-        "user", "create", "admin@acme.test", "--org", "acme", "--password-stdin", stdin=PASSWORD
-    )
-    ledger.ok("org", "admin", "add", "acme", "admin@acme.test")
-    for email in ("ada@acme.test", "bob@acme.test"):
-        ledger.ok("user", "create", email, "--org", "acme", "--password-stdin", stdin=PASSWORD)
-    with TestClient(create_app(StoreLocation.parse(store_url), clock)) as test_client:
-        yield test_client
-
-
-def sign_in(client: TestClient, email: str = "ada@acme.test", **factor: str) -> dict[str, str]:
-    """A bearer header for a fresh session."""
-    body = {"email": email, "method": "password", "password": PASSWORD, **factor}
-    answer = client.post("/api/login", json=body)
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['session_token']}"}
+from tests.web.conftest import MovableClock, error_code, sign_in, signed_in_browser
 
 
 def enable_totp(client: TestClient, me: dict[str, str], clock: MovableClock) -> str:
@@ -64,10 +23,6 @@ def enable_totp(client: TestClient, me: dict[str, str], clock: MovableClock) -> 
     assert confirmed.status_code == 200, confirmed.text
     assert len(confirmed.json()["recovery_codes"]) == 10
     return str(secret)
-
-
-def error_code(answer: Any) -> str:
-    return str(answer.json()["error"]["code"])
 
 
 # ---- authentication ----------------------------------------------------------------------
@@ -104,7 +59,11 @@ def test_a_wrong_password_is_refused_with_the_contract_reason_and_recorded(
     body = {"email": "ada@acme.test", "method": "password", "password": "wrong password!"}
     refused = client.post("/api/login", json=body)
     assert refused.status_code == 401
-    assert refused.json() == {"outcome": "failed", "reason": "invalid_password"}
+    assert refused.json() == {
+        "outcome": "failed",
+        "reason": "invalid_password",
+        "error": {"code": "invalid_password", "message": "wrong e-mail or password"},
+    }
 
     history = client.get("/api/history", headers=sign_in(client)).json()
     assert [h["outcome"] for h in history] == ["success", "failed"]
@@ -233,18 +192,6 @@ def test_every_answer_carries_strict_security_headers(client: TestClient) -> Non
 
 
 # ---- the page ----------------------------------------------------------------------------
-
-
-def signed_in_browser(client: TestClient, email: str = "ada@acme.test") -> str:
-    """Sign in through the form; the client keeps the cookie. Returns the page's CSRF token."""
-    form = {"email": email, "password": PASSWORD}
-    answer = client.post("/signin", data=form, follow_redirects=False)
-    assert answer.status_code == 303
-    cookie = answer.headers["set-cookie"]
-    assert "HttpOnly" in cookie
-    assert "samesite=strict" in cookie.lower()
-    page = client.get("/security").text
-    return page.split('name="csrf" value="')[1].split('"')[0]
 
 
 def test_the_page_needs_a_session_and_then_shows_the_security_tab(client: TestClient) -> None:

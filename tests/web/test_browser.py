@@ -58,9 +58,9 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 def sign_in(page: Page, server: BackgroundServer, password: str = PASSWORD) -> None:
     page.goto(f"{server.url}/signin")
-    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("E-mail", exact=True).fill(EMAIL)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def signed_in_page(context: BrowserContext, server: BackgroundServer) -> Page:
@@ -143,7 +143,7 @@ def test_sign_out_another_session(browser: Browser, server: BackgroundServer) ->
 
         other_page.reload()
         expect(other_page).to_have_url(f"{server.url}/signin")
-        expect(other_page.get_by_role("button", name="Sign in")).to_be_visible()
+        expect(other_page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
         assert not [c for c in second.cookies() if c["name"] == "flero_session"]
     finally:
         first.close()
@@ -154,7 +154,7 @@ def test_failed_login_shows_in_history(context: BrowserContext, server: Backgrou
     page = context.new_page()
     sign_in(page, server, password="not my password")
     expect(page.get_by_role("alert")).to_have_text("That did not work: check and try again.")
-    expect(page.get_by_label("E-mail")).to_have_value(EMAIL)
+    expect(page.get_by_label("E-mail", exact=True)).to_have_value(EMAIL)
     expect(page.get_by_label("Password")).to_have_value("")
 
     sign_in(page, server)
@@ -190,3 +190,35 @@ def test_screenshot_command(tmp_path: Path) -> None:
     assert data[12:16] == b"IHDR"
     assert len(data) > 20 * 1024, len(data)
     assert int.from_bytes(data[16:20], "big") == 1280
+
+
+def test_sign_in_with_sso_through_a_real_openid_provider(
+    context: BrowserContext, server: BackgroundServer, ledger: Ledger
+) -> None:
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from tests.identity_provider import real_provider
+
+    with real_provider() as issuer:
+        ledger.at(datetime.now(UTC)).ok(
+            *("org", "sso", "acme", "--idp", "mock", "--issuer", issuer, "--client-id"),
+            *("flero-ledger", "--client-secret-stdin", "--mfa", "idp", "--domain", "acme.test"),
+            stdin="client-secret\n",
+        )
+        claims = {"email": EMAIL, "email_verified": True, "amr": ["pwd", "mfa"]}
+        httpx.put(f"{issuer}/users/{EMAIL}", json=claims).raise_for_status()
+        page = context.new_page()
+
+        page.goto(f"{server.url}/signin")
+        page.get_by_label("Work e-mail").fill(EMAIL)
+        page.get_by_role("button", name="Sign in with SSO").click()
+        expect(page).to_have_url(re.compile(re.escape(issuer) + "/oauth2/authorize"))
+        page.get_by_placeholder("sub").fill(EMAIL)
+        page.get_by_role("button", name="Authorize").click()
+
+        expect(page).to_have_url(f"{server.url}/security")
+        latest = page.locator("#history tbody tr").first
+        expect(latest).to_contain_text("SSO (mock)")
+        expect(latest).to_contain_text("success")
