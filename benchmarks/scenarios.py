@@ -23,7 +23,7 @@ from joserfc.jwk import ECKey
 
 from commands import login, organisations, totp, users
 from commands.clients import describe_client
-from commands.demo import DEMO_CLIENT_ID, DEMO_IDP, DemoIdentityProvider
+from commands.demo import DemoIdentityProvider
 from commands.services import Services
 from devtools.postgres_cluster import PgServer
 from ledger.clock import FixedClock
@@ -158,18 +158,7 @@ def prepare_sign_ins(url: str, accounts: int, org: str) -> SignInCast:
     services = Services(store=store, clock=FixedClock(T0))
     idp = DemoIdentityProvider()
     organisations.create_organisation(services, organisations.CreateOrganisation(slug=org))
-    organisations.configure_sso(
-        services,
-        organisations.ConfigureSso(
-            slug=org,
-            idp="okta",
-            mfa_mode="flero",
-            enforced=True,
-            issuer=DEMO_IDP,
-            client_id=DEMO_CLIENT_ID,
-            pinned_keys=idp.public_keys(),
-        ),
-    )
+    organisations.configure_sso(services, idp.sign_in_for(org, "flero", enforced=True))
     cast = SignInCast(url, [], {}, idp.key.as_dict(private=True))
     for i in range(accounts):
         email = f"user{i}@{org}.test"

@@ -37,6 +37,7 @@ from commands import (
 from commands.services import Services
 from ledger.clock import FixedClock, SystemClock
 from ledger.errors import InvalidMfaCode, LoginDenied
+from ledger.organisation import SsoMfaMode
 from ledger.sign_in import NewSession
 from ledger.sms_gateway import OutboxGateway
 from ledger.store import LedgerStore
@@ -107,6 +108,21 @@ class DemoIdentityProvider:
 
     def public_keys(self) -> str:
         return json.dumps({"keys": [self.key.as_dict(private=False)]})
+
+    def sign_in_for(
+        self, slug: str, mfa_mode: SsoMfaMode, enforced: bool, **actor: str
+    ) -> organisations.ConfigureSso:
+        """The organisation's SSO set-up through this provider, its keys pinned."""
+        return organisations.ConfigureSso(
+            slug=slug,
+            idp="okta",
+            mfa_mode=mfa_mode,
+            enforced=enforced,
+            issuer=DEMO_IDP,
+            client_id=DEMO_CLIENT_ID,
+            pinned_keys=self.public_keys(),
+            **actor,
+        )
 
     def id_token(self, email: str, at: datetime) -> str:
         claims = {
@@ -232,19 +248,7 @@ def tell(t: Storyteller) -> None:
     # Day 70: the organisation adds single sign-on; Ada signs in through it (the IdP did MFA).
     t.on(70, 9)
     idp = DemoIdentityProvider()
-    organisations.configure_sso(
-        s,
-        organisations.ConfigureSso(
-            slug=ORG,
-            idp="okta",
-            mfa_mode="idp",
-            enforced=False,
-            issuer=DEMO_IDP,
-            client_id=DEMO_CLIENT_ID,
-            pinned_keys=idp.public_keys(),
-            actor=ADMIN,
-        ),
-    )
+    organisations.configure_sso(s, idp.sign_in_for(ORG, "idp", enforced=False, actor=ADMIN))
     t.on(70, 9, 5)
     sso = login.Login(email=EMAIL, method="sso", id_token=idp.id_token(EMAIL, s.now()), **OFFICE)
     t.sessions["sso"] = login.log_in(s, sso)
