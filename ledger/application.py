@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -20,6 +20,7 @@ from ledger.sso_domain import SsoDomain
 from ledger.sso_identity import SsoIdentity
 from ledger.unknown_account import UnknownAccountAttempts
 
+A = TypeVar("A")
 SNAPSHOT_INTERVAL = 100
 # Long-running processes (the projection worker, benchmarks, a server) keep recently used
 # aggregates and read only their newer events before each command ("fast-forward"), which is
@@ -49,34 +50,31 @@ class SecurityLedger(Application[UUID]):
         transcoder.register(LockoutAsDict())
 
     def find_account(self, account_id: UUID) -> Account | None:
-        found = self._find(account_id)
-        return found if isinstance(found, Account) else None
+        return self._find(account_id, Account)
 
     def find_organisation(self, org_id: UUID) -> Organisation | None:
-        found = self._find(org_id)
-        return found if isinstance(found, Organisation) else None
+        return self._find(org_id, Organisation)
 
     def find_unknown_account_attempts(self, stream_id: UUID) -> UnknownAccountAttempts | None:
-        found = self._find(stream_id)
-        return found if isinstance(found, UnknownAccountAttempts) else None
+        return self._find(stream_id, UnknownAccountAttempts)
 
     def find_sso_identity(self, identity_id: UUID) -> SsoIdentity | None:
-        found = self._find(identity_id)
-        return found if isinstance(found, SsoIdentity) else None
+        return self._find(identity_id, SsoIdentity)
 
     def find_sso_domain(self, domain_id: UUID) -> SsoDomain | None:
-        found = self._find(domain_id)
-        return found if isinstance(found, SsoDomain) else None
+        return self._find(domain_id, SsoDomain)
 
     def find_sign_in_source(self, stream_id: UUID) -> SignInSource | None:
-        found = self._find(stream_id)
-        return found if isinstance(found, SignInSource) else None
+        return self._find(stream_id, SignInSource)
 
-    def _find(self, aggregate_id: UUID) -> object:
+    def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate, if there is one of that kind (stream ids never collide across kinds,
+        but a stream of another kind is "not found" all the same)."""
         try:
-            return self.repository.get(aggregate_id)
+            found: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+        return found if isinstance(found, kind) else None
 
 
 class LockoutAsDict(Transcoding):
