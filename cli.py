@@ -884,27 +884,60 @@ def sessions() -> None:
     """Active sessions: list them, check a token, sign one or all others out."""
 
 
+class SessionCursor(click.ParamType[str]):
+    """Where a page of `sessions list` starts: a row's `cursor`, checked before it is used."""
+
+    name = "CURSOR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from projections.sessions import BadCursor, read_cursor
+
+        try:
+            read_cursor(str(value))
+        except BadCursor as bad:
+            self.fail(str(bad), param, ctx)
+        return str(value)
+
+
 @sessions.command("list")
 @click.argument("email")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="How many sessions to show.",
+)
+@click.option(
+    "--cursor",
+    type=SessionCursor(),
+    help="Show the sessions after this one: the `cursor` of the last row shown.",
+)
 @json_option
-def sessions_list(email: str, as_json: bool) -> None:
-    """Every active session, most recent activity first."""
+def sessions_list(email: str, limit: int, cursor: str | None, as_json: bool) -> None:
+    """Every active session, most recent activity first, a page at a time.
+
+    \b
+    Example:
+        flero-ledger sessions list ada@acme.test --limit 20
+    """
     from commands.inputs import parse_email
     from projections.queries import account_sessions
 
     address = parse_email(email)
-    rows = account_sessions(runtime().store, address, runtime().services().now())
-    emit(rows, lambda: render_sessions(address, rows))
+    page = account_sessions(runtime().store, address, runtime().services().now(), limit, cursor)
+    emit(page.sessions, lambda: render_sessions(address, page.sessions, page.next_cursor))
 
 
-def render_sessions(email: str, rows: list[dict[str, Any]]) -> None:
+def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = None) -> None:
     render_table(
         f"Active sessions — {email}",
         ["Session", "Device / browser", "IP address", "Last activity", "Created"],
         [
             [
                 r["session_id"],
-                " on ".join(p for p in (r["browser"], r["os"]) if p not in ("Unknown", None))
+                (f"API key {r['key_id']}: " if r.get("key_id") else "")
+                + " on ".join(p for p in (r["browser"], r["os"]) if p not in ("Unknown", None))
                 + (f" ({r['device']})" if r["device"] not in ("Unknown", None) else ""),
                 f"{r['ip']} ({r['location']})",
                 r["last_activity"],
@@ -915,6 +948,8 @@ def render_sessions(email: str, rows: list[dict[str, Any]]) -> None:
         "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
         "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
     )
+    if more:
+        click.echo(f"More: flero-ledger sessions list {email} --cursor {more}")
 
 
 @sessions.command("check")
@@ -958,9 +993,11 @@ def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) ->
 def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -> None:
     """The panic button: sign out every session but the one kept."""
     from commands.sessions import RevokeOtherSessions, revoke_other_sessions
+    from projections.queries import sessions_ended
 
     cmd = build(RevokeOtherSessions, email=email, keep=keep, **actor)
-    revoked = revoke_other_sessions(runtime().services(), cmd)
+    signed_out = revoke_other_sessions(runtime().services(), cmd)
+    revoked = sessions_ended(runtime().store, signed_out.position)
     emit(
         {"ok": True, "revoked": revoked, "kept": keep},
         lambda: click.echo(f"Signed out {revoked} other session(s); kept {keep}"),
@@ -1579,11 +1616,21 @@ def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
                 e["action"],
                 e["actor"],
                 e["ip"],
-                ", ".join(f"{k}={v}" for k, v in e["details"].items()),
+                audit_details(e["details"]),
             ]
             for e in entries
         ],
     )
+
+
+def audit_details(details: dict[str, Any]) -> str:
+    """`key_id=…, 3 sessions ended`: the sessions a change ended counted, not listed."""
+    shown = {k: v for k, v in details.items() if k not in ("sessions", "count", "sessions_ended")}
+    parts = [f"{k}={v}" for k, v in shown.items()]
+    if isinstance(details.get("sessions"), list):
+        ended = len(details["sessions"])
+        parts.append(f"{ended} session{'' if ended == 1 else 's'} ended")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -70,10 +70,16 @@ CREATE TABLE IF NOT EXISTS ledger_chain (
     originator_id text NOT NULL,
     originator_version bigint NOT NULL,
     recorded_at text NOT NULL,
+    subject_id text,
     chain_hash bytea NOT NULL,
     UNIQUE (originator_id, originator_version)
 );
 CREATE INDEX IF NOT EXISTS ledger_chain_stream_time ON ledger_chain (originator_id, recorded_at);
+-- The account a stream belongs to when it is not the account's own (a session's), so that an
+-- account's timeline finds its sessions' events too. Added after the first release.
+ALTER TABLE ledger_chain ADD COLUMN IF NOT EXISTS subject_id text;
+CREATE INDEX IF NOT EXISTS ledger_chain_subject_time ON ledger_chain (subject_id, recorded_at)
+    WHERE subject_id IS NOT NULL;
 
 -- Signed checkpoints over the whole log (Ed25519, key kept apart from the master key).
 CREATE TABLE IF NOT EXISTS ledger_checkpoints (
@@ -89,8 +95,10 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
 -- transaction (ledger/recorders_postgres.py). The EXCLUSIVE lock, as the eventsourcing library
 -- takes it, serialises appends so that notification ids commit in order: a reader tailing the
 -- log never passes an id that a slower transaction fills in later.
+DROP FUNCTION IF EXISTS ledger_append_events(uuid[], bigint[], text[], bytea[], text[], bytea[]);
 CREATE OR REPLACE FUNCTION ledger_append_events(
-    ids uuid[], versions bigint[], topics text[], states bytea[], times text[], links bytea[]
+    ids uuid[], versions bigint[], topics text[], states bytea[], times text[], subjects text[],
+    links bytea[]
 ) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -105,10 +113,12 @@ BEGIN
         RETURNING notification_id, originator_id, originator_version
     ), chained AS (
         INSERT INTO ledger_chain
-            (notification_id, originator_id, originator_version, recorded_at, chain_hash)
-        SELECT a.notification_id, a.originator_id::text, a.originator_version, l.at, l.link
+            (notification_id, originator_id, originator_version, recorded_at, subject_id,
+             chain_hash)
+        SELECT a.notification_id, a.originator_id::text, a.originator_version, l.at, l.subject,
+            l.link
         FROM appended a
-        JOIN unnest(ids, versions, times, links) AS l(id, version, at, link)
+        JOIN unnest(ids, versions, times, subjects, links) AS l(id, version, at, subject, link)
             ON l.id = a.originator_id AND l.version = a.originator_version
         RETURNING notification_id
     )
@@ -211,18 +221,37 @@ CREATE TABLE IF NOT EXISTS rm_audit_log (
 );
 CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);
 
--- Read model: active sessions (`sessions list`).
-CREATE TABLE IF NOT EXISTS rm_sessions (
+-- Read model: sessions that may still be active (`sessions list`), pruned as they idle out.
+-- Replaces rm_sessions, the read model of the time before sessions had streams of their own.
+DROP TABLE IF EXISTS rm_sessions;
+DELETE FROM projection_tracking WHERE name = 'sessions';
+CREATE TABLE IF NOT EXISTS rm_active_sessions (
     account_id text NOT NULL,
     session_id text NOT NULL,
+    opened_by text NOT NULL,  -- password | sso | api_key
+    key_id text,  -- the API key that opened it
+    ends_with_key boolean NOT NULL,  -- false for sessions opened before sessions had streams
     browser text,
     os text,
     device text,
     ip text,
     location text,
+    opened_position bigint NOT NULL,
     created_at text NOT NULL,
     last_activity text NOT NULL,
+    idle_seconds integer NOT NULL,
+    expires_at text NOT NULL,  -- last_activity + idle_seconds
     PRIMARY KEY (account_id, session_id)
+);
+CREATE INDEX IF NOT EXISTS rm_active_sessions_account_expiry
+    ON rm_active_sessions (account_id, expires_at);
+CREATE INDEX IF NOT EXISTS rm_active_sessions_account_activity
+    ON rm_active_sessions (account_id, last_activity DESC, created_at DESC, session_id DESC);
+-- The active sessions an account's decision (sign out the others, revoke a key) ended.
+CREATE TABLE IF NOT EXISTS rm_session_endings (
+    position bigint PRIMARY KEY,
+    account_id text NOT NULL,
+    sessions text NOT NULL  -- a JSON list of session ids
 );
 
 -- Read model: the last 90 days of sign-in attempts (`history`), answered from the index.

@@ -105,10 +105,12 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
             "logins/s",
             measure(repeat, lambda: scenarios.concurrent_logins(url, size, clients=4)),
         )
+        scenarios.run_ci_scenarios(url, size, repeat, add, prefix="pg")
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite", flush=True)
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         scenarios.run_ledger_scenarios(url, size, repeat, add, prefix="sqlite")
+        scenarios.run_ci_scenarios(url, size, repeat, add, prefix="sqlite")
         print("Command line", flush=True)
         add("cli.help", "ms", measure(repeat, lambda: cli_seconds("--help") * 1000), False)
         add(
@@ -129,6 +131,10 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
 
 def ratio(figures: dict[str, Figure], name: str, baseline: str) -> float:
     return figures[name].baselines[baseline]
+
+
+def median_of(name: str) -> Callable[[dict[str, Figure]], float]:
+    return lambda figures: figures[name].median
 
 
 TARGETS = [
@@ -202,6 +208,26 @@ TARGETS = [
         100_000,
         True,
     ),
+    *(
+        Target(
+            f"{store}.signin_long_vs_fresh",
+            f"{store}: sign-in, 50k API-key sign-ins vs fresh (<= 1.5x)",
+            median_of(f"{store}.signin_long_vs_fresh"),
+            1.5,
+            False,
+        )
+        for store in ("pg", "sqlite")
+    ),
+    *(
+        Target(
+            f"{store}.sessions_list_p50",
+            f"{store}: sessions list, 50k sign-ins, p50 (<= 20 ms)",
+            median_of(f"{store}.sessions_list_p50"),
+            20,
+            False,
+        )
+        for store in ("pg", "sqlite")
+    ),
     Target(
         "cli.help", "flero-ledger --help (< 250 ms)", lambda f: f["cli.help"].median, 250, False
     ),
@@ -221,8 +247,8 @@ def report(figures: dict[str, Figure]) -> list[dict[str, object]]:
         ratios = " / ".join(f"{figure.baselines[b]:.2f}" for b in "ABC") if figure.baselines else ""
         spread = f"{min(figure.runs):.1f}-{max(figure.runs):.1f}"
         print(f"{figure.name:34} {figure.median:12.1f} {spread:>23}  {ratios} ({figure.unit})")
-    print(f"\n{'target':52} {'measured':>12} {'limit':>10}  result")
-    results = []
+    print(f"\n{'target':58} {'measured':>12} {'limit':>10}  result")
+    results: list[dict[str, object]] = []
     for target in TARGETS:
         value = target.check(figures)
         passed = value is not None and (
@@ -238,7 +264,7 @@ def report(figures: dict[str, Figure]) -> list[dict[str, object]]:
         )
         shown = "n/a" if value is None else f"{value:.2f}"
         print(
-            f"{target.description:52} {shown:>12} {target.limit:>10}  "
+            f"{target.description:58} {shown:>12} {target.limit:>10}  "
             f"{'PASS' if passed else 'FAIL'}"
         )
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import secrets
@@ -21,7 +22,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from joserfc.jwk import ECKey
 
-from commands import login, organisations, totp, users
+from commands import api_keys, login, organisations, totp, users
 from commands.clients import describe_client
 from commands.demo import DemoIdentityProvider
 from commands.services import Services
@@ -34,7 +35,7 @@ from ledger.store import LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
 from projections.catalogue import runner_for
 from projections.forensics import Forensics
-from projections.queries import account_login_history
+from projections.queries import account_login_history, account_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,14 +50,18 @@ class Sizes:
     accounts: int  # accounts signing in
     rounds: int  # sign-ins per account per run
     history: int  # events of the one long-history account
+    ci_sign_ins: int  # past API-key sign-ins of the account a CI job signs in to
+    ci_probes: int  # sign-ins measured per run, on that account and on a fresh one each
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(rows=200, accounts=10, rounds=2, history=1_000)
+        return cls(rows=200, accounts=10, rounds=2, history=1_000, ci_sign_ins=2_000, ci_probes=20)
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(rows=3_000, accounts=100, rounds=5, history=100_000)
+        return cls(
+            rows=3_000, accounts=100, rounds=5, history=100_000, ci_sign_ins=50_000, ci_probes=200
+        )
 
 
 # ---- baselines -----------------------------------------------------------------------------
@@ -133,7 +138,7 @@ class _PlainAggregate(Aggregate):
         self.note = note
 
 
-class _PlainApp(Application):
+class _PlainApp(Application[uuid.UUID]):
     name = "Plain"
 
 
@@ -220,12 +225,8 @@ def run_ledger_scenarios(url: str, size: Sizes, repeat: int, add: Add, prefix: s
     store = LedgerStore(StoreLocation.parse(url))
     forensics = Forensics(store)
     instants = [T0 + timedelta(minutes=30 * i) for i in range(1, size.history, size.history // 20)]
-    add(
-        f"{prefix}.state_as_of_p50",
-        "ms",
-        [_median_ms(lambda at=at: forensics.state(email, at)) for at in instants[: repeat * 5]],
-        False,
-    )
+    state_at = [functools.partial(forensics.state, email, at) for at in instants[: repeat * 5]]
+    add(f"{prefix}.state_as_of_p50", "ms", [_median_ms(state) for state in state_at], False)
     now = T0 + timedelta(minutes=30 * size.history)
     account_login_history(store, email, now, 90)  # brings read models up to date first
     add(
@@ -257,16 +258,18 @@ def build_long_history(url: str, events: int) -> str:
     account = store.account(email)
     key = account.create_api_key("bench", Stamp(T0, Context(), store.keyring))
     client = describe_client("81.2.69.160", UA)
+    sessions: list[Aggregate] = []  # each sign-in opens a session, saved with the account
     for i in range(1, events):
         stamp = Stamp(T0 + timedelta(minutes=30 * i), Context(), store.keyring)
         if i % 10 == 0:
             attempt = SignInAttempt(method="api_key", client=client, api_key=key.secret)
-            account.log_in(attempt, None, stamp)
+            sessions.append(account.log_in(attempt, None, stamp).opened)
         else:
             account.grant_workspace(f"w{i % 20}", "member" if i % 3 else "admin", stamp)
         if i % 1000 == 0:
-            store.app.save(account)
-    store.app.save(account)
+            store.app.save(account, *sessions)
+            sessions.clear()
+    store.app.save(account, *sessions)
     store.close()
     return email
 
@@ -347,3 +350,112 @@ def _timed_sign_ins(cast: SignInCast, rounds: int) -> tuple[float, float, int]:
     started = time.monotonic()
     count = len(sign_in_rounds(cast, 1, rounds))
     return started, time.monotonic(), count
+
+
+# ---- an account a CI job signs in to once a minute (issue 12) ------------------------------
+
+CI_IP = "81.2.69.160"
+CI_UA = "ci-runner/2.4 (linux; x86_64)"
+CI_BATCH = 250  # sign-ins (an account event and a new session each) per save while building
+
+
+@dataclass(frozen=True)
+class CiAccount:
+    email: str
+    api_key: str
+
+
+@dataclass
+class CiCast:
+    url: str
+    long: CiAccount  # signed in `sign_ins` times already
+    fresh: CiAccount  # never signed in before the measured sign-ins
+    next_at: datetime  # the next sign-in's instant: a minute after the last one
+
+
+def build_ci_history(url: str, sign_ins: int, org: str) -> CiCast:
+    """Two accounts of one organisation, an API key each; one of them signed in `sign_ins`
+    times with its key, a minute apart, like a CI job. Each sign-in goes through the account's
+    own rules as `commands.login.log_in` does, and opens its session; only the saving is
+    batched (`CI_BATCH` sign-ins per save). Read models are caught up at the end."""
+    store = LedgerStore(StoreLocation.parse(url))
+    services = Services(store=store, clock=FixedClock(T0))
+    organisations.create_organisation(services, organisations.CreateOrganisation(slug=org))
+    cast = []
+    for name in ("ci", "fresh"):
+        email = f"{name}@{org}.test"
+        users.create_user(services, users.CreateUser(email=email, org=org))
+        issued = api_keys.create_api_key(services, api_keys.CreateApiKey(email=email, name="ci"))
+        cast.append(CiAccount(email, issued.secret))
+    long, fresh = cast
+    account = store.account(long.email)
+    found = store.app.find_organisation(account.org_id)
+    policy = found.sso_policy() if found else None
+    client = describe_client(CI_IP, CI_UA)
+    attempt = SignInAttempt(method="api_key", client=client, api_key=long.api_key)
+    opened: list[Aggregate] = []
+    for minute in range(1, sign_ins + 1):
+        at = T0 + timedelta(minutes=minute)
+        stamp = Stamp(at, Context(ip=CI_IP, user_agent=CI_UA), store.keyring)
+        opened.append(account.log_in(attempt, policy, stamp).opened)
+        if len(opened) == CI_BATCH or minute == sign_ins:
+            store.app.save(account, *opened)
+            opened.clear()
+    runner_for(store).catch_up_all()
+    store.close()
+    return CiCast(url, long, fresh, T0 + timedelta(minutes=sign_ins + 1))
+
+
+def ci_sign_ins(cast: CiCast, count: int, warm_up: int = 3) -> tuple[list[float], list[float]]:
+    """`count` sign-ins on each account through `commands.login.log_in`, a minute apart, taking
+    turns (which goes first alternates). Seconds each: (long account, fresh account).
+    The first `warm_up` of each (imports, connections, the aggregate cache) are not timed."""
+    store = LedgerStore(StoreLocation.parse(cast.url))
+    services = Services(store=store, clock=FixedClock(cast.next_at))
+    timed: dict[str, list[float]] = {cast.long.email: [], cast.fresh.email: []}
+    for minute in range(warm_up + count):
+        services.clock = FixedClock(cast.next_at + timedelta(minutes=minute))
+        turn = (cast.long, cast.fresh) if minute % 2 == 0 else (cast.fresh, cast.long)
+        for who in turn:
+            command = login.Login(
+                email=who.email, method="api_key", api_key=who.api_key, ip=CI_IP, user_agent=CI_UA
+            )
+            started = time.perf_counter()
+            login.log_in(services, command)
+            if minute >= warm_up:
+                timed[who.email].append(time.perf_counter() - started)
+    cast.next_at += timedelta(minutes=warm_up + count)
+    store.close()
+    return timed[cast.long.email], timed[cast.fresh.email]
+
+
+def sessions_list_ms(cast: CiCast, times: int = 20) -> float:
+    """`sessions list` (the first page, 50) of the long account, read models caught up: the
+    median of `times` queries, in ms."""
+    store = LedgerStore(StoreLocation.parse(cast.url))
+    now = cast.next_at - timedelta(minutes=1)  # the last sign-in's instant
+    runner_for(store).catch_up_all()
+    page = account_sessions(store, cast.long.email, now)
+    # API-key sessions idle out after an hour: a job signing in once a minute keeps ~60 alive.
+    assert len(page.sessions) == 50 and page.next_cursor is not None, page
+    elapsed = _median_ms(lambda: account_sessions(store, cast.long.email, now), times)
+    store.close()
+    return elapsed
+
+
+def run_ci_scenarios(url: str, size: Sizes, repeat: int, add: Add, prefix: str) -> None:
+    """Sign-in and `sessions list` on an account with a long API-key history (issue 12)."""
+    started = time.perf_counter()
+    cast = build_ci_history(url, size.ci_sign_ins, f"{prefix}-ci")
+    add(f"{prefix}.ci_history_build", "s", [time.perf_counter() - started], False)
+    long_p50, fresh_p50, ratios, lists = [], [], [], []
+    for _ in range(repeat):
+        long, fresh = ci_sign_ins(cast, size.ci_probes)
+        long_p50.append(statistics.median(long) * 1000)
+        fresh_p50.append(statistics.median(fresh) * 1000)
+        ratios.append(statistics.median(long) / statistics.median(fresh))
+        lists.append(sessions_list_ms(cast))
+    add(f"{prefix}.signin_long_history_p50", "ms", long_p50, False)
+    add(f"{prefix}.signin_fresh_p50", "ms", fresh_p50, False)
+    add(f"{prefix}.signin_long_vs_fresh", "x", ratios, False)
+    add(f"{prefix}.sessions_list_p50", "ms", lists, False)

@@ -92,7 +92,7 @@ class DemoStory:
         return {
             "email": self.email,
             "mfa": account_mfa_status(self.store, self.email),
-            "sessions": account_sessions(self.store, self.email, now),
+            "sessions": account_sessions(self.store, self.email, now).sessions,
             "history": account_login_history(self.store, self.email, now, 90),
             "alerts": account_alerts(self.store, self.email),
             "audit": account_audit_log(self.store, self.email),

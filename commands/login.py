@@ -111,7 +111,7 @@ def log_in(services: Services, cmd: Login) -> NewSession:
     except LoginDenied as denied:
         services.save(account, *_counted(source, denied.reason, stamp))
         raise
-    services.save(account, *_new_binding(services, account, proof, stamp))
+    services.save(account, session.opened, *_new_binding(services, account, proof, stamp))
     return session
 
 

@@ -74,8 +74,9 @@ class Services:
             raise
         self.save(*aggregates)
 
-    def save(self, *aggregates: Aggregate) -> None:
-        self.store.app.save(*aggregates)
+    def save(self, *aggregates: Aggregate) -> int:
+        """Record what the aggregates decided; returns the position of the last event."""
+        recordings = self.store.app.save(*aggregates)
         if self.store.location.kind == "sqlite":
             # The embedded store has no projection worker: read models follow in-process.
             # What was saved is recorded whatever happens next: read models that cannot
@@ -84,3 +85,4 @@ class Services:
                 runner_for(self.store).catch_up_all()
             except sqlite3.Error as error:
                 log.warning("recorded; the read models will catch up later (%s)", error)
+        return recordings[-1].notification.id if recordings else 0

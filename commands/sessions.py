@@ -1,4 +1,9 @@
-"""Sessions: check a token (recording activity), sign one out, or all the others."""
+"""Sessions: check a token (recording activity), sign one out, or all the others.
+
+A session lives in its own stream (ledger.session); the account says whether its decisions
+(every other session signed out, a key revoked, erasure) have ended it. Sessions opened before
+sessions had streams are still in the account, and handled there until they idle out.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from dataclasses import dataclass
 from commands.inputs import Actor, CommandInput, Email, IpAddress, Name
 from commands.retry import retry_on_conflict
 from commands.services import Services
-from ledger import credentials
+from ledger import credentials, identity
+from ledger.account import Account
 from ledger.errors import UnknownSession
 from ledger.events import Context
+from ledger.session import NOT_ACTIVE, Session
 
 
 class CheckSession(CommandInput):
@@ -33,15 +40,28 @@ class ActiveSession:
     email: str
 
 
+@dataclass(frozen=True)
+class OthersSignedOut:
+    """Where the decision was recorded: the read models count the sessions it ended."""
+
+    account_email: str
+    position: int
+
+
 @retry_on_conflict
 def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     claimed = credentials.read_session_token(cmd.token)
     account = services.store.app.find_account(claimed.account_id) if claimed else None
     if claimed is None or account is None or account.erased:
-        raise UnknownSession("that session is not active (signed out, or unknown)")
+        raise UnknownSession(NOT_ACTIVE)
     stamp = services.stamp_for(Context(ip=cmd.ip))
-    account.check_session(claimed.session_id, cmd.token.strip(), stamp)
-    services.save(account)
+    session = session_of(services, account, claimed.session_id)
+    if session is None:
+        account.check_legacy_session(claimed.session_id, cmd.token.strip(), stamp)
+        services.save(account)
+    else:
+        session.check(cmd.token.strip(), account.session_standing(), stamp)
+        services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
     return ActiveSession(session_id=claimed.session_id, email=email)
 
@@ -49,14 +69,26 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
 @retry_on_conflict
 def revoke_session(services: Services, cmd: RevokeSession) -> None:
     account = services.store.account(cmd.email)
-    account.revoke_session(cmd.session_id, services.stamp(cmd))
-    services.save(account)
+    stamp = services.stamp(cmd)
+    session = session_of(services, account, cmd.session_id)
+    if session is None:
+        account.sign_out_legacy_session(cmd.session_id, stamp)
+        services.save(account)
+    else:
+        session.sign_out(account.session_standing(), stamp)
+        services.save(session)
 
 
 @retry_on_conflict
-def revoke_other_sessions(services: Services, cmd: RevokeOtherSessions) -> int:
-    """The panic button: every session but the one kept ends now. Returns how many."""
+def revoke_other_sessions(services: Services, cmd: RevokeOtherSessions) -> OthersSignedOut:
+    """The panic button: every session but the one kept ends now."""
     account = services.store.account(cmd.email)
-    revoked = account.revoke_other_sessions(cmd.keep, services.stamp(cmd))
-    services.save(account)
-    return revoked
+    kept = session_of(services, account, cmd.keep)
+    account.sign_out_other_sessions(cmd.keep, kept, services.stamp(cmd))
+    position = services.save(account)
+    return OthersSignedOut(account_email=cmd.email, position=position)
+
+
+def session_of(services: Services, account: Account, session_id: str) -> Session | None:
+    """The session's stream; None for a session kept in the account (or none at all)."""
+    return services.store.app.find_session(identity.session_stream_id(account.id, session_id))

@@ -9,6 +9,7 @@ from pydantic import model_validator
 from commands.inputs import Actor, Email, Name, Password, Slug
 from commands.retry import retry_on_conflict
 from commands.services import Services
+from commands.sessions import session_of
 from ledger.account import Account
 from ledger.errors import AccountAlreadyExists
 from ledger.passwords import hash_password
@@ -60,7 +61,9 @@ def set_password(services: Services, cmd: SetPassword) -> None:
     stamp = services.stamp(cmd)
     account.change_password(hash_password(cmd.password), sso_enforced, stamp)
     if cmd.revoke_other_sessions:
-        account.revoke_other_sessions(cmd.keep_session, stamp)
+        keep = cmd.keep_session
+        kept = session_of(services, account, keep) if keep else None
+        account.sign_out_other_sessions(keep, kept, stamp)
     services.save(account)
 
 

@@ -68,6 +68,10 @@ class Account(SignIn, LedgerAggregate):
     # since (until they expire). Class defaults for the same reason; only ever reassigned.
     sso_subject: str | None = None
     sso_tokens_seen: tuple[tuple[str, datetime], ...] = ()  # (replay key, expires at)
+    # The last "sign out every other session": sessions opened before that account version end,
+    # but the one kept (see ledger.session.Standing).
+    sessions_cut_off: int | None = None
+    session_kept: str | None = None
 
     class Event(LedgerEvent):
         pass
@@ -235,6 +239,7 @@ class Account(SignIn, LedgerAggregate):
         self.recovery_hashes: list[str] = []
         self.recovery_generated_at: datetime | None = None
         self.lockout = Lockout()
+        # Sessions opened before sessions had streams of their own (ledger.sign_in).
         self.sessions: dict[str, dict[str, Any]] = {}
         self.api_keys: dict[str, dict[str, Any]] = {}
         self.sso_disconnected = False

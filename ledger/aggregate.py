@@ -27,14 +27,18 @@ class LedgerAggregate(Aggregate):
         pass
 
     def check_clock(self, at: datetime) -> None:
-        if at < self.modified_on:
-            raise ClockBehind(
-                f"{format_instant(at)} is before the last event already recorded here "
-                f"({format_instant(self.modified_on)}); the ledger is never back-dated"
-            )
+        refuse_back_dating(at, self.modified_on)
 
     def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None:
         self.check_clock(stamp.at)
         self.trigger_event(
             event_class, timestamp=stamp.at, **stamp.context_fields(self.id), **fields
+        )
+
+
+def refuse_back_dating(at: datetime, last_recorded: datetime) -> None:
+    if at < last_recorded:
+        raise ClockBehind(
+            f"{format_instant(at)} is before the last event already recorded here "
+            f"({format_instant(last_recorded)}); the ledger is never back-dated"
         )

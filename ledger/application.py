@@ -15,6 +15,7 @@ from ledger.account import Account
 from ledger.lockout import Lockout
 from ledger.mapper import PydanticMapper
 from ledger.organisation import Organisation
+from ledger.session import Session
 from ledger.sign_in_source import SignInSource
 from ledger.sso_domain import SsoDomain
 from ledger.sso_identity import SsoIdentity
@@ -41,6 +42,7 @@ class SecurityLedger(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         Account: SNAPSHOT_INTERVAL,
         SignInSource: SNAPSHOT_INTERVAL,  # an attacker's address can fail for years
+        Session: SNAPSHOT_INTERVAL,  # a browser left open records activity for months
     }
     snapshot_class = Snapshot
 
@@ -63,6 +65,9 @@ class SecurityLedger(Application[UUID]):
 
     def find_sso_domain(self, domain_id: UUID) -> SsoDomain | None:
         return self._find(domain_id, SsoDomain)
+
+    def find_session(self, stream_id: UUID) -> Session | None:
+        return self._find(stream_id, Session)
 
     def find_sign_in_source(self, stream_id: UUID) -> SignInSource | None:
         return self._find(stream_id, SignInSource)

@@ -30,6 +30,12 @@ def link(previous: bytes, originator_id: UUID, version: int, topic: str, state: 
     return digest.digest()
 
 
+# Streams that belong to an account without being the account's own stream (a session's):
+# the time index also files their events under that account, so that `timeline`, `state` and
+# exports find them. Topic prefix -> the state's field naming the account.
+SUBJECT_FIELDS = {"ledger.session:Session.": "account_id"}
+
+
 @dataclass(frozen=True)
 class ChainLink:
     """What the recorder writes beside each event, in the same transaction."""
@@ -37,17 +43,26 @@ class ChainLink:
     originator_id: UUID
     originator_version: int
     recorded_at: str  # the event's own timestamp, as stored instants are
+    subject_id: str | None  # the account it belongs to, when that is another stream
     chain_hash: bytes
 
 
-def recorded_at(state: bytes) -> str:
-    """The event's timestamp, read from its canonical JSON (the time index key).
+@dataclass(frozen=True)
+class TimeIndex:
+    recorded_at: str
+    subject_id: str | None
+
+
+def time_index(topic: str, state: bytes) -> TimeIndex:
+    """The event's timestamp (and account, see SUBJECT_FIELDS), read from its canonical JSON.
 
     Empty for a state that is not a ledger event: the recorder stores whatever it is given,
     as the library's recorder contract asks, and such a row is simply absent from time queries.
     """
     try:
-        timestamp = json.loads(state)["timestamp"]
+        fields = json.loads(state)
+        at = stored_instant(parse_instant(fields["timestamp"]))
     except (ValueError, TypeError, KeyError):
-        return ""
-    return stored_instant(parse_instant(timestamp))
+        return TimeIndex("", None)
+    subject = next((fields.get(f) for p, f in SUBJECT_FIELDS.items() if topic.startswith(p)), None)
+    return TimeIndex(at, str(subject) if subject else None)

@@ -19,7 +19,12 @@ Row = tuple[Any, ...]
 
 SQLITE_SCHEMA = Path(__file__).with_name("schema_sqlite.sql")
 # (table, column, type) added after stores were first created with schema_sqlite.sql.
-ADDED_SQLITE_COLUMNS = (("rm_login_history", "idp", "TEXT"),)
+ADDED_SQLITE_COLUMNS = (("rm_login_history", "idp", "TEXT"), ("ledger_chain", "subject_id", "TEXT"))
+# Indexes on added columns, made once the columns are there.
+ADDED_SQLITE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ledger_chain_subject_time ON ledger_chain (subject_id, recorded_at)"
+    " WHERE subject_id IS NOT NULL",
+)
 
 
 class Transaction:
@@ -105,6 +110,8 @@ class Database:
             present = {row[1] for row in lite.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 lite.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        for index in ADDED_SQLITE_INDEXES:
+            lite.execute(index)
 
     def purge_freed_space(self, table: str) -> None:
         """Make deleted or overwritten rows unrecoverable from the database files (erasure)."""

@@ -37,3 +37,8 @@ def sign_in_source_id(source_lookup_hash: str) -> UUID:
 def sso_domain_id(domain: str) -> UUID:
     """The stream saying which organisation signs in an e-mail domain's people."""
     return uuid5(_NAMESPACE, f"sso-domain:{domain}")
+
+
+def session_stream_id(account_id: UUID, session_id: str) -> UUID:
+    """A session's stream: named by its account and id, as its token is (ledger.session)."""
+    return uuid5(_NAMESPACE, f"session:{account_id}:{session_id}")

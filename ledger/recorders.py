@@ -14,12 +14,12 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from ledger.chain import GENESIS, ChainLink, link, recorded_at
+from ledger.chain import GENESIS, ChainLink, link, time_index
 
 INSERT_LINK = (
     "INSERT INTO ledger_chain "
-    "(notification_id, originator_id, originator_version, recorded_at, chain_hash) "
-    "VALUES ({p}, {p}, {p}, {p}, {p})"
+    "(notification_id, originator_id, originator_version, recorded_at, subject_id, chain_hash) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
 )
 SELECT_PREVIOUS = (
     "SELECT chain_hash FROM ledger_chain WHERE originator_id = {p} AND originator_version = {p}"
@@ -69,8 +69,15 @@ def chain_links(
                 else previous_link(stream, event.originator_version - 1)
             )
         latest[stream] = link(previous, stream, event.originator_version, event.topic, event.state)
+        index = time_index(event.topic, event.state)
         links.append(
-            ChainLink(stream, event.originator_version, recorded_at(event.state), latest[stream])
+            ChainLink(
+                stream,
+                event.originator_version,
+                index.recorded_at,
+                index.subject_id,
+                latest[stream],
+            )
         )
     return links
 
@@ -105,6 +112,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                     str(each.originator_id),
                     each.originator_version,
                     each.recorded_at,
+                    each.subject_id,
                     each.chain_hash,
                 )
                 for notification_id, each in zip(notification_ids, links, strict=True)

@@ -23,7 +23,7 @@ from ledger.chain import GENESIS
 from ledger.recorders import RECENT_LINKS, SELECT_PREVIOUS, chain_links
 
 APPEND = (
-    "SELECT notification_id FROM ledger_append_events(%s, %s, %s, %s, %s, %s) "
+    "SELECT notification_id FROM ledger_append_events(%s, %s, %s, %s, %s, %s, %s) "
     "AS appended(notification_id)"
 )
 
@@ -40,6 +40,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
             [each.recorded_at for each in links],
+            [each.subject_id for each in links],
             [each.chain_hash for each in links],
         )
         with self.datastore.get_connection() as conn:  # autocommit: the call is a transaction

@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS ledger_chain (
     originator_id TEXT NOT NULL,
     originator_version BIGINT NOT NULL,
     recorded_at TEXT NOT NULL,
+    subject_id TEXT,
     chain_hash BLOB NOT NULL,
     UNIQUE (originator_id, originator_version)
 );
@@ -81,18 +82,37 @@ CREATE TABLE IF NOT EXISTS rm_audit_log (
 );
 CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);
 
--- Read model: active sessions (`sessions list`).
-CREATE TABLE IF NOT EXISTS rm_sessions (
+-- Read model: sessions that may still be active (`sessions list`), pruned as they idle out.
+-- Replaces rm_sessions, the read model of the time before sessions had streams of their own.
+DROP TABLE IF EXISTS rm_sessions;
+DELETE FROM projection_tracking WHERE name = 'sessions';
+CREATE TABLE IF NOT EXISTS rm_active_sessions (
     account_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
+    opened_by TEXT NOT NULL,  -- password | sso | api_key
+    key_id TEXT,  -- the API key that opened it
+    ends_with_key BOOLEAN NOT NULL,  -- false for sessions opened before sessions had streams
     browser TEXT,
     os TEXT,
     device TEXT,
     ip TEXT,
     location TEXT,
+    opened_position BIGINT NOT NULL,
     created_at TEXT NOT NULL,
     last_activity TEXT NOT NULL,
+    idle_seconds INTEGER NOT NULL,
+    expires_at TEXT NOT NULL,  -- last_activity + idle_seconds
     PRIMARY KEY (account_id, session_id)
+);
+CREATE INDEX IF NOT EXISTS rm_active_sessions_account_expiry
+    ON rm_active_sessions (account_id, expires_at);
+CREATE INDEX IF NOT EXISTS rm_active_sessions_account_activity
+    ON rm_active_sessions (account_id, last_activity DESC, created_at DESC, session_id DESC);
+-- The active sessions an account's decision (sign out the others, revoke a key) ended.
+CREATE TABLE IF NOT EXISTS rm_session_endings (
+    position BIGINT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    sessions TEXT NOT NULL  -- a JSON list of session ids
 );
 
 -- Read model: the last 90 days of sign-in attempts (`history`), answered from the index.

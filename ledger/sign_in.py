@@ -1,17 +1,19 @@
 """Signing in, sessions and API keys: the part of the account aggregate on the login path.
 
 `SignIn` is mixed into `Account`. Every attempt becomes one event (`LoginSucceeded` or
-`LoginFailed`); lockout, second-factor use and sessions are all derived from those events.
+`LoginFailed`); lockout and second-factor use are derived from those events. A success opens a
+session in a stream of its own (`ledger.session`); the account keeps only what ends sessions
+(signing the others out, revoking a key) and the sessions opened before sessions had streams.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from ledger import credentials
+from ledger import credentials, identity
 from ledger.errors import (
     AdminRequired,
     LoginDenied,
@@ -22,19 +24,17 @@ from ledger.errors import (
 )
 from ledger.events import LedgerEvent, Stamp
 from ledger.passwords import verify_password
+from ledger.session import ACTIVITY_GRANULARITY, IDLE_LIMIT, Method, Session, SignInFactor, Standing
 
 if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.account import Account
+    from ledger.credentials import IssuedSecret
     from ledger.id_tokens import VerifiedIdToken
     from ledger.lockout import Lockout
 
-Method = Literal["password", "sso", "api_key"]
-SignInFactor = Literal["totp", "sms", "recovery_code", "idp"]
-
-SESSION_IDLE_LIMIT = timedelta(days=30)
-ACTIVITY_GRANULARITY = timedelta(minutes=5)
+SESSION_IDLE_LIMIT = IDLE_LIMIT  # of sessions opened before sessions had streams: all 30 days
 WRONG_PASSWORD = "wrong e-mail or password"  # noqa: S105 (a message, not a secret)
 INVALID_API_KEY = "that API key is not valid"
 THROTTLED = "too_many_attempts"
@@ -125,6 +125,7 @@ class NewSession:
     session_id: str
     token: str  # shown once
     factor: SignInFactor | None
+    opened: Session = field(repr=False, compare=False)  # to be saved with the account
 
 
 class SignIn:
@@ -133,6 +134,9 @@ class SignIn:
     if TYPE_CHECKING:  # what sign-in needs from the account it is mixed into
         lockout: Lockout
         sessions: dict[str, dict[str, Any]]
+        sessions_cut_off: int | None
+        session_kept: str | None
+        erased: bool
         api_keys: dict[str, dict[str, Any]]
         sso_disconnected: bool
         password_hash: str | None
@@ -141,6 +145,10 @@ class SignIn:
 
         @property
         def id(self) -> UUID: ...
+
+        version: int
+        modified_on: datetime
+
         @property
         def enabled_factors(self) -> list[Literal["totp", "sms"]]: ...
         def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: Any) -> None: ...
@@ -154,7 +162,9 @@ class SignIn:
         factor: SignInFactor | None
         client: str  # sealed Client
         session_id: str
-        token_hash: str
+        # Set only on sign-ins recorded before sessions had streams of their own: the account
+        # kept those sessions, token hash and all. Since then the session's stream holds it.
+        token_hash: str | None = None
         totp_step: int | None = None
         recovery_code_hash: str | None = None
         sms_code_used: bool = False
@@ -186,12 +196,13 @@ class SignIn:
             if self.api_key_id is not None:
                 account.api_keys[self.api_key_id]["last_used"] = self.timestamp
             account.forget_idle_sessions(self.timestamp)
-            account.sessions[self.session_id] = {
-                "token_hash": self.token_hash,
-                "created_at": self.timestamp,
-                "last_activity": self.timestamp,
-                "client": self.client,
-            }
+            if self.token_hash is not None:
+                account.sessions[self.session_id] = {
+                    "token_hash": self.token_hash,
+                    "created_at": self.timestamp,
+                    "last_activity": self.timestamp,
+                    "client": self.client,
+                }
 
     class LoginFailed(LedgerEvent):
         method: Method
@@ -207,6 +218,7 @@ class SignIn:
             if self.factor == "sms" and self.reason == "invalid_mfa_code":
                 account.count_wrong_sms_code("sign_in")
 
+    # Sessions opened before sessions had streams record their activity and end here.
     class SessionActivityRecorded(LedgerEvent):
         session_id: str
 
@@ -228,6 +240,16 @@ class SignIn:
         def apply(self, account: Account) -> None:
             for session_id in self.session_ids:
                 account.sessions.pop(session_id, None)
+
+    class OtherSessionsSignedOut(LedgerEvent):
+        """The panic button: every session opened before this event but `kept` ended."""
+
+        kept: str | None
+
+        def apply(self, account: Account) -> None:
+            account.sessions = {k: v for k, v in account.sessions.items() if k == self.kept}
+            account.sessions_cut_off = self.originator_version
+            account.session_kept = self.kept
 
     class ApiKeyCreated(LedgerEvent):
         key_id: str
@@ -282,12 +304,33 @@ class SignIn:
             factor=factor,
             client=client,
             session_id=issued.public_id,
-            token_hash=issued.secret_hash,
             **evidence,
             **sso_fields,
             **self._sso_binding(attempt, stamp),
         )
-        return NewSession(session_id=issued.public_id, token=issued.secret, factor=factor)
+        opened = self._open_session(issued, attempt.method, evidence, factor, client, stamp)
+        return NewSession(issued.public_id, issued.secret, factor, opened)
+
+    def _open_session(
+        self,
+        issued: IssuedSecret,
+        method: Method,
+        evidence: dict[str, Any],
+        factor: SignInFactor | None,
+        client: str,
+        stamp: Stamp,
+    ) -> Session:
+        return Session.open(
+            identity.session_stream_id(self.id, issued.public_id),
+            account_id=self.id,
+            account_version=self.version,
+            issued=issued,
+            opened_by=method,
+            key_id=evidence.get("api_key_id"),
+            factor=factor,
+            client=client,
+            stamp=stamp,
+        )
 
     def _check_first_factor(
         self, attempt: SignInAttempt, sso: SsoPolicy | None, stamp: Stamp
@@ -406,13 +449,33 @@ class SignIn:
         )
         raise LoginDenied(refusal.reason, str(refusal), refusal.retry_after)
 
-    # ---- sessions -----------------------------------------------------------------------------
+    # ---- sessions ------------------------------------------------------------------------------
 
-    def check_session(self, session_id: str, token: str, stamp: Stamp) -> None:
-        """A valid, unexpired session; records activity at most once per five minutes.
+    def session_standing(self) -> Standing:
+        return Standing(
+            last_recorded=self.modified_on,
+            erased=self.erased,
+            cut_off=self.sessions_cut_off,
+            kept=self.session_kept,
+            revoked_keys=frozenset(k for k, key in self.api_keys.items() if key["revoked"]),
+        )
 
-        Asked at an instant before the account's last event (`--now` back-dated), it is
-        refused even when nothing would be recorded: an expired session stays expired."""
+    def sign_out_other_sessions(self, keep: str | None, kept: Session | None, stamp: Stamp) -> None:
+        """End every session but `keep` (which must be active; `kept` is its stream, None for
+        a session kept in the account): the panic button. With `keep` None, every session."""
+        self.check_clock(stamp.at)
+        if kept is not None:
+            keeps_one = kept.is_active(stamp.at, self.session_standing())
+        else:
+            keeps_one = keep is None or keep in self.legacy_sessions(stamp.at)
+        if not keeps_one:
+            raise UnknownSession(f"no active session {keep!r} to keep on this account")
+        self._record(self.OtherSessionsSignedOut, stamp, kept=keep)
+
+    # Sessions opened before sessions had streams of their own live in the account until they
+    # idle out (30 days at most): checked, signed out and listed here.
+
+    def check_legacy_session(self, session_id: str, token: str, stamp: Stamp) -> None:
         self.check_clock(stamp.at)
         session = self.sessions.get(session_id)
         if session is None or not credentials.matches(token, session["token_hash"]):
@@ -422,23 +485,12 @@ class SignIn:
         if stamp.at - session["last_activity"] >= ACTIVITY_GRANULARITY:
             self._record(self.SessionActivityRecorded, stamp, session_id=session_id)
 
-    def revoke_session(self, session_id: str, stamp: Stamp) -> None:
-        if session_id not in self.active_sessions(stamp.at):
+    def sign_out_legacy_session(self, session_id: str, stamp: Stamp) -> None:
+        if session_id not in self.legacy_sessions(stamp.at):
             raise UnknownSession(f"no active session {session_id!r} on this account")
         self._record(self.SessionRevoked, stamp, session_id=session_id)
 
-    def revoke_other_sessions(self, keep: str | None, stamp: Stamp) -> int:
-        """End every active session except `keep`; returns how many were ended."""
-        self.check_clock(stamp.at)
-        active = self.active_sessions(stamp.at)
-        if keep is not None and keep not in active:
-            raise UnknownSession(f"no active session {keep!r} to keep on this account")
-        ended = [session_id for session_id in active if session_id != keep]
-        if ended:
-            self._record(self.SessionsRevoked, stamp, session_ids=ended, kept=keep)
-        return len(ended)
-
-    def active_sessions(self, at: datetime) -> list[str]:
+    def legacy_sessions(self, at: datetime) -> list[str]:
         return [
             session_id
             for session_id, session in self.sessions.items()
@@ -446,8 +498,7 @@ class SignIn:
         ]
 
     def forget_idle_sessions(self, at: datetime) -> None:
-        """Keep the aggregate small: sessions idle past the limit can never validate again."""
-        active = set(self.active_sessions(at))
+        active = set(self.legacy_sessions(at))
         for session_id in [s for s in self.sessions if s not in active]:
             del self.sessions[session_id]
 

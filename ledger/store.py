@@ -142,5 +142,10 @@ class LedgerStore:
     def event_table(self) -> str:
         return EVENT_TABLE if self.location.kind == "postgresql" else "stored_events"
 
+    @property
+    def event_position(self) -> str:
+        """The event table's column holding each event's position in the log."""
+        return "notification_id" if self.location.kind == "postgresql" else "rowid"
+
     def event_count(self) -> int:
         return self.app.recorder.max_notification_id() or 0

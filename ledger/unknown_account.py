@@ -12,7 +12,8 @@ from uuid import UUID
 from ledger.aggregate import LedgerAggregate
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 from ledger.lockout import Lockout
-from ledger.sign_in import THROTTLED, Client, Method
+from ledger.session import Method
+from ledger.sign_in import THROTTLED, Client
 
 UNKNOWN_USER = "unknown_user"
 LOCKED_OUT = "locked_out"

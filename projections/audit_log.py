@@ -11,6 +11,7 @@ from uuid import UUID
 from ledger.account import Account
 from ledger.clock import display_instant, stored_instant
 from ledger.database import Transaction
+from ledger.session import Session
 from projections.framework import Handler, Projection
 from projections.phone import mask_phone
 
@@ -54,6 +55,9 @@ class AuditLogProjection(Projection):
                 "sessions_revoked",
                 {"sessions": e.session_ids, "count": len(e.session_ids), "kept": e.kept},
             ),
+            # How many sessions these two ended is the sessions read model's count.
+            Account.OtherSessionsSignedOut: lambda e: ("sessions_revoked", {"kept": e.kept}),
+            Session.SignedOut: lambda e: ("session_revoked", {"session": e.session_id}),
             Account.ApiKeyCreated: lambda e: (
                 "api_key_created",
                 {"key_id": e.key_id, "name": e.name},
@@ -77,7 +81,11 @@ class AuditLogProjection(Projection):
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     position,
-                    str(event.originator_id),
+                    str(
+                        event.account_id
+                        if isinstance(event, Session.Event)
+                        else event.originator_id
+                    ),
                     stored_instant(event.timestamp),
                     action,
                     str(event.actor_id) if event.actor_id else None,
@@ -94,8 +102,9 @@ def audit_entries(
 ) -> list[dict[str, Any]]:
     """The account's audit log, newest first, within [since, until)."""
     sql = (
-        "SELECT l.occurred_at, l.action, COALESCE(a.email, l.actor_id), l.ip, l.details "
-        "FROM rm_audit_log l LEFT JOIN rm_accounts a ON a.account_id = l.actor_id "
+        "SELECT l.occurred_at, l.action, COALESCE(a.email, l.actor_id), l.ip, l.details, "
+        "e.sessions FROM rm_audit_log l LEFT JOIN rm_accounts a ON a.account_id = l.actor_id "
+        "LEFT JOIN rm_session_endings e ON e.position = l.position "
         "WHERE l.account_id = ?"
     )
     params: list[Any] = [str(account_id)]
@@ -112,7 +121,17 @@ def audit_entries(
             "action": action,
             "actor": actor,
             "ip": ip,
-            "details": json.loads(details),
+            "details": json.loads(details) | _sessions_ended(action, ended),
         }
-        for occurred_at, action, actor, ip, details in rows
+        for occurred_at, action, actor, ip, details, ended in rows
     ]
+
+
+def _sessions_ended(action: str, ended: str | None) -> dict[str, Any]:
+    """The sessions a sign-out of the others, or a key revoked, ended (a read model's count)."""
+    sessions = json.loads(ended) if ended is not None else None
+    if action == "sessions_revoked" and sessions is not None:
+        return {"sessions": sessions, "count": len(sessions)}
+    if sessions:  # a revoked key's sessions, when it had any
+        return {"sessions_ended": len(sessions), "sessions": sessions}
+    return {}

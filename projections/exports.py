@@ -22,6 +22,7 @@ from ledger.clock import SystemClock, format_instant
 from ledger.events import LedgerEvent
 from ledger.geolocation import locate
 from ledger.organisation import Organisation
+from ledger.session import Session
 from ledger.signing import public_key_text
 from ledger.store import LedgerStore
 from projections.export_files import (
@@ -152,12 +153,12 @@ class Exporter:
         if scope.kind == "user":
             assert scope.name is not None
             account_id = self.store.account(scope.name).id
-            return lambda event: event.originator_id == account_id
+            return lambda event: _subject(event) == account_id
         org_id = self.store.organisation(scope.name or "").id
         return lambda event: event.originator_id == org_id or self._org_of(event) == org_id
 
     def _org_of(self, event: LedgerEvent) -> UUID | None:
-        account = self._account(event.originator_id)
+        account = self._account(_subject(event))
         return account[1] if account else None
 
     def _account(self, stream: UUID) -> tuple[str | None, UUID] | None:
@@ -177,7 +178,7 @@ class Exporter:
         return {
             "position": position,
             "timestamp": described["timestamp"],
-            "account": None if is_org else self._account_email(event.originator_id),
+            "account": None if is_org else self._account_email(_subject(event)),
             "org": self._org_slug(event.originator_id if is_org else self._org_of(event)),
             "event": described["event"],
             "actor": described["actor"],
@@ -204,6 +205,11 @@ class Exporter:
             org = self.store.app.find_organisation(org_id)
             self._orgs[org_id] = org.slug if org else "?"
         return self._orgs[org_id]
+
+
+def _subject(event: LedgerEvent) -> UUID:
+    """The stream the event is about: a session's events are its account's."""
+    return event.account_id if isinstance(event, Session.Event) else event.originator_id
 
 
 def _within(instant: datetime, since: datetime | None, until: datetime | None) -> bool:

@@ -1,8 +1,10 @@
 """Forensics straight from the ledger, never from read models: what happened on a day, and what
-an account looked like at an instant (the aggregate replayed to the version current then).
+an account looked like at an instant (the aggregate and its sessions replayed to the versions
+current then).
 
-The time index (`ledger_chain.recorded_at`, written with each event) finds the versions, and
-snapshots keep replays short for accounts with long histories.
+The time index (`ledger_chain.recorded_at`, written with each event, and `subject_id`, which
+files a session's events under its account) finds the versions, and snapshots keep replays
+short for accounts and sessions with long histories.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 from ledger.account import Account
 from ledger.clock import format_instant, stored_instant
 from ledger.errors import AccountNotFound, NotYetCreated
 from ledger.events import LedgerEvent
 from ledger.organisation import Organisation
+from ledger.session import API_KEY_IDLE_LIMIT, IDLE_LIMIT, Session
 from ledger.sign_in import SESSION_IDLE_LIMIT
 from ledger.store import LedgerStore
 from projections.framework import ERASED
@@ -53,22 +58,23 @@ class Forensics:
     # ---- timeline ----------------------------------------------------------------------------
 
     def timeline(self, email: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Every event of the account in [start, end), oldest first."""
+        """Every event of the account and its sessions in [start, end), in recorded order."""
         account_id = self._existing(email)
-        versions = self._versions(account_id, start, end)
-        if not versions:
-            return []
-        events = self.store.app.events.get(account_id, gt=versions[0] - 1, lte=versions[1])
-        return [self.describe(event) for event in events]  # type: ignore[arg-type]
-
-    def _versions(self, stream: UUID, start: datetime, end: datetime) -> tuple[int, int] | None:
+        table, position = self.store.event_table, self.store.event_position
+        joined = f"ledger_chain c JOIN {table} e ON e.{position} = c.notification_id"
         with self.store.database.transaction() as tx:
-            row = tx.fetchone(
-                "SELECT MIN(originator_version), MAX(originator_version) FROM ledger_chain "
-                "WHERE originator_id = ? AND recorded_at >= ? AND recorded_at < ?",
-                (str(stream), stored_instant(start), stored_instant(end)),
+            rows = tx.fetchall(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "  # noqa: S608
+                f"FROM {joined} WHERE (c.originator_id = ? OR c.subject_id = ?) "
+                "AND c.recorded_at >= ? AND c.recorded_at < ? ORDER BY c.notification_id",
+                (str(account_id), str(account_id), stored_instant(start), stored_instant(end)),
             )
-        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+        mapper = self.store.app.mapper
+        events = [
+            mapper.to_domain_event(StoredEvent(UUID(str(stream)), version, topic, bytes(state)))
+            for stream, version, topic, state in rows
+        ]
+        return [self.describe(event) for event in events]  # type: ignore[arg-type]
 
     def describe(self, event: LedgerEvent) -> dict[str, Any]:
         details: dict[str, Any] = {}
@@ -111,7 +117,11 @@ class Forensics:
         return {
             "as_of": format_instant(as_of),
             "mfa": self._mfa(account, org),
-            "sessions": self._sessions(account, as_of),
+            "sessions": sorted(
+                self._sessions(account, as_of) + self._streamed_sessions(account, as_of),
+                key=lambda session: str(session["last_activity"]),
+                reverse=True,
+            ),
             "workspaces": [
                 {"workspace": w, "role": r} for w, r in sorted(account.workspaces.items())
             ],
@@ -161,7 +171,75 @@ class Forensics:
                     ),
                 }
             )
-        return sorted(active, key=lambda s: s["last_activity"], reverse=True)
+        return active
+
+    def _streamed_sessions(self, account: Account, as_of: datetime) -> list[dict[str, Any]]:
+        """Sessions with streams of their own active at `as_of`, each replayed to then."""
+        standing = account.session_standing()
+        active = []
+        for stream, version in self._session_versions(account.id, as_of):
+            session: object = self.store.app.repository.get(stream, version=version)
+            assert isinstance(session, Session)
+            if session.is_active(as_of, standing):
+                active.append(self._session(session))
+        return active
+
+    def _session_versions(self, account_id: UUID, as_of: datetime) -> list[tuple[UUID, int]]:
+        """The account's sessions that may be active at `as_of`, each with its version then:
+        those with an event in the hour before it, and those with one in the 30 days before it
+        that an API key did not open (an automation's thousands of sessions are not replayed)."""
+        with self.store.database.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT originator_id, MAX(originator_version), MAX(recorded_at) "
+                "FROM ledger_chain WHERE subject_id = ? AND recorded_at <= ? "
+                "GROUP BY originator_id HAVING MAX(recorded_at) >= ?",
+                (str(account_id), stored_instant(as_of), stored_instant(as_of - IDLE_LIMIT)),
+            )
+        last_hour = stored_instant(as_of - API_KEY_IDLE_LIMIT)
+        idle_key_sessions = self._opened_by_api_key(
+            [str(stream) for stream, _, last in rows if str(last) < last_hour]
+        )
+        return [
+            (UUID(str(stream)), int(version))
+            for stream, version, _ in rows
+            if str(stream) not in idle_key_sessions
+        ]
+
+    def _opened_by_api_key(self, streams: list[str]) -> set[str]:
+        """Which of these session streams an API key opened (read off their first events)."""
+        table, position = self.store.event_table, self.store.event_position
+        joined = f"ledger_chain c JOIN {table} e ON e.{position} = c.notification_id"
+        found: set[str] = set()
+        for start in range(0, len(streams), 500):
+            chunk = streams[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            with self.store.database.transaction() as tx:
+                rows = tx.fetchall(
+                    f"SELECT c.originator_id, e.state FROM {joined} "  # noqa: S608
+                    f"WHERE c.originator_version = 1 AND c.originator_id IN ({marks})",
+                    chunk,
+                )
+            found |= {
+                str(stream)
+                for stream, state in rows
+                if json.loads(bytes(state)).get("opened_by") == "api_key"
+            }
+        return found
+
+    def _session(self, session: Session) -> dict[str, Any]:
+        client = self._readable("client", session.client)
+        return {
+            "session_id": session.session_id,
+            "opened_by": session.opened_by,
+            "key_id": session.key_id,
+            "created": format_instant(session.created_on),
+            "last_activity": format_instant(session.last_activity),
+            **(
+                {k: client.get(k) for k in ("ip", "location", "browser", "os", "device")}
+                if isinstance(client, dict)
+                else {"ip": ERASED}
+            ),
+        }
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -197,4 +275,6 @@ def event_name(event: LedgerEvent) -> str:
     name = type(event).__name__
     if name == "Created":
         return type(event).__qualname__.split(".")[0] + "Created"
+    if isinstance(event, Session.Event):
+        return f"Session{name}"  # SessionOpened, SessionActivityRecorded, SessionSignedOut
     return name

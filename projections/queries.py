@@ -14,7 +14,7 @@ from projections.audit_log import audit_entries
 from projections.catalogue import caught_up
 from projections.login_history import login_history
 from projections.mfa_state import mfa_status
-from projections.sessions import active_sessions
+from projections.sessions import DEFAULT_PAGE, SessionPage, active_sessions, sessions_ended_by
 
 
 def _known_account(store: LedgerStore, email: str) -> UUID:
@@ -44,10 +44,23 @@ def account_audit_log(
         return audit_entries(tx, account_id, since, until)
 
 
-def account_sessions(store: LedgerStore, email: str, now: datetime) -> list[dict[str, Any]]:
+def account_sessions(
+    store: LedgerStore,
+    email: str,
+    now: datetime,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> SessionPage:
     account_id = _known_account(store, email)
     with store.database.transaction() as tx:
-        return active_sessions(tx, account_id, now)
+        return active_sessions(tx, account_id, now, limit, cursor)
+
+
+def sessions_ended(store: LedgerStore, position: int) -> int:
+    """How many active sessions the decision recorded at `position` ended."""
+    caught_up(store)
+    with store.database.transaction() as tx:
+        return len(sessions_ended_by(tx, position))
 
 
 def account_login_history(

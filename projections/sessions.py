@@ -1,82 +1,226 @@
-"""Read model: active sessions per account (`sessions list`)."""
+"""Read model: the sessions of each account that may still be active (`sessions list`).
+
+A row per session from its opening until it ends: signed out, ended by its account (every
+other session signed out, its API key revoked, the account erased) or idle past its limit
+(rows are pruned when the account next opens a session, so an account's rows stay as few as
+its live sessions). Which sessions an account decision ended is kept beside it for the audit
+log ("3 sessions ended").
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from ledger.account import Account
-from ledger.clock import display_instant, stored_instant
+from ledger.clock import display_instant, parse_instant, stored_instant
 from ledger.database import Transaction
-from ledger.sign_in import SESSION_IDLE_LIMIT
+from ledger.session import IDLE_LIMIT, Session
 from projections.client import client_of
 from projections.framework import Handler, Projection
 
+DEFAULT_PAGE = 50
+
 
 class SessionsProjection(Projection):
-    name = "sessions"
-    tables = ("rm_sessions",)
+    name = "active_sessions"
+    tables = ("rm_active_sessions", "rm_session_endings")
 
     def handlers(self) -> dict[type[Any], Handler]:
         return {
-            Account.LoginSucceeded: self.opened,
-            Account.SessionActivityRecorded: self.active,
-            Account.SessionRevoked: self.revoked,
-            Account.SessionsRevoked: self.many_revoked,
+            Session.Opened: self.opened,
+            Session.ActivityRecorded: self.active,
+            Session.SignedOut: self.signed_out,
+            Account.OtherSessionsSignedOut: self.others_signed_out,
+            Account.ApiKeyRevoked: self.key_revoked,
+            Account.Erased: self.erased,
+            # Sessions opened before sessions had streams, recorded in the account's stream.
+            Account.LoginSucceeded: self.opened_in_account,
+            Account.SessionActivityRecorded: self.active_in_account,
+            Account.SessionRevoked: self.revoked_in_account,
+            Account.SessionsRevoked: self.many_revoked_in_account,
         }
 
-    def opened(self, event: Account.LoginSucceeded, _: int, tx: Transaction) -> None:
-        client = client_of(self, event.client)
-        at = stored_instant(event.timestamp)
+    def opened(self, event: Session.Opened, position: int, tx: Transaction) -> None:
+        limit = timedelta(seconds=event.idle_limit)
+        self._insert(tx, event, position, event.account_id, event.opened_by, event.key_id, limit)
+
+    def opened_in_account(
+        self, event: Account.LoginSucceeded, position: int, tx: Transaction
+    ) -> None:
+        if event.token_hash is None:
+            return  # the session has a stream of its own: Session.Opened
+        account, method, key = event.originator_id, event.method, event.api_key_id
+        self._insert(tx, event, position, account, method, key, IDLE_LIMIT)
+
+    def active(self, event: Session.ActivityRecorded, _: int, tx: Transaction) -> None:
+        self._touch(tx, event.account_id, event.session_id, event.timestamp)
+
+    def active_in_account(
+        self, event: Account.SessionActivityRecorded, _: int, tx: Transaction
+    ) -> None:
+        self._touch(tx, event.originator_id, event.session_id, event.timestamp)
+
+    def signed_out(self, event: Session.SignedOut, _: int, tx: Transaction) -> None:
+        self._delete(tx, event.account_id, [event.session_id])
+
+    def revoked_in_account(self, event: Account.SessionRevoked, _: int, tx: Transaction) -> None:
+        self._delete(tx, event.originator_id, [event.session_id])
+
+    def many_revoked_in_account(
+        self, event: Account.SessionsRevoked, _: int, tx: Transaction
+    ) -> None:
+        self._delete(tx, event.originator_id, event.session_ids)
+
+    def others_signed_out(
+        self, event: Account.OtherSessionsSignedOut, position: int, tx: Transaction
+    ) -> None:
+        ending = "opened_position < ? AND session_id <> ?"
+        self._end(tx, event, position, ending, (position, event.kept or ""))
+
+    def key_revoked(self, event: Account.ApiKeyRevoked, position: int, tx: Transaction) -> None:
+        self._end(tx, event, position, "key_id = ? AND ends_with_key", (event.key_id,))
+
+    def erased(self, event: Account.Erased, _: int, tx: Transaction) -> None:
         tx.execute(
-            "INSERT INTO rm_sessions (account_id, session_id, browser, os, device, ip, location, "
-            "created_at, last_activity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "DELETE FROM rm_active_sessions WHERE account_id = ?", (str(event.originator_id),)
+        )
+
+    # ---- writing rows ---------------------------------------------------------------------
+
+    def _insert(
+        self,
+        tx: Transaction,
+        event: Session.Opened | Account.LoginSucceeded,
+        position: int,
+        account_id: UUID,
+        opened_by: str,
+        key_id: str | None,
+        idle_limit: timedelta,
+    ) -> None:
+        at = event.timestamp
+        tx.execute(  # the account's rows that idled out since: gone for good
+            "DELETE FROM rm_active_sessions WHERE account_id = ? AND expires_at < ?",
+            (str(account_id), stored_instant(at)),
+        )
+        client = client_of(self, event.client)
+        tx.execute(
+            "INSERT INTO rm_active_sessions (account_id, session_id, opened_by, key_id, "
+            "ends_with_key, browser, os, device, ip, location, opened_position, created_at, "
+            "last_activity, idle_seconds, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                str(event.originator_id),
+                str(account_id),
                 event.session_id,
+                opened_by,
+                key_id,
+                isinstance(event, Session.Opened),  # only sessions with streams end with keys
                 client["browser"],
                 client["os"],
                 client["device"],
                 client["ip"],
                 client["location"],
-                at,
-                at,
+                position,
+                stored_instant(at),
+                stored_instant(at),
+                int(idle_limit.total_seconds()),
+                stored_instant(at + idle_limit),
             ),
         )
 
-    def active(self, event: Account.SessionActivityRecorded, _: int, tx: Transaction) -> None:
+    @staticmethod
+    def _touch(tx: Transaction, account_id: UUID, session_id: str, at: datetime) -> None:
+        row = tx.fetchone(
+            "SELECT idle_seconds FROM rm_active_sessions WHERE account_id = ? AND session_id = ?",
+            (str(account_id), session_id),
+        )
+        if row is None:
+            return
         tx.execute(
-            "UPDATE rm_sessions SET last_activity = ? WHERE account_id = ? AND session_id = ?",
-            (stored_instant(event.timestamp), str(event.originator_id), event.session_id),
+            "UPDATE rm_active_sessions SET last_activity = ?, expires_at = ? "
+            "WHERE account_id = ? AND session_id = ?",
+            (
+                stored_instant(at),
+                stored_instant(at + timedelta(seconds=int(row[0]))),
+                str(account_id),
+                session_id,
+            ),
         )
 
-    def revoked(self, event: Account.SessionRevoked, _: int, tx: Transaction) -> None:
-        self._end(tx, event.originator_id, [event.session_id])
-
-    def many_revoked(self, event: Account.SessionsRevoked, _: int, tx: Transaction) -> None:
-        self._end(tx, event.originator_id, event.session_ids)
-
     @staticmethod
-    def _end(tx: Transaction, account_id: UUID, session_ids: list[str]) -> None:
+    def _delete(tx: Transaction, account_id: UUID, session_ids: list[str]) -> None:
         for session_id in session_ids:
             tx.execute(
-                "DELETE FROM rm_sessions WHERE account_id = ? AND session_id = ?",
+                "DELETE FROM rm_active_sessions WHERE account_id = ? AND session_id = ?",
                 (str(account_id), session_id),
             )
 
+    @staticmethod
+    def _end(
+        tx: Transaction,
+        event: Account.OtherSessionsSignedOut | Account.ApiKeyRevoked,
+        position: int,
+        which: str,
+        params: tuple[Any, ...],
+    ) -> None:
+        """End the account's sessions `which` selects; name those still active then."""
+        account = str(event.originator_id)
+        ended = tx.fetchall(
+            f"SELECT session_id FROM rm_active_sessions WHERE account_id = ? AND {which} "  # noqa: S608
+            "AND expires_at >= ? ORDER BY session_id",
+            (account, *params, stored_instant(event.timestamp)),
+        )
+        tx.execute(
+            f"DELETE FROM rm_active_sessions WHERE account_id = ? AND {which}",  # noqa: S608
+            (account, *params),
+        )
+        tx.execute(
+            "INSERT INTO rm_session_endings (position, account_id, sessions) VALUES (?, ?, ?)",
+            (position, account, json.dumps([str(row[0]) for row in ended])),
+        )
 
-def active_sessions(tx: Transaction, account_id: UUID, now: datetime) -> list[dict[str, Any]]:
-    """Sessions not signed out and not idle past the limit, most recent activity first."""
-    rows = tx.fetchall(
-        "SELECT session_id, browser, os, device, ip, location, last_activity, created_at "
-        "FROM rm_sessions WHERE account_id = ? AND last_activity >= ? "
-        "ORDER BY last_activity DESC, created_at DESC",
-        (str(account_id), stored_instant(now - SESSION_IDLE_LIMIT)),
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[dict[str, Any]]
+    next_cursor: str | None  # where the next page starts; None on the last page
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def active_sessions(
+    tx: Transaction,
+    account_id: UUID,
+    now: datetime,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> SessionPage:
+    """Sessions still active at `now`, most recent activity first, `limit` at a time."""
+    sql = (
+        "SELECT session_id, opened_by, key_id, browser, os, device, ip, location, "
+        "last_activity, created_at FROM rm_active_sessions "
+        "WHERE account_id = ? AND expires_at >= ?"
     )
-    return [
+    params: list[Any] = [str(account_id), stored_instant(now)]
+    if cursor is not None:
+        sql += " AND (last_activity, created_at, session_id) < (?, ?, ?)"
+        params += read_cursor(cursor)
+    sql += " ORDER BY last_activity DESC, created_at DESC, session_id DESC LIMIT ?"
+    rows = tx.fetchall(sql, [*params, limit + 1])
+    page = [
         {
             "session_id": session_id,
+            "opened_by": opened_by,
+            "key_id": key_id,
             "browser": browser,
             "os": os,
             "device": device,
@@ -84,6 +228,50 @@ def active_sessions(tx: Transaction, account_id: UUID, now: datetime) -> list[di
             "location": location,
             "last_activity": display_instant(last_activity),
             "created": display_instant(created),
+            "cursor": _cursor(last_activity, created, session_id),  # the next page starts after
         }
-        for session_id, browser, os, device, ip, location, last_activity, created in rows
+        for (
+            session_id,
+            opened_by,
+            key_id,
+            browser,
+            os,
+            device,
+            ip,
+            location,
+            last_activity,
+            created,
+        ) in rows[:limit]
     ]
+    return SessionPage(page, page[-1]["cursor"] if len(rows) > limit else None)
+
+
+def sessions_ended_by(tx: Transaction, position: int) -> list[str]:
+    """The active sessions the account's decision at `position` ended."""
+    row = tx.fetchone("SELECT sessions FROM rm_session_endings WHERE position = ?", (position,))
+    return list(json.loads(row[0])) if row else []
+
+
+def _cursor(last_activity: str, created: str, session_id: str) -> str:
+    """`<last activity>-<created>-<session>`, instants as hex microseconds since 1970."""
+    return "-".join([_micros(last_activity), _micros(created), session_id])
+
+
+def read_cursor(cursor: str) -> list[str]:
+    """The row a cursor names; BadCursor for anything `_cursor` did not make."""
+    if not CURSOR.fullmatch(cursor):
+        raise BadCursor("that cursor is not one `sessions list` gave")
+    last_activity, created, session_id = cursor.split("-")
+    return [_instant(last_activity), _instant(created), session_id]
+
+
+CURSOR = re.compile(r"[0-9a-f]{1,15}-[0-9a-f]{1,15}-[0-9a-f]{1,64}")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(stored: str) -> str:
+    return f"{(parse_instant(stored) - EPOCH) // timedelta(microseconds=1):x}"
+
+
+def _instant(micros: str) -> str:
+    return stored_instant(EPOCH + timedelta(microseconds=int(micros, 16)))

@@ -125,9 +125,11 @@ class Ledger:
         assert result.exit_code == 0, result.output + result.stderr
         return json.loads(result.stdout)
 
-    def refused(self, *args: str, code: str | None = None) -> dict[str, Any]:
+    def refused(
+        self, *args: str, code: str | None = None, stdin: str | bytes | None = None
+    ) -> dict[str, Any]:
         """Run with --json; it must exit 1; returns the error document."""
-        result = self.run(*args, "--json")
+        result = self.run(*args, "--json", stdin=stdin)
         assert result.exit_code == 1, result.output
         document = json.loads(result.stdout)
         if code is not None:

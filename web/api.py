@@ -24,6 +24,7 @@ from ledger.clock import day_bounds, parse_instant
 from projections import queries
 from projections.exports import Exporter, Scope
 from projections.forensics import Forensics
+from projections.sessions import DEFAULT_PAGE, read_cursor
 from web.ledger_access import LedgerAccess, Visitor
 
 Parsed = TypeVar("Parsed")
@@ -164,9 +165,16 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return {"recovery_codes": codes}
 
     @router.get("/sessions")
-    def list_sessions(me: Me) -> list[dict[str, Any]]:
-        found = queries.account_sessions(store(), me.email, access_.clock.now())
-        return [{**s, "current": s["session_id"] == me.session_id} for s in found]
+    def list_sessions(
+        me: Me,
+        limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_PAGE,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> list[dict[str, Any]]:
+        """Most recent activity first; for the next page, pass the last row's `cursor`."""
+        if cursor is not None:
+            query_value("cursor", read_cursor, cursor)
+        found = queries.account_sessions(store(), me.email, access_.clock.now(), limit, cursor)
+        return [{**s, "current": s["session_id"] == me.session_id} for s in found.sessions]
 
     @router.post("/sessions/{session_id}/revoke")
     def revoke(session_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
@@ -175,10 +183,10 @@ def api_router(access_: LedgerAccess) -> APIRouter:
 
     @router.post("/sessions/revoke-others")
     def revoke_others(me: Me) -> dict[str, int]:
-        revoked = run(
+        signed_out = run(
             sessions.revoke_other_sessions, sessions.RevokeOtherSessions, me, keep=me.session_id
         )
-        return {"revoked": revoked}
+        return {"revoked": queries.sessions_ended(store(), signed_out.position)}
 
     @router.get("/history")
     def history(me: Me, days: Annotated[int, Query(ge=1, le=90)] = 90) -> list[dict[str, Any]]:

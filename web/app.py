@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import OperationalError, RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -161,6 +161,12 @@ def create_app(
     @app.exception_handler(ValidationError)
     def invalid(_: Request, problem: RequestValidationError | ValidationError) -> Response:
         return error(422, "invalid_input", input_problem(problem.errors()[0]))
+
+    @app.exception_handler(RecordConflictError)
+    def busy(_: Request, __: RecordConflictError) -> Response:
+        """Only after every retry lost its race (commands.retry): nothing was recorded."""
+        message = "the account changed under too many concurrent requests; try again"
+        return error(503, "concurrent_change", message, {"Retry-After": "1"})
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(sqlite3.DatabaseError)

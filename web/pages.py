@@ -21,6 +21,7 @@ from commands import factors, login, recovery_codes, sessions, sms, totp
 from ledger.errors import FreshFactorRequired, LedgerError, LoginDenied
 from ledger.sign_in import THROTTLED
 from projections import queries
+from projections.sessions import BadCursor, read_cursor
 from web.answers import input_problem, login_status, retry_after
 from web.api import qr_svg
 from web.ledger_access import (
@@ -76,13 +77,28 @@ def pages_router(access: LedgerAccess) -> APIRouter:
             "csrf": me.csrf_token,
             "session_id": me.session_id,
             "mfa": queries.account_mfa_status(store, me.email),
-            "sessions": queries.account_sessions(store, me.email, now),
+            "sessions": queries.account_sessions(
+                store, me.email, now, cursor=sessions_after(request)
+            ),
+            "later_sessions": sessions_after(request) is not None,
             "history": queries.account_login_history(store, me.email, now, 90),
             "audit": queries.account_audit_log(store, me.email),
             "message": DONE.get(request.query_params.get("done", "")),
             **shown,
         }
         return TEMPLATES.TemplateResponse(request, "security.html", context, status_code=status)
+
+    def sessions_after(request: Request) -> str | None:
+        """ "Show more": the page of sessions after this cursor (a stale or mangled link shows
+        the most recent ones)."""
+        cursor = request.query_params.get("sessions_after")
+        if cursor is None:
+            return None
+        try:
+            read_cursor(cursor)
+        except BadCursor:
+            return None
+        return cursor
 
     def back(done: str) -> Response:
         return RedirectResponse(f"/security?done={done}", status_code=303)

@@ -72,7 +72,8 @@ def take_screenshot(out: Path) -> Path:
         store = LedgerStore(location)
         story = build_demo(store)
         active = {
-            s["session_id"] for s in account_sessions(store, story.email, SystemClock().now())
+            s["session_id"]
+            for s in account_sessions(store, story.email, SystemClock().now()).sessions
         }
         token = [s.token for s in story.sessions.values() if s.session_id in active][-1]
         store.close()

@@ -36,6 +36,7 @@ from ledger import credentials, passwords, recovery_codes, totp
 from ledger.account import Account
 from ledger.clock import FixedClock, format_instant
 from ledger.errors import MfaRequiredByOrg
+from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.store import LedgerStore
 from tests.cli.test_login import (
@@ -329,7 +330,8 @@ CONSTANT_TIME_COMPARISONS: list[tuple[Callable[..., Any], str]] = [
     (Account._check_totp, "totp.match_step"),
     (Account._check_recovery_code, "recovery_codes.find_match"),
     (SignIn._check_api_key, "credentials.matches"),
-    (SignIn.check_session, "credentials.matches"),
+    (SignIn.check_legacy_session, "credentials.matches"),
+    (Session.check, "credentials.matches"),
 ]
 
 
@@ -854,7 +856,9 @@ def test_no_secret_code_or_phone_number_can_be_read_from_the_store_any_output_or
     #    clear by design (README, Secrets); it must hold the texts and nothing else secret.
     ledger.ok("projections", "run")  # on PostgreSQL the read models are filled by a worker
     tables = every_table(store)
-    assert {"ledger_chain", "ledger_checkpoints", "ledger_data_keys", "rm_sessions"} <= set(tables)
+    assert {"ledger_chain", "ledger_checkpoints", "ledger_data_keys", "rm_active_sessions"} <= set(
+        tables
+    )
     assert tables["sms_outbox"], "no text was kept: the search below would prove nothing"
     outbox = tables.pop("sms_outbox")
     assert sorted(leaks(needles, {"the outbox": outbox})) == sorted(
@@ -891,6 +895,47 @@ def test_no_secret_code_or_phone_number_can_be_read_from_the_store_any_output_or
     assert len(attacker.printed) >= 20
     assert leaks(needles | kept.hashes(store), attacker.printed) == []
     assert attacker.echoes() == []
+
+
+# ---- sessions of their own (issue 12): a leaked API key, someone else's session ----------------
+
+
+def test_every_session_a_leaked_api_key_opened_ends_when_the_key_is_revoked(
+    ledger: Ledger, ada: str
+) -> None:
+    """The thief signed in with the key and kept the session tokens; revoking the key ends
+    them, in a fresh process too, and the refused checks record nothing."""
+    key = ledger.ok("api-keys", "create", ada, "--name", "ci")
+    stolen = [with_key(ledger.later(minutes=1), ada, key["key"])["session_token"] for _ in range(3)]
+    laptop = sign_in(ledger, ada)["session_token"]
+
+    ledger.later(minutes=1).ok("api-keys", "revoke", ada, key["key_id"])
+    before = ledger.event_count()
+
+    for token in stolen:
+        token_refused(ledger, token)
+        token_refused(Ledger(ledger.url).at(ledger.now), token)
+    assert ledger.event_count() == before
+    assert token_accepted(ledger.later(minutes=10), laptop)["active"] is True
+    assert with_key(ledger, ada, key["key"])["reason"] == "invalid_api_key"
+
+
+def test_no_session_can_be_reached_through_another_account(ledger: Ledger, ada: str) -> None:
+    """A session is named by its account and id together: bob can neither sign out ada's
+    session through his own account, nor pass her token off as his."""
+    bob = create_user(ledger, "bob@acme.test")
+    token = sign_in(ledger, ada)["session_token"]
+    bobs = sign_in(ledger, bob)["session_token"]
+    _, account, session_id, secret = token.split(".")
+    before = ledger.event_count()
+
+    ledger.later(minutes=10).refused("sessions", "revoke", bob, session_id, code="unknown_session")
+    bob_account = bobs.split(".")[1]
+    token_refused(ledger, f"fls.{bob_account}.{session_id}.{secret}")
+    token_refused(ledger, f"fls.{account}.{bobs.split('.')[2]}.{secret}")
+
+    assert ledger.event_count() == before
+    assert token_accepted(ledger, token)["email"] == ada
 
 
 # ---- beyond the list: an insider with write access to the database ------------------------------

@@ -112,8 +112,19 @@ def recorded(store: LedgerStore) -> list[tuple[int, str, str]]:
 
 
 def positions_of(store: LedgerStore, *streams: UUID) -> list[int]:
+    """The events of these streams, and of the sessions of these accounts (which the events
+    themselves name)."""
     wanted = {str(s) for s in streams}
-    return [position for position, stream, _ in recorded(store) if stream in wanted]
+    events = store.app.recorder.select_notifications(start=1, limit=100_000)
+    return [
+        event.id
+        for event in events
+        if str(event.originator_id) in wanted
+        or (
+            event.topic.startswith("ledger.session:")
+            and json.loads(event.state)["account_id"] in wanted
+        )
+    ]
 
 
 def every_recorded_secret(store: LedgerStore) -> list[str]:
@@ -352,7 +363,7 @@ def test_a_user_export_holds_exactly_that_accounts_events(
         path = tmp_path / f"ada.{fmt}"
         records = check_export(ledger, path, fmt, ["--user", ADA], expected)
 
-        assert len(records) == 8
+        assert len(records) == 9  # her account's events and her session's
         assert {(r["account"], r["org"]) for r in records} == {(ADA, "acme")}
         assert [r["event"] for r in records][:2] == ["AccountCreated", "WorkspaceMembershipGranted"]
         assert manifest_of(path)["scope"] == {"kind": "user", "name": ADA}

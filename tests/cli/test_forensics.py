@@ -213,6 +213,7 @@ def test_a_day_lists_exactly_its_events_oldest_first_with_who_and_from_where(
         ("2026-11-14T09:00:20Z", "RecoveryCodesGenerated"),
         ("2026-11-14T10:00:00Z", "WorkspaceMembershipGranted"),
         ("2026-11-14T12:00:00Z", "LoginSucceeded"),
+        ("2026-11-14T12:00:00Z", "SessionOpened"),  # the session's own stream, hers too
         ("2026-11-14T23:59:59.999999Z", "AlertSettingsChanged"),
     ]
     assert all(list(e) == ["timestamp", "event", "actor", "ip", "details"] for e in entries)
@@ -439,7 +440,7 @@ def test_answers_come_from_the_ledger_never_from_read_models(
 
     original = answers()
     tables = wipe_read_models(store)
-    assert {"rm_accounts", "rm_mfa_state", "rm_sessions", "rm_audit_log"} <= set(tables)
+    assert {"rm_accounts", "rm_mfa_state", "rm_active_sessions", "rm_audit_log"} <= set(tables)
     assert read_model_rows(store, tables) == 0
 
     assert answers() == original
@@ -506,7 +507,7 @@ def test_a_long_history_is_replayed_to_the_instant_asked_about(
         assert answer["mfa"]["recovery_codes"]["remaining"] == 10
         assert session_ids(answer) == [session]
     assert session_ids(state(ledger, format_instant(ledger.now))) == []
-    assert len(timeline(ledger)) == 1 + 3 + 1 + 300 + 1
+    assert len(timeline(ledger)) == 1 + 3 + 2 + 300 + 1  # signing in opens a session too
 
     # Snapshots only shorten the replay: without them, every answer is the same.
     with store.database.transaction() as tx:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ledger.clock import format_instant
 from ledger.store import LedgerStore
 from tests.cli.test_sms import raw_event_states
 from tests.conftest import T0, Ledger
@@ -432,3 +433,132 @@ def test_the_session_token_is_shown_once_and_never_again(
             assert secret_part not in text
         leaks = [s for s in states if token.encode() in s or secret_part.encode() in s]
         assert leaks == [], f"a session token is stored in clear: {leaks}"
+
+
+# ---- sessions of their own: pages, API keys (issue 12) ----------------------------------------
+
+
+def sign_in_with_key(ledger: Ledger, email: str, key: str) -> dict[str, Any]:
+    session = ledger.ok(
+        *("login", email, "--method", "api-key", "--ip", UK_IP, "--user-agent", CURL),
+        "--api-key-stdin",
+        stdin=key + "\n",
+    )
+    assert session["outcome"] == "success", session
+    return dict(session)
+
+
+def test_the_list_comes_a_page_at_a_time_most_recent_first(ledger: Ledger, user: str) -> None:
+    opened = [sign_in(ledger.later(minutes=1), user)["session_id"] for _ in range(5)]
+
+    first = ledger.ok("sessions", "list", user, "--limit", "2")
+    second = ledger.ok("sessions", "list", user, "--limit", "2", "--cursor", first[-1]["cursor"])
+    third = ledger.ok("sessions", "list", user, "--limit", "2", "--cursor", second[-1]["cursor"])
+    after = ledger.ok("sessions", "list", user, "--cursor", third[-1]["cursor"])
+
+    pages = [[row["session_id"] for row in page] for page in (first, second, third)]
+    assert pages == [opened[4:2:-1], opened[2:0:-1], opened[:1]]
+    assert after == []
+    assert len(ledger.ok("sessions", "list", user)) == 5  # 50 by default
+    text = ledger.run("sessions", "list", user, "--limit", "2").stdout
+    assert f"--cursor {first[-1]['cursor']}" in text
+    assert "--cursor" not in ledger.run("sessions", "list", user).stdout
+
+
+@pytest.mark.parametrize(
+    "cursor", ["nonsense", "1-2", "1-2-3-4", "ffffffffffffffff-1-a", "x" * 300]
+)
+def test_a_cursor_the_list_never_gave_is_bad_input(ledger: Ledger, user: str, cursor: str) -> None:
+    sign_in(ledger, user)
+
+    result = ledger.bad_input("sessions", "list", user, "--cursor", cursor)
+
+    assert "cursor" in result.output
+
+
+def test_a_session_says_how_it_was_opened_and_by_which_key(ledger: Ledger, user: str) -> None:
+    key = ledger.ok("api-keys", "create", user, "--name", "ci")
+    by_password = sign_in(ledger.later(minutes=1), user)
+    by_key = sign_in_with_key(ledger.later(minutes=1), user, key["key"])
+
+    rows = {row["session_id"]: row for row in ledger.ok("sessions", "list", user)}
+
+    assert (rows[by_key["session_id"]]["opened_by"], rows[by_key["session_id"]]["key_id"]) == (
+        "api_key",
+        key["key_id"],
+    )
+    password_row = rows[by_password["session_id"]]
+    assert (password_row["opened_by"], password_row["key_id"]) == ("password", None)
+    assert f"API key {key['key_id']}" in ledger.run("sessions", "list", user).stdout
+
+
+def test_revoking_a_key_ends_the_sessions_it_opened_and_says_how_many(
+    ledger: Ledger, user: str
+) -> None:
+    key = ledger.ok("api-keys", "create", user, "--name", "ci")
+    other = ledger.ok("api-keys", "create", user, "--name", "deploy")
+    by_key = [sign_in_with_key(ledger.later(minutes=1), user, key["key"]) for _ in range(3)]
+    by_other = sign_in_with_key(ledger.later(minutes=1), user, other["key"])
+    laptop = sign_in(ledger.later(minutes=1), user)
+
+    ledger.later(minutes=1).ok("api-keys", "revoke", user, key["key_id"])
+
+    for session in by_key:
+        assert refusal(ledger, session["session_token"]) == "unknown_session"
+    accepted(ledger, by_other["session_token"])
+    accepted(ledger, laptop["session_token"])
+    assert set(listed(ledger, user)) == {by_other["session_id"], laptop["session_id"]}
+    [revoked] = audit_details(ledger, user, "api_key_revoked")
+    assert revoked["sessions_ended"] == 3
+    assert sorted(revoked["sessions"]) == sorted(s["session_id"] for s in by_key)
+    assert "3 sessions ended" in ledger.run("audit", user).stdout
+
+
+def test_an_api_key_session_idles_out_after_an_hour_and_a_browser_one_after_30_days(
+    ledger: Ledger, user: str
+) -> None:
+    key = ledger.ok("api-keys", "create", user, "--name", "ci")
+    by_key = sign_in_with_key(ledger, user, key["key"])
+    browser = sign_in(ledger, user)
+
+    ledger.later(minutes=61)
+
+    assert refusal(ledger, by_key["session_token"]) == "session_expired"
+    assert listed(ledger, user) == [browser["session_id"]]
+    accepted(ledger.later(days=29), browser["session_token"])
+
+
+def test_signing_the_others_out_says_how_many_it_ended(ledger: Ledger, user: str) -> None:
+    key = ledger.ok("api-keys", "create", user, "--name", "ci")
+    kept = sign_in(ledger, user)
+    sign_in(ledger.later(minutes=1), user)
+    sign_in_with_key(ledger.later(minutes=1), user, key["key"])
+    idle = sign_in_with_key(ledger, user, key["key"])
+    ledger.later(minutes=61)  # the API-key sessions idle out: not counted
+    accepted(ledger, kept["session_token"])
+    fresh = sign_in_with_key(ledger, user, key["key"])
+
+    answer = ledger.ok("sessions", "revoke-others", user, "--keep", kept["session_id"])
+
+    assert answer == {"ok": True, "revoked": 2, "kept": kept["session_id"]}
+    assert refusal(ledger, fresh["session_token"]) == "unknown_session"
+    assert refusal(ledger, idle["session_token"]) in ("unknown_session", "session_expired")
+    assert listed(ledger, user) == [kept["session_id"]]
+
+
+def test_the_state_at_an_instant_shows_the_sessions_active_then_replayed_from_the_ledger(
+    ledger: Ledger, user: str
+) -> None:
+    key = ledger.ok("api-keys", "create", user, "--name", "ci")
+    browser = sign_in(ledger, user)["session_id"]
+    by_key = sign_in_with_key(ledger.later(minutes=1), user, key["key"])["session_id"]
+    then = format_instant(ledger.now + timedelta(minutes=30))
+    later_key = sign_in_with_key(ledger.later(days=2), user, key["key"])["session_id"]
+
+    def active_at(instant: str) -> dict[str, str]:
+        state = ledger.ok("state", user, "--as-of", instant)
+        return {s["session_id"]: s["opened_by"] for s in state["sessions"]}
+
+    assert active_at(then) == {browser: "password", by_key: "api_key"}
+    # Two days on, the key's first session had idled out after its hour; the browser's had not.
+    assert active_at(format_instant(ledger.now)) == {browser: "password", later_key: "api_key"}

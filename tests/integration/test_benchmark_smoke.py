@@ -25,7 +25,7 @@ def test_a_quick_benchmark_run_measures_every_target(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert len(figures["targets"]) == 12
+    assert len(figures["targets"]) == 16
     assert all(isinstance(t["measured"], float) for t in figures["targets"])
     for name in (
         "pg.baseline_a_insert",
@@ -34,6 +34,10 @@ def test_a_quick_benchmark_run_measures_every_target(tmp_path: Path) -> None:
         "pg.login_1_client",
         "sqlite.login_1_client",
         "pg.verify_store",
+        "pg.signin_long_vs_fresh",
+        "pg.sessions_list_p50",
+        "sqlite.signin_long_vs_fresh",
+        "sqlite.sessions_list_p50",
     ):
         assert figures["figures"][name]["median"] > 0
     assert "PASS" in run.stdout or "FAIL" in run.stdout

@@ -35,7 +35,7 @@ PROJECTIONS = (
     "directory",
     "mfa_state",
     "audit_log",
-    "sessions",
+    "active_sessions",
     "login_history",
     "alerts",
     "api_keys",
@@ -45,7 +45,8 @@ READ_MODELS = {  # table -> its primary key, to list rows in a stable order
     "rm_organisations": "org_id",
     "rm_mfa_state": "account_id",
     "rm_audit_log": "position",
-    "rm_sessions": "account_id, session_id",
+    "rm_active_sessions": "account_id, session_id",
+    "rm_session_endings": "position",
     "rm_login_history": "position",
     "rm_alerts": "position",
     "rm_alert_settings": "account_id",
@@ -202,7 +203,9 @@ def notification_ids(store: LedgerStore) -> list[int]:
 def assert_history_is_varied(rows: Rows) -> None:
     """Guards against comparing two empty read models."""
     assert len(rows["rm_accounts"]) == 4
-    assert len(rows["rm_sessions"]) == 3  # ada's by SSO, dee's kept one and API-key sign-in
+    assert len(rows["rm_active_sessions"]) == 2  # ada's by SSO and dee's kept one
+    # Signing the others out ended one session; revoking the key, the one it opened.
+    assert [len(json.loads(row[2])) for row in rows["rm_session_endings"]] == [1, 1]
     assert len(rows["rm_login_history"]) == 8
     assert {row[-1] for row in rows["rm_login_history"]} == {None, "okta"}  # the IdP, for SSO
     assert len(rows["rm_alerts"]) == 3

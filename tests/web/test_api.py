@@ -141,6 +141,45 @@ def test_sessions_list_revoke_and_revoke_others(client: TestClient) -> None:
     assert len(client.get("/api/sessions", headers=me).json()) == 1
 
 
+def test_sessions_come_a_page_at_a_time_over_the_api_and_on_the_page(
+    client: TestClient, clock: MovableClock
+) -> None:
+    headers = []
+    for _ in range(4):
+        clock.advance(minutes=1)
+        headers.append(sign_in(client))
+    me = headers[-1]
+
+    first = client.get("/api/sessions", headers=me, params={"limit": 3}).json()
+    cursor = first[-1]["cursor"]
+    rest = client.get("/api/sessions", headers=me, params={"limit": 3, "cursor": cursor}).json()
+
+    assert [s["opened_by"] for s in first] == ["password"] * 3
+    assert len(first) == 3 and len(rest) == 1
+    assert first[0]["current"] is True
+    everything = client.get("/api/sessions", headers=me).json()
+    assert [s["session_id"] for s in first + rest] == [s["session_id"] for s in everything]
+    bad = client.get("/api/sessions", headers=me, params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 422
+    assert "not-a-cursor" not in bad.text
+
+    clock.advance(minutes=1)
+    signed_in_browser(client)  # a fifth session; the page shows 50 at a time
+    assert "Show more sessions" not in client.get("/security").text
+    key = client.post("/api/api-keys", headers=me, json={"name": "ci"}).json()["key"]
+    clock.advance(minutes=1)
+    for _ in range(50):
+        by_key = {"email": "ada@acme.test", "method": "api_key", "api_key": key}
+        assert client.post("/api/login", json=by_key).status_code == 200
+    page = client.get("/security").text
+    assert page.count("data-session=") == 50
+    more = page.split('href="/security?sessions_after=')[1].split("#")[0]
+    later = client.get("/security", params={"sessions_after": more}).text
+    assert later.count("data-session=") == 5
+    assert all(s["session_id"] in later for s in everything)
+    assert "Most recent sessions" in later and "Show more sessions" not in later
+
+
 def test_api_keys_audit_and_export_mirror_the_command_line(
     client: TestClient, ledger: Ledger
 ) -> None:

@@ -1,0 +1,190 @@
+"""A session: one signed-in browser, device or API client, as a stream of its own.
+
+A successful sign-in records the attempt on the account and opens the session here, in the
+same save. The session records its activity (at most every five minutes) and its sign-out; it
+ends on its own when idle past its limit (30 days; one hour when an API key opened it, so that
+automation cannot pile sessions up). The account's own decisions end it too, without a word
+recorded here: every other session signed out, the API key that opened it revoked, the account
+erased (`Standing`). Kept apart from the account, sessions cost a command on the account
+nothing, however many of them it has opened.
+
+The account's time index files these events under the account as well (`ledger.chain`), so
+that `timeline`, `state --as-of` and exports find them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from ledger import credentials
+from ledger.aggregate import LedgerAggregate, refuse_back_dating
+from ledger.clock import format_instant
+from ledger.errors import SessionExpired, UnknownSession
+from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
+
+Method = Literal["password", "sso", "api_key"]
+SignInFactor = Literal["totp", "sms", "recovery_code", "idp"]
+
+IDLE_LIMIT = timedelta(days=30)
+API_KEY_IDLE_LIMIT = timedelta(hours=1)
+ACTIVITY_GRANULARITY = timedelta(minutes=5)
+NOT_ACTIVE = "that session is not active (signed out, or unknown)"
+
+
+def idle_limit_for(opened_by: Method) -> timedelta:
+    return API_KEY_IDLE_LIMIT if opened_by == "api_key" else IDLE_LIMIT
+
+
+def describe_limit(limit: timedelta) -> str:
+    hours = int(limit.total_seconds()) // 3600
+    return f"{hours // 24} days" if hours >= 24 else f"{hours} hour{'s' if hours > 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the account decided about its sessions, as far as one session is concerned, and
+    when it last recorded anything (a session's events are never back-dated before it)."""
+
+    last_recorded: datetime
+    erased: bool = False
+    cut_off: int | None = None  # sessions opened before this account version ended...
+    kept: str | None = None  # ...except this one
+    revoked_keys: frozenset[str] = frozenset()
+
+    def ends(self, session: Session) -> bool:
+        signed_out_elsewhere = (
+            self.cut_off is not None
+            and session.account_version < self.cut_off
+            and session.session_id != self.kept
+        )
+        key_revoked = session.key_id is not None and session.key_id in self.revoked_keys
+        return self.erased or signed_out_elsewhere or key_revoked
+
+
+class Session(LedgerAggregate):
+    class Event(LedgerEvent):
+        account_id: UUID  # the account it belongs to (the time index files it there too)
+        session_id: str  # what the user sees, and names to sign it out
+
+    class Opened(LedgerCreatedEvent, Event):
+        token_hash: str
+        opened_by: Method
+        key_id: str | None  # the API key that opened it
+        factor: SignInFactor | None
+        client: str  # sealed ledger.sign_in.Client
+        idle_limit: int  # seconds without activity after which it ends
+        account_version: int  # the account's event that recorded the sign-in
+
+    class ActivityRecorded(Event):
+        def apply(self, session: Session) -> None:
+            session.last_activity = self.timestamp
+
+    class SignedOut(Event):
+        def apply(self, session: Session) -> None:
+            session.signed_out = True
+
+    def __init__(
+        self,
+        account_id: UUID,
+        session_id: str,
+        token_hash: str,
+        opened_by: Method,
+        key_id: str | None,
+        factor: SignInFactor | None,
+        client: str,
+        idle_limit: int,
+        account_version: int,
+        timestamp: datetime,
+    ) -> None:
+        self.account_id = account_id
+        self.session_id = session_id
+        self.token_hash = token_hash
+        self.opened_by = opened_by
+        self.key_id = key_id
+        self.factor = factor
+        self.client = client
+        self.idle_limit = timedelta(seconds=idle_limit)
+        self.account_version = account_version
+        self.last_activity = timestamp
+        self.signed_out = False
+
+    @classmethod
+    def open(
+        cls,
+        stream_id: UUID,
+        account_id: UUID,
+        account_version: int,
+        issued: credentials.IssuedSecret,
+        opened_by: Method,
+        key_id: str | None,
+        factor: SignInFactor | None,
+        client: str,
+        stamp: Stamp,
+    ) -> Session:
+        return cls._create(
+            cls.Opened,
+            id=stream_id,
+            account_id=account_id,
+            session_id=issued.public_id,
+            token_hash=issued.secret_hash,
+            opened_by=opened_by,
+            key_id=key_id,
+            factor=factor,
+            client=client,
+            idle_limit=int(idle_limit_for(opened_by).total_seconds()),
+            account_version=account_version,
+            timestamp=stamp.at,
+            **stamp.context_fields(account_id),
+        )
+
+    def is_active(self, at: datetime, standing: Standing) -> bool:
+        return not (self.signed_out or self._idle(at) or standing.ends(self))
+
+    def check(self, token: str, standing: Standing, stamp: Stamp) -> None:
+        """A valid token of an active session; records activity at most every five minutes.
+
+        Asked at an instant before the session's or its account's last event (`--now`
+        back-dated), it is refused even when nothing would be recorded: an expired session
+        stays expired."""
+        self._check_clock(stamp.at, standing)
+        if not credentials.matches(token, self.token_hash) or self.signed_out:
+            raise UnknownSession(NOT_ACTIVE)
+        if standing.ends(self):
+            raise UnknownSession(NOT_ACTIVE)
+        if self._idle(stamp.at):
+            raise SessionExpired(
+                f"that session expired after {describe_limit(self.idle_limit)} without activity"
+            )
+        if stamp.at - self.last_activity >= ACTIVITY_GRANULARITY:
+            self._record(self.ActivityRecorded, stamp)
+
+    def sign_out(self, standing: Standing, stamp: Stamp) -> None:
+        self._check_clock(stamp.at, standing)
+        if not self.is_active(stamp.at, standing):
+            raise UnknownSession(f"no active session {self.session_id!r} on this account")
+        self._record(self.SignedOut, stamp)
+
+    def expires_at(self) -> str:
+        return format_instant(self.last_activity + self.idle_limit)
+
+    def _check_clock(self, at: datetime, standing: Standing) -> None:
+        self.check_clock(at)
+        refuse_back_dating(at, standing.last_recorded)
+
+    def _idle(self, at: datetime) -> bool:
+        return at - self.last_activity > self.idle_limit
+
+    def _record(self, event_class: type[LedgerEvent], stamp: Stamp, **fields: object) -> None:
+        """As every aggregate records, but sealed and filed under the account it belongs to."""
+        self.check_clock(stamp.at)
+        self.trigger_event(
+            event_class,
+            timestamp=stamp.at,
+            account_id=self.account_id,
+            session_id=self.session_id,
+            **stamp.context_fields(self.account_id),
+            **fields,
+        )
