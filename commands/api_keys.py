@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.inputs import Actor, Email, Label, Name
 from commands.retry import retry_on_conflict
 from commands.services import Services
+from commands.step_up import require_step_up
 from ledger.credentials import IssuedSecret
 
 
@@ -21,7 +22,9 @@ class RevokeApiKey(Actor):
 @retry_on_conflict
 def create_api_key(services: Services, cmd: CreateApiKey) -> IssuedSecret:
     account = services.store.account(cmd.email)
-    issued = account.create_api_key(cmd.name, services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    require_step_up(services, account, cmd, "create_api_key", stamp)
+    issued = account.create_api_key(cmd.name, stamp)
     services.save(account)
     return issued
 

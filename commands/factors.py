@@ -5,13 +5,13 @@ from __future__ import annotations
 from commands.inputs import Actor, Email
 from commands.retry import retry_on_conflict
 from commands.services import Services
+from commands.step_up import require_step_up
 from ledger.account import Factor
 
 
 class DisableFactor(Actor):
     email: Email
     factor: Factor
-    fresh_factor_required: bool = False  # a browser session must prove a factor first
 
 
 @retry_on_conflict
@@ -20,7 +20,6 @@ def disable_factor(services: Services, cmd: DisableFactor) -> None:
     org = services.store.app.find_organisation(account.org_id)
     org_requires_mfa = bool(org and org.requires_mfa)
     stamp = services.stamp(cmd)
-    if cmd.fresh_factor_required:
-        account.require_fresh_factor(stamp.at)
+    require_step_up(services, account, cmd, "disable_factor", stamp)
     account.disable_factor(cmd.factor, org_requires_mfa, stamp)
     services.save(account)

@@ -159,6 +159,9 @@ class Actor(CommandInput):
     actor: Email | None = None
     ip: IpAddress | None = None
     user_agent: UserAgent | None = None
+    # The session the change comes from (the web's); its own step-up proof is what counts.
+    # None from the command line, which acts for the account's owner or an operator.
+    acting_session: Name | None = None
 
 
 def validation_message(error: ValidationError, *, naming_the_field: bool = True) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.inputs import Actor, Email, PhoneE164, SixDigitCode
 from commands.retry import retry_on_conflict
 from commands.services import Services
+from commands.step_up import acting_session, require_step_up, with_session
 from ledger.sms_gateway import TextMessage
 
 
@@ -33,6 +34,8 @@ def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     gateway = services.sms_gateway()  # a misconfigured gateway refuses before anything is recorded
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
+    if account.enabled_factors:  # a factor beside one she has: her proof first
+        require_step_up(services, account, cmd, "enrol_sms", stamp)
     code = account.start_sms_enrolment(cmd.phone, stamp)
     services.save(account)
     body = f"Your Flero confirmation code is {code}. It expires in 10 minutes."
@@ -60,6 +63,11 @@ def send_sms_login_code(services: Services, cmd: SendSmsCode) -> None:
 
 @retry_on_conflict
 def verify_sms_code(services: Services, cmd: VerifySmsCode) -> None:
+    """Accept the texted code once; from a session, it proves a factor there."""
     account = services.store.account(cmd.email)
-    with services.recording(account):
-        account.verify_sms_code(cmd.code, services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    session = acting_session(services, account, cmd, stamp)
+    with services.recording(*with_session(account, session)):
+        account.verify_sms_code(cmd.code, stamp)
+        if session is not None:
+            session.prove_factor("sms", stamp)

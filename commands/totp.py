@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from commands.inputs import Actor, Email, SixDigitCode
 from commands.retry import retry_on_conflict
 from commands.services import Services
+from commands.step_up import acting_session, require_step_up, with_session
 from ledger import totp
 
 
@@ -33,7 +34,10 @@ class TotpEnrolment:
 @retry_on_conflict
 def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
     account = services.store.account(cmd.email)
-    secret = account.start_totp_enrolment(services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    if account.enabled_factors:  # a factor beside one she has: her proof first
+        require_step_up(services, account, cmd, "enrol_totp", stamp)
+    secret = account.start_totp_enrolment(stamp)
     services.save(account)
     return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, cmd.email))
 
@@ -48,6 +52,11 @@ def confirm_totp(services: Services, cmd: ConfirmTotp) -> list[str]:
 
 @retry_on_conflict
 def verify_totp(services: Services, cmd: VerifyTotp) -> None:
+    """Accept a code once; from a session, it proves a factor there."""
     account = services.store.account(cmd.email)
-    with services.recording(account):
-        account.verify_totp(cmd.code, services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    session = acting_session(services, account, cmd, stamp)
+    with services.recording(*with_session(account, session)):
+        account.verify_totp(cmd.code, stamp)
+        if session is not None:
+            session.prove_factor("totp", stamp)

@@ -10,6 +10,7 @@ from commands.inputs import Actor, Email, Name, Password, Slug
 from commands.retry import retry_on_conflict
 from commands.services import Services
 from commands.sessions import session_of
+from commands.step_up import require_step_up
 from ledger.account import Account
 from ledger.errors import AccountAlreadyExists
 from ledger.passwords import hash_password
@@ -59,6 +60,7 @@ def set_password(services: Services, cmd: SetPassword) -> None:
     org = services.store.app.find_organisation(account.org_id)
     sso_enforced = bool(org and org.sso and org.sso["enforced"])
     stamp = services.stamp(cmd)
+    require_step_up(services, account, cmd, "change_password", stamp)
     account.change_password(hash_password(cmd.password), sso_enforced, stamp)
     if cmd.revoke_other_sessions:
         keep = cmd.keep_session
@@ -85,5 +87,7 @@ def disconnect_sso(services: Services, cmd: DisconnectSso) -> None:
 @retry_on_conflict
 def set_security_alerts(services: Services, cmd: SetSecurityAlerts) -> None:
     account = services.store.account(cmd.email)
-    account.set_security_alerts(cmd.on, services.stamp(cmd))
+    stamp = services.stamp(cmd)
+    require_step_up(services, account, cmd, "change_alert_settings", stamp)
+    account.set_security_alerts(cmd.on, stamp)
     services.save(account)

@@ -20,7 +20,6 @@ from ledger.errors import (
     AdminRequired,
     FactorAlreadyEnabled,
     FactorNotEnabled,
-    FreshFactorRequired,
     InvalidMfaCode,
     InvalidRecoveryCode,
     LedgerError,
@@ -44,7 +43,6 @@ Challenge = Literal["enrolment", "sign_in"]
 T = TypeVar("T")
 
 SMS_CODE_LIFETIME = timedelta(minutes=10)
-FRESH_FACTOR = timedelta(minutes=10)  # how recent a proven factor must be for sensitive changes
 SMS_CODE_ATTEMPTS = 5  # wrong guesses before a texted code is void
 
 
@@ -61,9 +59,6 @@ def new_sms_code() -> str:
 
 
 class Account(SignIn, LedgerAggregate):
-    # When a second factor was last proven (sign-in or verification). A class default, so that
-    # snapshots taken before it existed still load.
-    last_factor_at: datetime | None = None
     # The keyed hash of the (issuer, subject) of the first SSO sign-in, and the ID tokens spent
     # since (until they expire). Class defaults for the same reason; only ever reassigned.
     sso_subject: str | None = None
@@ -120,14 +115,12 @@ class Account(SignIn, LedgerAggregate):
             account.totp_pending_secret = None
             account.totp_enabled_at = self.timestamp
             account.totp_last_step = self.step
-            account.last_factor_at = self.timestamp
 
     class TotpCodeAccepted(Event):
         step: int
 
         def apply(self, account: Account) -> None:
             account.totp_last_step = self.step
-            account.last_factor_at = self.timestamp
 
     class TotpDisabled(Event):
         def apply(self, account: Account) -> None:
@@ -158,7 +151,6 @@ class Account(SignIn, LedgerAggregate):
             account.sms_phone = self.phone
             account.sms_pending = None
             account.sms_enabled_at = self.timestamp
-            account.last_factor_at = self.timestamp
 
     class SmsLoginCodeSent(Event):
         code_hash: str
@@ -195,12 +187,10 @@ class Account(SignIn, LedgerAggregate):
 
         def apply(self, account: Account) -> None:
             account.recovery_hashes.remove(self.code_hash)
-            account.last_factor_at = self.timestamp
 
     class SmsCodeAccepted(Event):
         def apply(self, account: Account) -> None:
             account.sms_login_code = None
-            account.last_factor_at = self.timestamp
 
     class Erased(Event):
         """The account's personal data was crypto-shredded: its data key is destroyed."""
@@ -431,13 +421,6 @@ class Account(SignIn, LedgerAggregate):
             raise InvalidMfaCode("that is not the code we texted")
 
     # ---- disabling and recovery codes --------------------------------------------------------
-
-    def require_fresh_factor(self, at: datetime) -> None:
-        """Refuse unless a second factor was proven within the last ten minutes."""
-        if self.last_factor_at is None or at - self.last_factor_at > FRESH_FACTOR:
-            raise FreshFactorRequired(
-                "confirm it is you: enter a code from a second factor, then try again"
-            )
 
     def disable_factor(self, factor: Factor, org_requires_mfa: bool, stamp: Stamp) -> None:
         if factor not in self.enabled_factors:

@@ -62,12 +62,6 @@ class FactorNotEnabled(LedgerError):
     code = "factor_not_enabled"
 
 
-class FreshFactorRequired(LedgerError):
-    """A sensitive change from a browser session needs a second factor proven just before."""
-
-    code = "reauthentication_required"
-
-
 class NoPendingEnrolment(LedgerError):
     code = "no_pending_enrolment"
 
@@ -82,6 +76,13 @@ class MfaRequiredByOrg(LedgerError):
 
 class VerificationDenied(LedgerError):
     """A second-factor code was refused. The attempt itself is recorded."""
+
+
+class FreshFactorRequired(VerificationDenied):
+    """A sensitive change from a session needs that session to have proven a factor just
+    before. Recorded on the session, like a refused code."""
+
+    code = "reauthentication_required"
 
 
 class InvalidMfaCode(VerificationDenied):

@@ -8,6 +8,13 @@ recorded here: every other session signed out, the API key that opened it revoke
 erased (`Standing`). Kept apart from the account, sessions cost a command on the account
 nothing, however many of them it has opened.
 
+Step-up belongs to the session: a sensitive change made from it (disable a factor, regenerate
+recovery codes, enrol a factor beside an existing one, create an API key, change the password
+or the alert settings) needs this session to have proven one of the account's factors in the
+last ten minutes — at sign-in, or since (`FactorProved`); without any factor, its sign-in in the
+last ten minutes. Another session's proof, or enrolling a new factor, never counts. A refusal
+is recorded (`StepUpRefused`).
+
 The account's time index files these events under the account as well (`ledger.chain`), so
 that `timeline`, `state --as-of` and exports find them.
 """
@@ -21,8 +28,7 @@ from uuid import UUID
 
 from ledger import credentials
 from ledger.aggregate import LedgerAggregate, refuse_back_dating
-from ledger.clock import format_instant
-from ledger.errors import SessionExpired, UnknownSession
+from ledger.errors import FreshFactorRequired, SessionExpired, UnknownSession
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 
 Method = Literal["password", "sso", "api_key"]
@@ -31,6 +37,7 @@ SignInFactor = Literal["totp", "sms", "recovery_code", "idp"]
 IDLE_LIMIT = timedelta(days=30)
 API_KEY_IDLE_LIMIT = timedelta(hours=1)
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
+STEP_UP_WINDOW = timedelta(minutes=10)  # how recent the session's proof must be for a change
 NOT_ACTIVE = "that session is not active (signed out, or unknown)"
 
 
@@ -86,6 +93,19 @@ class Session(LedgerAggregate):
         def apply(self, session: Session) -> None:
             session.signed_out = True
 
+    class FactorProved(Event):
+        """The session's user entered a code of a factor the account already had."""
+
+        factor: SignInFactor
+
+        def apply(self, session: Session) -> None:
+            session.proved_at = self.timestamp
+
+    class StepUpRefused(Event):
+        """A sensitive change was asked of the session without a recent proof."""
+
+        action: str
+
     def __init__(
         self,
         account_id: UUID,
@@ -110,6 +130,7 @@ class Session(LedgerAggregate):
         self.account_version = account_version
         self.last_activity = timestamp
         self.signed_out = False
+        self.proved_at = timestamp if factor is not None else None  # the sign-in's own factor
 
     @classmethod
     def open(
@@ -167,8 +188,19 @@ class Session(LedgerAggregate):
             raise UnknownSession(f"no active session {self.session_id!r} on this account")
         self._record(self.SignedOut, stamp)
 
-    def expires_at(self) -> str:
-        return format_instant(self.last_activity + self.idle_limit)
+    def require_step_up(self, action: str, account_has_factors: bool, stamp: Stamp) -> None:
+        """Refuse (and record it) unless this session proved a factor in the last ten minutes.
+        For an account with no factor to prove, its sign-in is the proof: a recent one."""
+        proved = self.proved_at if account_has_factors else self.proved_at or self.created_on
+        if proved is None or stamp.at - proved > STEP_UP_WINDOW:
+            self._record(self.StepUpRefused, stamp, action=action)
+            raise FreshFactorRequired(
+                "confirm it is you: enter a code from your authenticator app, a texted code "
+                "or a recovery code, then try again"
+            )
+
+    def prove_factor(self, factor: SignInFactor, stamp: Stamp) -> None:
+        self._record(self.FactorProved, stamp, factor=factor)
 
     def _check_clock(self, at: datetime, standing: Standing) -> None:
         self.check_clock(at)

@@ -185,8 +185,6 @@ class SignIn:
                 account.remember_sso_token(
                     self.sso_token_key, self.sso_token_expires_at, self.timestamp
                 )
-            if self.factor is not None:
-                account.last_factor_at = self.timestamp
             if self.totp_step is not None:
                 account.totp_last_step = self.totp_step
             if self.recovery_code_hash is not None:

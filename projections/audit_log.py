@@ -58,6 +58,10 @@ class AuditLogProjection(Projection):
             # How many sessions these two ended is the sessions read model's count.
             Account.OtherSessionsSignedOut: lambda e: ("sessions_revoked", {"kept": e.kept}),
             Session.SignedOut: lambda e: ("session_revoked", {"session": e.session_id}),
+            Session.StepUpRefused: lambda e: (
+                "reauthentication_required",
+                {"action": e.action, "session": e.session_id},
+            ),
             Account.ApiKeyCreated: lambda e: (
                 "api_key_created",
                 {"key_id": e.key_id, "name": e.name},

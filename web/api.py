@@ -150,7 +150,6 @@ def api_router(access_: LedgerAccess) -> APIRouter:
             factors.DisableFactor,
             me,
             factor=body.factor,
-            fresh_factor_required=True,
         )
         return {"ok": True, "disabled": body.factor}
 
@@ -160,7 +159,6 @@ def api_router(access_: LedgerAccess) -> APIRouter:
             recovery_codes.regenerate_recovery_codes,
             recovery_codes.RegenerateRecoveryCodes,
             me,
-            fresh_factor_required=True,
         )
         return {"recovery_codes": codes}
 

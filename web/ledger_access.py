@@ -63,7 +63,12 @@ class Visitor:
 
     def actor(self) -> dict[str, str | None]:
         """The fields every command records about who acted and from where."""
-        return {"actor": self.email, "ip": self.ip, "user_agent": self.user_agent}
+        return {
+            "actor": self.email,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "acting_session": self.session_id,
+        }
 
 
 @dataclass(frozen=True)

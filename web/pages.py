@@ -46,6 +46,8 @@ ACTIONS = {  # what a "confirm it is you" form goes on to do
     "disable:totp": "disable the authenticator app",
     "disable:sms": "disable SMS",
     "regenerate": "regenerate your recovery codes",
+    "enrol_totp": "add an authenticator app",
+    "enrol_sms": "add a phone number",
 }
 SIGN_IN_REASONS = {
     "mfa_required": "Enter a code from your authenticator app (or a recovery code).",
@@ -182,12 +184,8 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     def totp_enrol(request: Request, csrf: FIELD) -> Response:
         me = signed_in(request, csrf)
 
-        def enrol() -> Response:
-            enrolment = totp.enrol_totp(access.services(), totp.EnrolTotp(**actor(me)))
-            shown = {"secret": enrolment.secret, "qr_svg": qr_svg(enrolment.otpauth_uri)}
-            return page(request, me, enrolment=shown)
-
-        return attempt(request, me, enrol)
+        reauth = {"then": "enrol_totp", "label": ACTIONS["enrol_totp"]}
+        return attempt(request, me, lambda: enrol_totp(request, me), reauth=reauth)
 
     @router.post("/security/totp/confirm")
     def totp_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
@@ -207,7 +205,8 @@ def pages_router(access: LedgerAccess) -> APIRouter:
             sms.enrol_sms(access.services(), sms.EnrolSms(**actor(me), phone=phone))
             return page(request, me, sms_pending=True, message="We texted you a code")
 
-        return attempt(request, me, enrol)
+        reauth = {"then": "enrol_sms", "label": ACTIONS["enrol_sms"]}
+        return attempt(request, me, enrol, reauth=reauth)
 
     @router.post("/security/sms/confirm")
     def sms_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
@@ -220,18 +219,27 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         return attempt(request, me, confirm)
 
     def disable_factor(me: Visitor, factor: str) -> Response:
-        command = factors.DisableFactor(**actor(me), factor=factor, fresh_factor_required=True)
+        command = factors.DisableFactor(**actor(me), factor=factor)
         factors.disable_factor(access.services(), command)
         return back(f"{factor}_disabled")  # the command accepted it: "totp" or "sms"
 
     def regenerate(request: Request, me: Visitor) -> Response:
-        command = recovery_codes.RegenerateRecoveryCodes(**actor(me), fresh_factor_required=True)
+        command = recovery_codes.RegenerateRecoveryCodes(**actor(me))
         codes = recovery_codes.regenerate_recovery_codes(access.services(), command)
         return page(request, me, codes=codes, message="New recovery codes: the old ones are void")
+
+    def enrol_totp(request: Request, me: Visitor) -> Response:
+        enrolment = totp.enrol_totp(access.services(), totp.EnrolTotp(**actor(me)))
+        shown = {"secret": enrolment.secret, "qr_svg": qr_svg(enrolment.otpauth_uri)}
+        return page(request, me, enrolment=shown)
 
     def carry_out(request: Request, me: Visitor, then: str) -> Response:
         if then == "regenerate":
             return regenerate(request, me)
+        if then == "enrol_totp":
+            return enrol_totp(request, me)
+        if then == "enrol_sms":  # the number was not kept: the form asks for it again
+            return page(request, me, message="Confirmed: now enter the number to add")
         return disable_factor(me, then.removeprefix("disable:"))
 
     @router.post("/security/disable")

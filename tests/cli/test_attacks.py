@@ -316,6 +316,62 @@ def test_a_revoked_session_token_is_refused_by_sessions_check_however_revoked_an
     assert ledger.ok("sessions", "list", ada) == []
 
 
+# ---- (d2) a stolen session making itself at home (issue 13) ---------------------------------
+
+
+def test_a_stolen_session_cannot_step_up_on_another_sessions_proof_or_on_an_enrolment(
+    ledger: Ledger, ada: str
+) -> None:
+    """Issue 13's attack: a session token stolen an hour ago enrolled the attacker's phone,
+    then disabled TOTP and regenerated the codes; the owner signing in with TOTP elsewhere gave
+    it ten fresh minutes; and it could mint a never-expiring API key. Step-up now belongs to
+    the session: every sensitive change from the stolen one is refused and recorded."""
+    from fastapi.testclient import TestClient
+
+    from ledger.store_location import StoreLocation
+    from tests.web.conftest import MovableClock
+    from web.app import create_app
+
+    secret, _, _ = enrol_totp(ledger, ada)
+    clock = MovableClock(ledger.now + timedelta(minutes=1))
+    with TestClient(create_app(StoreLocation.parse(ledger.url), clock)) as client:
+
+        def signed_in() -> dict[str, str]:
+            code = pyotp.TOTP(secret).at(clock.now())
+            body = {"email": ada, "method": "password", "password": PASSWORD, "totp": code}
+            answer = client.post("/api/login", json=body)
+            assert answer.status_code == 200, answer.text
+            clock.advance(seconds=30)  # the next sign-in takes the next time step
+            return {"Authorization": f"Bearer {answer.json()['session_token']}"}
+
+        stolen = signed_in()
+        clock.advance(hours=1)
+        owner = signed_in()  # the owner signs in with her app, on her phone
+
+        changes = [
+            ("/api/mfa/sms/enrol", {"phone": "+14155550199"}),
+            ("/api/mfa/disable", {"factor": "totp"}),
+            ("/api/mfa/recovery-codes/regenerate", None),
+            ("/api/api-keys", {"name": "persistence"}),
+            ("/api/mfa/totp/enrol", None),
+        ]
+        for path, body in changes:
+            answer = client.post(path, headers=stolen, json=body)
+            assert answer.status_code == 403, (path, answer.text)
+            assert answer.json()["error"]["code"] == "reauthentication_required"
+        audit = ledger.ok("audit", ada)
+        refused = [e for e in audit if e["action"] == "reauthentication_required"]
+        assert len(refused) == len(changes)
+
+        # The owner's fresh session may; the stolen one still may not.
+        key = client.post("/api/api-keys", headers=owner, json={"name": "ci"})
+        assert key.status_code == 200, key.text
+        assert client.post("/api/api-keys", headers=stolen, json={"name": "x"}).status_code == 403
+    status = ledger.ok("mfa", "status", ada)
+    assert status["totp"]["enabled"] is True and status["sms"]["enabled"] is False
+    assert [k["name"] for k in ledger.ok("api-keys", "list", ada)] == ["ci"]
+
+
 # ---- (e) guessing session tokens and API keys ----------------------------------------------------
 
 

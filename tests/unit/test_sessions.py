@@ -11,10 +11,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import pyotp
 import pytest
 
 from ledger.account import Account
-from ledger.errors import SessionExpired, UnknownSession
+from ledger.errors import FreshFactorRequired, SessionExpired, UnknownSession
 from ledger.events import Context, Stamp
 from ledger.session import Session
 from ledger.sign_in import Client, NewSession, SignInAttempt
@@ -149,3 +150,45 @@ def test_the_account_stays_the_same_size_however_many_sessions_it_opened() -> No
 
     small = size_after(10)
     assert size_after(2_000) - small < 16  # a version number's digits, no more
+
+
+# ---- step-up belongs to the session (issue 13) --------------------------------------------------
+
+
+def test_a_sensitive_change_needs_this_sessions_own_proof_within_ten_minutes() -> None:
+    account, key = new_account()
+    mine, other = sign_in_with(account, key, T0).opened, sign_in_with(account, key, T0).opened
+    mine.collect_events()
+
+    other.prove_factor("totp", stamp(T0 + timedelta(minutes=30)))  # another session's proof
+    with pytest.raises(FreshFactorRequired):
+        mine.require_step_up("create_api_key", True, stamp(T0 + timedelta(minutes=31)))
+    assert [type(e) for e in mine.collect_events()] == [Session.StepUpRefused]
+
+    mine.prove_factor("recovery_code", stamp(T0 + timedelta(minutes=32)))
+    mine.require_step_up("create_api_key", True, stamp(T0 + timedelta(minutes=42)))
+    with pytest.raises(FreshFactorRequired):
+        mine.require_step_up("create_api_key", True, stamp(T0 + timedelta(minutes=42, seconds=1)))
+
+
+def test_enrolling_a_factor_is_no_step_up_for_the_session_that_enrolled_it() -> None:
+    account, key = new_account()
+    session = sign_in_with(account, key, T0).opened
+    secret = account.start_totp_enrolment(stamp(T0))
+    account.confirm_totp(totp_now(secret, T0), stamp(T0))
+
+    with pytest.raises(FreshFactorRequired):
+        session.require_step_up("disable_factor", bool(account.enabled_factors), stamp(T0))
+
+
+def test_without_any_factor_a_recent_sign_in_is_the_proof() -> None:
+    account, key = new_account()
+    session = sign_in_with(account, key, T0).opened
+
+    session.require_step_up("create_api_key", False, stamp(T0 + timedelta(minutes=10)))
+    with pytest.raises(FreshFactorRequired):
+        session.require_step_up("create_api_key", False, stamp(T0 + timedelta(minutes=11)))
+
+
+def totp_now(secret: str, at: datetime) -> str:
+    return pyotp.TOTP(secret).at(at)
