@@ -16,7 +16,8 @@ from ledger import credentials, identity
 from ledger.account import Account
 from ledger.errors import UnknownSession
 from ledger.events import Context
-from ledger.session import NOT_ACTIVE, Session
+from ledger.session import NOT_ACTIVE, Session, Standing
+from ledger.sign_in import SsoPolicy
 
 
 class CheckSession(CommandInput):
@@ -60,7 +61,7 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
         account.check_legacy_session(claimed.session_id, cmd.token.strip(), stamp)
         services.save(account)
     else:
-        session.check(cmd.token.strip(), account.session_standing(), stamp)
+        session.check(cmd.token.strip(), standing_of(services, account), stamp)
         services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
     return ActiveSession(session_id=claimed.session_id, email=email)
@@ -75,7 +76,7 @@ def revoke_session(services: Services, cmd: RevokeSession) -> None:
         account.sign_out_legacy_session(cmd.session_id, stamp)
         services.save(account)
     else:
-        session.sign_out(account.session_standing(), stamp)
+        session.sign_out(standing_of(services, account), stamp)
         services.save(session)
 
 
@@ -84,9 +85,20 @@ def revoke_other_sessions(services: Services, cmd: RevokeOtherSessions) -> Other
     """The panic button: every session but the one kept ends now."""
     account = services.store.account(cmd.email)
     kept = session_of(services, account, cmd.keep)
-    account.sign_out_other_sessions(cmd.keep, kept, services.stamp(cmd))
+    policy = sso_policy_of(services, account)
+    account.sign_out_other_sessions(cmd.keep, kept, services.stamp(cmd), policy)
     position = services.save(account)
     return OthersSignedOut(account_email=cmd.email, position=position)
+
+
+def sso_policy_of(services: Services, account: Account) -> SsoPolicy | None:
+    org = services.store.app.find_organisation(account.org_id)
+    return org.sso_policy() if org else None
+
+
+def standing_of(services: Services, account: Account) -> Standing:
+    """What ends the account's sessions, its organisation's SSO enforcement included."""
+    return account.session_standing(sso_policy_of(services, account))
 
 
 def session_of(services: Services, account: Account, session_id: str) -> Session | None:

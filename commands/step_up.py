@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from commands.inputs import Actor
 from commands.services import Services
-from commands.sessions import session_of
+from commands.sessions import session_of, standing_of
 from ledger.account import Account
 from ledger.errors import UnknownSession
 from ledger.events import Stamp
@@ -24,7 +24,7 @@ def acting_session(
     if cmd.acting_session is None:
         return None
     session = session_of(services, account, cmd.acting_session)
-    if session is None or not session.is_active(stamp.at, account.session_standing()):
+    if session is None or not session.is_active(stamp.at, standing_of(services, account)):
         raise UnknownSession(NOT_ACTIVE)
     return session
 

@@ -65,7 +65,7 @@ def set_password(services: Services, cmd: SetPassword) -> None:
     if cmd.revoke_other_sessions:
         keep = cmd.keep_session
         kept = session_of(services, account, keep) if keep else None
-        account.sign_out_other_sessions(keep, kept, stamp)
+        account.sign_out_other_sessions(keep, kept, stamp, org.sso_policy() if org else None)
     services.save(account)
 
 

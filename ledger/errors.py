@@ -140,6 +140,10 @@ class SessionExpired(LedgerError):
     code = "session_expired"
 
 
+class SsoRequired(LedgerError):
+    code = "sso_required"
+
+
 class UnknownApiKey(LedgerError):
     code = "unknown_api_key"
 

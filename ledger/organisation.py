@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -25,6 +26,11 @@ class ProviderSettings:
 
 
 class Organisation(LedgerAggregate):
+    # When SSO enforcement last began: sessions opened before it other than by SSO end, and
+    # API keys authorised before it wait for their owner to authorise them again from an SSO
+    # session. A class default, so that snapshots taken before it existed still load.
+    sso_enforced_since: datetime | None = None
+
     class Event(LedgerEvent):
         pass
 
@@ -50,6 +56,8 @@ class Organisation(LedgerAggregate):
         domains: tuple[str, ...] = ()  # e-mail domains whose people it signs in (ledger.sso_domain)
 
         def apply(self, org: Organisation) -> None:
+            if self.enforced and not (org.sso and org.sso["enforced"]):
+                org.sso_enforced_since = self.timestamp
             org.sso_domains = list(self.domains)
             org.sso = {"idp": self.idp, "mfa_mode": self.mfa_mode, "enforced": self.enforced}
             org.sso_provider = (
@@ -111,7 +119,11 @@ class Organisation(LedgerAggregate):
     def sso_policy(self) -> SsoPolicy | None:
         if self.sso is None:
             return None
-        return SsoPolicy(**self.sso, signs_in=self.sso_provider is not None)
+        return SsoPolicy(
+            **self.sso,
+            signs_in=self.sso_provider is not None,
+            enforced_since=self.sso_enforced_since,
+        )
 
     def provider_settings(self, sealer: Sealer) -> ProviderSettings | None:
         """How to reach the organisation's OpenID provider (the client secret unsealed)."""

@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS rm_audit_log (
     details TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_audit_log_account_time ON rm_audit_log (account_id, occurred_at);
+-- Organisations beginning to enforce SSO: in every member's audit log (see audit_entries).
+CREATE TABLE IF NOT EXISTS rm_sso_enforced (
+    position BIGINT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    actor_id TEXT,
+    ip TEXT
+);
 
 -- Read model: sessions that may still be active (`sessions list`), pruned as they idle out.
 -- Replaces rm_sessions, the read model of the time before sessions had streams of their own.
@@ -108,6 +116,15 @@ CREATE INDEX IF NOT EXISTS rm_active_sessions_account_expiry
     ON rm_active_sessions (account_id, expires_at);
 CREATE INDEX IF NOT EXISTS rm_active_sessions_account_activity
     ON rm_active_sessions (account_id, last_activity DESC, created_at DESC, session_id DESC);
+-- Whether each organisation enforces SSO, and the accounts an admin disconnected from it:
+-- enforcement beginning ends the other members' sessions not opened by SSO.
+CREATE TABLE IF NOT EXISTS rm_sso_enforcement (
+    org_id TEXT PRIMARY KEY,
+    enforced BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rm_sso_disconnected (
+    account_id TEXT PRIMARY KEY
+);
 -- The active sessions an account's decision (sign out the others, revoke a key) ended.
 CREATE TABLE IF NOT EXISTS rm_session_endings (
     position BIGINT PRIMARY KEY,

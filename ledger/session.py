@@ -60,6 +60,7 @@ class Standing:
     cut_off: int | None = None  # sessions opened before this account version ended...
     kept: str | None = None  # ...except this one
     revoked_keys: frozenset[str] = frozenset()
+    sso_only_since: datetime | None = None  # SSO enforcement began: other sessions before end
 
     def ends(self, session: Session) -> bool:
         signed_out_elsewhere = (
@@ -68,7 +69,12 @@ class Standing:
             and session.session_id != self.kept
         )
         key_revoked = session.key_id is not None and session.key_id in self.revoked_keys
-        return self.erased or signed_out_elsewhere or key_revoked
+        before_sso = (
+            self.sso_only_since is not None
+            and session.opened_by != "sso"
+            and session.created_on <= self.sso_only_since
+        )
+        return self.erased or signed_out_elsewhere or key_revoked or before_sso
 
 
 class Session(LedgerAggregate):

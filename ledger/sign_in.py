@@ -18,6 +18,7 @@ from ledger.errors import (
     AdminRequired,
     LoginDenied,
     SessionExpired,
+    SsoRequired,
     UnknownApiKey,
     UnknownSession,
     VerificationDenied,
@@ -39,6 +40,10 @@ WRONG_PASSWORD = "wrong e-mail or password"  # noqa: S105 (a message, not a secr
 INVALID_API_KEY = "that API key is not valid"
 THROTTLED = "too_many_attempts"
 THROTTLED_MESSAGE = "too many failed sign-ins from your network: try again later"
+KEY_AWAITS_SSO = (
+    "your organisation now signs you in through SSO: authorise this API key again from a "
+    "session opened with SSO"
+)
 # Failures that count towards a lockout: a wrong secret, not a missing step.
 COUNTED_FAILURES = frozenset(
     {
@@ -118,6 +123,7 @@ class SsoPolicy:
     # False for an organisation set up before SSO meant OpenID Connect (no issuer recorded):
     # its enforcement still holds, but nobody can sign in through it until it is set up again.
     signs_in: bool = True
+    enforced_since: datetime | None = None  # when enforcement last began (ledger.organisation)
 
 
 @dataclass(frozen=True)
@@ -263,6 +269,14 @@ class SignIn:
                 "revoked": False,
             }
 
+    class ApiKeyReauthorised(LedgerEvent):
+        """Its owner authorised the key again from an SSO session, after SSO enforcement."""
+
+        key_id: str
+
+        def apply(self, account: Account) -> None:
+            account.api_keys[self.key_id]["authorised_at"] = self.timestamp
+
     class ApiKeyRevoked(LedgerEvent):
         key_id: str
 
@@ -335,7 +349,7 @@ class SignIn:
     ) -> tuple[bool, dict[str, Any]]:
         """The credential itself: whether a Flero second factor is needed, and what it used."""
         if attempt.method == "api_key":
-            return False, {"api_key_id": self._check_api_key(attempt.api_key or "")}
+            return False, {"api_key_id": self._check_api_key(attempt.api_key or "", sso)}
         if attempt.method == "password":
             if sso is not None and sso.enforced and not self.sso_disconnected:
                 raise _Refusal("sso_required", "your organisation signs you in through SSO")
@@ -419,14 +433,36 @@ class SignIn:
             "mfa_required", "a second factor is required: --totp, --sms or --recovery-code"
         )
 
-    def _check_api_key(self, key: str) -> str:
+    def _check_api_key(self, key: str, sso: SsoPolicy | None) -> str:
         key_id = credentials.read_api_key_id(key) or ""
         stored = self.api_keys.get(key_id)
         # Compare even when no key has that id, so that timing says nothing about key ids.
         valid = credentials.matches(key, stored["key_hash"] if stored else credentials.digest(""))
         if not (valid and stored and not stored["revoked"]):
             raise _Refusal("invalid_api_key", INVALID_API_KEY)
+        if key_id in self.keys_awaiting_sso(sso):
+            raise _Refusal("sso_required", KEY_AWAITS_SSO)
         return key_id
+
+    def keys_awaiting_sso(self, sso: SsoPolicy | None) -> frozenset[str]:
+        """Keys authorised before SSO enforcement began, while it holds (GitHub's model)."""
+        if sso is None or not sso.enforced or sso.enforced_since is None or self.sso_disconnected:
+            return frozenset()
+        since = sso.enforced_since
+        return frozenset(
+            key_id
+            for key_id, key in self.api_keys.items()
+            if key.get("authorised_at", key["created_at"]) <= since
+        )
+
+    def reauthorise_api_key(self, key_id: str, session: Session, stamp: Stamp) -> None:
+        """Lift the suspension SSO enforcement put on a key: from an SSO session only."""
+        key = self.api_keys.get(key_id)
+        if key is None or key["revoked"]:
+            raise UnknownApiKey(f"no active API key {key_id!r} on this account")
+        if session.opened_by != "sso":
+            raise SsoRequired("authorise an API key again from a session you opened with SSO")
+        self._record(self.ApiKeyReauthorised, stamp, key_id=key_id)
 
     def _refuse(
         self,
@@ -449,21 +485,26 @@ class SignIn:
 
     # ---- sessions ------------------------------------------------------------------------------
 
-    def session_standing(self) -> Standing:
+    def session_standing(self, sso: SsoPolicy | None = None) -> Standing:
+        """What ends this account's sessions, its organisation's SSO enforcement included."""
+        enforced = sso is not None and sso.enforced and not self.sso_disconnected
         return Standing(
             last_recorded=self.modified_on,
             erased=self.erased,
             cut_off=self.sessions_cut_off,
             kept=self.session_kept,
             revoked_keys=frozenset(k for k, key in self.api_keys.items() if key["revoked"]),
+            sso_only_since=sso.enforced_since if enforced and sso else None,
         )
 
-    def sign_out_other_sessions(self, keep: str | None, kept: Session | None, stamp: Stamp) -> None:
+    def sign_out_other_sessions(
+        self, keep: str | None, kept: Session | None, stamp: Stamp, sso: SsoPolicy | None = None
+    ) -> None:
         """End every session but `keep` (which must be active; `kept` is its stream, None for
         a session kept in the account): the panic button. With `keep` None, every session."""
         self.check_clock(stamp.at)
         if kept is not None:
-            keeps_one = kept.is_active(stamp.at, self.session_standing())
+            keeps_one = kept.is_active(stamp.at, self.session_standing(sso))
         else:
             keeps_one = keep is None or keep in self.legacy_sessions(stamp.at)
         if not keeps_one:

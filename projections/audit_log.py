@@ -11,6 +11,7 @@ from uuid import UUID
 from ledger.account import Account
 from ledger.clock import display_instant, stored_instant
 from ledger.database import Transaction
+from ledger.organisation import Organisation
 from ledger.session import Session
 from projections.framework import Handler, Projection
 from projections.phone import mask_phone
@@ -20,7 +21,7 @@ Details = Callable[[Any], tuple[str, dict[str, Any]]]
 
 class AuditLogProjection(Projection):
     name = "audit_log"
-    tables = ("rm_audit_log",)
+    tables = ("rm_audit_log", "rm_sso_enforced")
 
     def handlers(self) -> dict[type[Any], Handler]:
         describe: dict[type[Any], Details] = {
@@ -67,6 +68,7 @@ class AuditLogProjection(Projection):
                 {"key_id": e.key_id, "name": e.name},
             ),
             Account.ApiKeyRevoked: lambda e: ("api_key_revoked", {"key_id": e.key_id}),
+            Account.ApiKeyReauthorised: lambda e: ("api_key_reauthorised", {"key_id": e.key_id}),
             Account.SsoDisconnected: lambda e: ("sso_disconnected", {}),
             Account.Erased: lambda e: ("account_erased", {}),
             Account.VerificationFailed: lambda e: (
@@ -74,7 +76,25 @@ class AuditLogProjection(Projection):
                 {"factor": e.factor, "reason": e.reason},
             ),
         }
-        return {cls: self._writer(details) for cls, details in describe.items()}
+        handlers = {cls: self._writer(details) for cls, details in describe.items()}
+        return handlers | {Organisation.SsoConfigured: self.sso_configured}
+
+    def sso_configured(
+        self, event: Organisation.SsoConfigured, position: int, tx: Transaction
+    ) -> None:
+        """Every member's log shows SSO enforced (read with theirs: see audit_entries)."""
+        if event.enforced:
+            tx.execute(
+                "INSERT INTO rm_sso_enforced (position, org_id, occurred_at, actor_id, ip) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    position,
+                    str(event.originator_id),
+                    stored_instant(event.timestamp),
+                    str(event.actor_id) if event.actor_id else None,
+                    self.unseal(event.ip),
+                ),
+            )
 
     def _writer(self, details: Details) -> Handler:
         def write(event: Any, position: int, tx: Transaction) -> None:
@@ -104,31 +124,55 @@ class AuditLogProjection(Projection):
 def audit_entries(
     tx: Transaction, account_id: UUID, since: datetime | None, until: datetime | None
 ) -> list[dict[str, Any]]:
-    """The account's audit log, newest first, within [since, until)."""
-    sql = (
-        "SELECT l.occurred_at, l.action, COALESCE(a.email, l.actor_id), l.ip, l.details, "
-        "e.sessions FROM rm_audit_log l LEFT JOIN rm_accounts a ON a.account_id = l.actor_id "
+    """The account's audit log, newest first, within [since, until): its own entries, and its
+    organisation's enforcing SSO since she joined."""
+    within, bounds = _within(since, until)
+    # The conditions are ours; every value is a parameter.
+    own = (
+        "SELECT l.position, l.occurred_at, l.action, COALESCE(a.email, l.actor_id), l.ip, "  # noqa: S608
+        "l.details, e.sessions FROM rm_audit_log l "
+        "LEFT JOIN rm_accounts a ON a.account_id = l.actor_id "
         "LEFT JOIN rm_session_endings e ON e.position = l.position "
-        "WHERE l.account_id = ?"
+        f"WHERE l.account_id = ?{within.format(t='l')}"
     )
-    params: list[Any] = [str(account_id)]
-    if since is not None:
-        sql += " AND l.occurred_at >= ?"
-        params.append(stored_instant(since))
-    if until is not None:
-        sql += " AND l.occurred_at < ?"
-        params.append(stored_instant(until))
-    rows = tx.fetchall(sql + " ORDER BY l.occurred_at DESC, l.position DESC", params)
+    enforced = (
+        "SELECT s.position, s.occurred_at, 'sso_enforced', COALESCE(a.email, s.actor_id), s.ip, "  # noqa: S608
+        "NULL, NULL FROM rm_sso_enforced s JOIN rm_accounts m ON m.org_id = s.org_id "
+        "LEFT JOIN rm_accounts a ON a.account_id = s.actor_id "
+        "WHERE m.account_id = ? AND s.position > "
+        f"(SELECT MIN(position) FROM rm_audit_log WHERE account_id = ?){within.format(t='s')}"
+    )
+    params = [str(account_id), *bounds, str(account_id), str(account_id), *bounds]
+    rows = tx.fetchall(f"{own} UNION ALL {enforced} ORDER BY 2 DESC, 1 DESC", params)
     return [
         {
             "timestamp": display_instant(occurred_at),
             "action": action,
             "actor": actor,
             "ip": ip,
-            "details": json.loads(details) | _sessions_ended(action, ended),
+            "details": (json.loads(details) if details else SSO_ENFORCED)
+            | _sessions_ended(action, ended),
         }
-        for occurred_at, action, actor, ip, details, ended in rows
+        for _, occurred_at, action, actor, ip, details, ended in rows
     ]
+
+
+SSO_ENFORCED = {
+    "sessions": "every session not opened with SSO ended",
+    "api_keys": "each waits to be authorised again from a session opened with SSO",
+}
+
+
+def _within(since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    """A time condition on table `{t}` and its parameters."""
+    condition, bounds = "", []
+    if since is not None:
+        condition += " AND {t}.occurred_at >= ?"
+        bounds.append(stored_instant(since))
+    if until is not None:
+        condition += " AND {t}.occurred_at < ?"
+        bounds.append(stored_instant(until))
+    return condition, bounds
 
 
 def _sessions_ended(action: str, ended: str | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ledger.errors import AccountNotFound, NotYetCreated
 from ledger.events import LedgerEvent
 from ledger.organisation import Organisation
 from ledger.session import API_KEY_IDLE_LIMIT, IDLE_LIMIT, Session
-from ledger.sign_in import SESSION_IDLE_LIMIT
+from ledger.sign_in import SESSION_IDLE_LIMIT, SsoPolicy
 from ledger.store import LedgerStore
 from projections.framework import ERASED
 from projections.phone import mask_phone
@@ -118,7 +118,8 @@ class Forensics:
             "as_of": format_instant(as_of),
             "mfa": self._mfa(account, org),
             "sessions": sorted(
-                self._sessions(account, as_of) + self._streamed_sessions(account, as_of),
+                self._sessions(account, as_of)
+                + self._streamed_sessions(account, org.sso_policy(), as_of),
                 key=lambda session: str(session["last_activity"]),
                 reverse=True,
             ),
@@ -173,9 +174,11 @@ class Forensics:
             )
         return active
 
-    def _streamed_sessions(self, account: Account, as_of: datetime) -> list[dict[str, Any]]:
+    def _streamed_sessions(
+        self, account: Account, sso: SsoPolicy | None, as_of: datetime
+    ) -> list[dict[str, Any]]:
         """Sessions with streams of their own active at `as_of`, each replayed to then."""
-        standing = account.session_standing()
+        standing = account.session_standing(sso)
         active = []
         for stream, version in self._session_versions(account.id, as_of):
             session: object = self.store.app.repository.get(stream, version=version)

@@ -19,6 +19,7 @@ from uuid import UUID
 from ledger.account import Account
 from ledger.clock import display_instant, parse_instant, stored_instant
 from ledger.database import Transaction
+from ledger.organisation import Organisation
 from ledger.session import IDLE_LIMIT, Session
 from projections.client import client_of
 from projections.framework import Handler, Projection
@@ -28,7 +29,12 @@ DEFAULT_PAGE = 50
 
 class SessionsProjection(Projection):
     name = "active_sessions"
-    tables = ("rm_active_sessions", "rm_session_endings")
+    tables = (
+        "rm_active_sessions",
+        "rm_session_endings",
+        "rm_sso_enforcement",
+        "rm_sso_disconnected",
+    )
 
     def handlers(self) -> dict[type[Any], Handler]:
         return {
@@ -38,6 +44,8 @@ class SessionsProjection(Projection):
             Account.OtherSessionsSignedOut: self.others_signed_out,
             Account.ApiKeyRevoked: self.key_revoked,
             Account.Erased: self.erased,
+            Account.SsoDisconnected: self.sso_disconnected,
+            Organisation.SsoConfigured: self.sso_configured,
             # Sessions opened before sessions had streams, recorded in the account's stream.
             Account.LoginSucceeded: self.opened_in_account,
             Account.SessionActivityRecorded: self.active_in_account,
@@ -84,6 +92,31 @@ class SessionsProjection(Projection):
 
     def key_revoked(self, event: Account.ApiKeyRevoked, position: int, tx: Transaction) -> None:
         self._end(tx, event, position, "key_id = ? AND ends_with_key", (event.key_id,))
+
+    def sso_configured(self, event: Organisation.SsoConfigured, _: int, tx: Transaction) -> None:
+        """Enforcement beginning ends the members' sessions not opened by SSO (but those of
+        members an admin disconnected from SSO), as `ledger.session.Standing` does."""
+        org = str(event.originator_id)
+        row = tx.fetchone("SELECT enforced FROM rm_sso_enforcement WHERE org_id = ?", (org,))
+        began = event.enforced and not (row and row[0])
+        tx.execute("DELETE FROM rm_sso_enforcement WHERE org_id = ?", (org,))
+        tx.execute(
+            "INSERT INTO rm_sso_enforcement (org_id, enforced) VALUES (?, ?)", (org, event.enforced)
+        )
+        if began:  # members who joined later have no session yet, even in a rebuild
+            tx.execute(
+                "DELETE FROM rm_active_sessions WHERE opened_by <> 'sso' AND account_id IN "
+                "(SELECT account_id FROM rm_accounts WHERE org_id = ?) AND account_id NOT IN "
+                "(SELECT account_id FROM rm_sso_disconnected)",
+                (org,),
+            )
+
+    def sso_disconnected(self, event: Account.SsoDisconnected, _: int, tx: Transaction) -> None:
+        tx.execute(
+            "INSERT INTO rm_sso_disconnected (account_id) VALUES (?) "
+            "ON CONFLICT (account_id) DO NOTHING",
+            (str(event.originator_id),),
+        )
 
     def erased(self, event: Account.Erased, _: int, tx: Transaction) -> None:
         tx.execute(

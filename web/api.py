@@ -207,6 +207,12 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         issued = run(api_keys.create_api_key, api_keys.CreateApiKey, me, name=body.name)
         return {"key_id": issued.public_id, "key": issued.secret}
 
+    @router.post("/api-keys/{key_id}/reauthorise")
+    def reauthorise_key(key_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
+        """After the organisation began enforcing SSO: from a session opened with SSO."""
+        run(api_keys.reauthorise_api_key, api_keys.ReauthoriseApiKey, me, key_id=key_id)
+        return {"ok": True}
+
     @router.post("/api-keys/{key_id}/revoke")
     def revoke_key(key_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
         run(api_keys.revoke_api_key, api_keys.RevokeApiKey, me, key_id=key_id)

@@ -52,7 +52,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
-FORBIDDEN = {"admin_required", "reauthentication_required", "mfa_required_by_org"}
+FORBIDDEN = {"admin_required", "reauthentication_required", "mfa_required_by_org", "sso_required"}
 NOT_FOUND = {"unknown_user", "unknown_session", "unknown_api_key", "unknown_org"}
 MAX_BODY = 64 * 1024  # bytes: the largest request any form or API call needs is a few hundred
 

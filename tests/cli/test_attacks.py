@@ -372,6 +372,40 @@ def test_a_stolen_session_cannot_step_up_on_another_sessions_proof_or_on_an_enro
     assert [k["name"] for k in ledger.ok("api-keys", "list", ada)] == ["ci"]
 
 
+def test_enforcing_sso_ends_other_sessions_and_holds_api_keys_until_authorised_again(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """Issue 13's attack: enforcing SSO left API keys and earlier password sessions working.
+    Now enforcement ends every session not opened with SSO, and a key signs in again only once
+    its owner authorises it from a session she opened with SSO."""
+    from fastapi.testclient import TestClient
+
+    from ledger.store_location import StoreLocation
+    from web.app import create_app
+
+    key = ledger.ok("api-keys", "create", ada, "--name", "ci")
+    password_session = sign_in(ledger, ada)["session_token"]
+    key_session = with_key(ledger, ada, key["key"])["session_token"]
+
+    configure_sso(ledger.later(minutes=1), tmp_path, "idp", enforce=True)
+
+    ledger.later(minutes=1)
+    token_refused(ledger, password_session)
+    token_refused(ledger, key_session)
+    assert with_key(ledger, ada, key["key"])["reason"] == "sso_required"
+    assert history(ledger, ada)[0]["reason"] == "sso_required"
+    assert "sso_enforced" in [e["action"] for e in ledger.ok("audit", ada)]
+    assert ledger.ok("sessions", "list", ada) == []
+
+    by_sso = sso(ledger, ada)["session_token"]
+    with TestClient(create_app(StoreLocation.parse(ledger.url), FixedClock(ledger.now))) as web:
+        bearer = {"Authorization": f"Bearer {by_sso}"}
+        path = f"/api/api-keys/{key['key_id']}/reauthorise"
+        assert web.post(path, headers=bearer).status_code == 200
+    assert with_key(ledger, ada, key["key"])["outcome"] == "success"
+    assert "api_key_reauthorised" in [e["action"] for e in ledger.ok("audit", ada)]
+
+
 # ---- (e) guessing session tokens and API keys ----------------------------------------------------
 
 
