@@ -349,7 +349,10 @@ class SignIn:
     ) -> tuple[bool, dict[str, Any]]:
         """The credential itself: whether a Flero second factor is needed, and what it used."""
         if attempt.method == "api_key":
-            return False, {"api_key_id": self._check_api_key(attempt.api_key or "", sso)}
+            key_id = self._check_api_key(attempt.api_key or "")
+            if key_id in self.keys_awaiting_sso(sso):
+                raise _Refusal("sso_required", KEY_AWAITS_SSO)
+            return False, {"api_key_id": key_id}
         if attempt.method == "password":
             if sso is not None and sso.enforced and not self.sso_disconnected:
                 raise _Refusal("sso_required", "your organisation signs you in through SSO")
@@ -433,15 +436,13 @@ class SignIn:
             "mfa_required", "a second factor is required: --totp, --sms or --recovery-code"
         )
 
-    def _check_api_key(self, key: str, sso: SsoPolicy | None) -> str:
+    def _check_api_key(self, key: str) -> str:
         key_id = credentials.read_api_key_id(key) or ""
         stored = self.api_keys.get(key_id)
         # Compare even when no key has that id, so that timing says nothing about key ids.
         valid = credentials.matches(key, stored["key_hash"] if stored else credentials.digest(""))
         if not (valid and stored and not stored["revoked"]):
             raise _Refusal("invalid_api_key", INVALID_API_KEY)
-        if key_id in self.keys_awaiting_sso(sso):
-            raise _Refusal("sso_required", KEY_AWAITS_SSO)
         return key_id
 
     def keys_awaiting_sso(self, sso: SsoPolicy | None) -> frozenset[str]:
