@@ -151,6 +151,12 @@ def hammer(cast: Cast, worker: int, seconds: float) -> Run:
         token = idp.token(datetime.now(UTC), email, jti=f"w{worker}-{tokens}")
         login(email, "--method", "sso", "--id-token-stdin", *options, stdin=token, detail=detail)
 
+    # A few guesses first, so that some account is guessed at often enough to lock however
+    # slowly the machine runs (eight workers: twelve guesses each at two of the three).
+    for _ in range(4):
+        login(
+            GUESSED[3 + worker % 3], "--method", "api-key", "--api-key-stdin", stdin="flk.x.guess"
+        )
     while time.monotonic() < deadline:
         op = rng.choice(["totp", "recovery", "api_key", "api_key", "bad_key", "check", "revoke"])
         op = "bad_key" if rng.random() < 0.1 else op
