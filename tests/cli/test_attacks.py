@@ -13,6 +13,7 @@ docs/THREAT_MODEL.md names these tests as the proof of each guarantee.
 from __future__ import annotations
 
 import ast
+import base64
 import hmac
 import inspect
 import json
@@ -29,6 +30,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher, profiles
 from click.testing import Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
@@ -39,6 +41,7 @@ from ledger.errors import MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.store import LedgerStore
+from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
 from tests.cli.test_login import (
     BROWSER,
     IP,
@@ -936,6 +939,32 @@ def test_no_session_can_be_reached_through_another_account(ledger: Ledger, ada: 
 
     assert ledger.event_count() == before
     assert token_accepted(ledger, token)["email"] == ada
+
+
+# ---- issue 13: evidence that cannot be bent (snapshots, anchors, a pinned key) -----------------
+
+
+def test_verify_takes_an_empty_or_malformed_public_key_as_bad_input_never_the_manifests_own(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """Issue 13's attack: `verify PATH --public-key "$(...)"` whose inner command printed
+    nothing trusted the key a forged manifest names, and said `key_pinned: true`."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    path = tmp_path / "ada.jsonl"
+    ledger.later(minutes=1).ok("export", "--user", ada, "--format", "jsonl", "--out", str(path))
+    ledgers_key = ledger.ok("info")["signing_public_key"]
+    forger = Ed25519PrivateKey.generate()
+    forge_without_last_record(Export(path, "jsonl"), forger, embed=public_key_of(forger))
+
+    short = base64.b64encode(bytes(31)).decode()
+    for malformed in ("", " ", "not base64!", ledgers_key[:-4], short):
+        result = run_json(ledger, "verify", str(path), "--public-key", malformed)
+        assert (result.exit_code, error_code(result)) == (2, "invalid_input"), malformed
+        assert "key_pinned" not in result.stdout
+    refused = ledger.refused("verify", str(path), "--public-key", ledgers_key, code="tampered")
+    assert "signature does not verify" in refused["error"]["message"]
+    missing = run_json(ledger, "verify", str(tmp_path / "gone.jsonl"), "--public-key", ledgers_key)
+    assert (missing.exit_code, error_code(missing)) == (2, "not_found")
 
 
 # ---- beyond the list: an insider with write access to the database ------------------------------
