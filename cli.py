@@ -1311,16 +1311,7 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
         task = progress.add_task("Verifying the ledger", total=store.event_count())
         report = verify_store(store, functools.partial(progress.advance, task))
     if report.finding is not None:
-        found = report.finding
-        raise Tampered(
-            f"{found.problem} at event {found.notification_id}"
-            + (
-                f" (stream {found.originator_id} version {found.originator_version})"
-                if found.originator_id
-                else ""
-            )
-            + f": {found.detail}"
-        )
+        raise Tampered(report.finding.describe())
     emit(
         {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
         lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pyotp
 import pytest
@@ -34,13 +35,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
+from commands.workspaces import GrantWorkspace, grant_workspace
 from ledger import credentials, passwords, recovery_codes, totp
 from ledger.account import Account
+from ledger.checkpoints import CHECKPOINT_EVERY
 from ledger.clock import FixedClock, format_instant
 from ledger.errors import MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.store import LedgerStore
+from ledger.store_location import StoreLocation
 from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
 from tests.cli.test_login import (
     BROWSER,
@@ -942,6 +946,104 @@ def test_no_session_can_be_reached_through_another_account(ledger: Ledger, ada: 
 
 
 # ---- issue 13: evidence that cannot be bent (snapshots, anchors, a pinned key) -----------------
+
+
+def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same store by an address spelled otherwise: a relative path, another host name."""
+    location = StoreLocation.parse(url)
+    if location.sqlite_path is not None:
+        monkeypatch.chdir(location.sqlite_path.parent)
+        return f"sqlite:///{location.sqlite_path.name}"
+    host = location.pg_host
+    host = f"{host}/" if host.startswith("/") else {"localhost": "127.0.0.1"}.get(host, "localhost")
+    return (
+        f"postgresql://{location.pg_user}@/{location.pg_dbname}?host={host}&port={location.pg_port}"
+    )
+
+
+def rewrite_adas_first_grant(store: LedgerStore, ada: str, role: bytes) -> Attacker:
+    """The strong attacker: ada's first workspace role raised to owner, every later link of her
+    stream recomputed, and every signed checkpoint deleted."""
+    attacker = Attacker(store)
+    granted = attacker.event(store.account_id(ada), "WorkspaceMembershipGranted")
+    attacker.set_state(granted, granted.state.replace(role, b'"owner"'))
+    attacker.relink_stream_from(granted)
+    with attacker.writing() as tx:
+        tx.execute("DELETE FROM ledger_checkpoints")
+    return attacker
+
+
+def test_the_anchor_is_found_by_the_stores_identity_whatever_address_opens_it(
+    ledger: Ledger, ada: str, store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's attack: the anchor was named after the address as typed, so the same store
+    opened by a relative path (another host name) found no anchor, and passed."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    checkpoint = ledger.later(minutes=1).ok("checkpoint")["notification_id"]
+    ledger.later(minutes=1).ok("workspace", "grant", ada, "billing", "--role", "viewer")
+    rewrite_adas_first_grant(store, ada, b'"viewer"')
+    # A checkpoint signed over the rewritten log does not replace the anchor: its log does not
+    # pass through the anchored one.
+    ledger.later(minutes=1).ok("checkpoint")
+
+    other = another_address_of(ledger.url, monkeypatch)
+    assert StoreLocation.parse(other).description != StoreLocation.parse(ledger.url).description
+    refused = Ledger(other).at(ledger.now).refused("verify", "--store", code="tampered")
+
+    assert refused["error"]["message"].startswith(f"checkpoint at event {checkpoint} ")
+
+
+def test_a_ledger_past_the_checkpoint_interval_without_a_single_checkpoint_is_tampered(
+    ledger: Ledger, ada: str, store: LedgerStore, services: Services
+) -> None:
+    """Issue 13's attack: a history rewritten, every checkpoint deleted, and the anchor not
+    found (here the attacker gave the store another identity): zero checkpoints said intact."""
+    for number in range(CHECKPOINT_EVERY):
+        grant_workspace(services, GrantWorkspace(email=ada, workspace=f"w{number}", role="member"))
+    ledger.ok("projections", "run")  # the read models catch up, and a checkpoint is signed
+    assert Attacker(store).checkpoints()
+
+    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(str(uuid4()))
+
+    refused = ledger.refused("verify", "--store", code="tampered")
+    assert refused["error"]["message"].startswith(
+        f"checkpoint: the read models have read past {CHECKPOINT_EVERY} events"
+    )
+
+
+@pytest.mark.parametrize(
+    "damage", ["garbage", "cut short", "not a checkpoint", "a directory instead", "removed"]
+)
+def test_a_damaged_or_missing_anchor_is_a_finding_never_a_traceback(
+    ledger: Ledger, ada: str, store: LedgerStore, damage: str
+) -> None:
+    """Issue 13's attack: a damaged anchor made `verify --store` crash with a traceback."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    ledger.later(minutes=1).ok("checkpoint")
+    anchor = store.checkpoint_anchor.path
+    kept = anchor.read_text()
+    anchor.unlink()
+    if damage == "garbage":
+        anchor.write_bytes(secrets.token_bytes(40))
+    elif damage == "cut short":
+        anchor.write_text(kept[: len(kept) // 2])
+    elif damage == "not a checkpoint":
+        anchor.write_text('["notification_id", 2]')
+    elif damage == "a directory instead":
+        anchor.mkdir()
+
+    human = ledger.run("verify", "--store")
+    refused = ledger.refused("verify", "--store", code="tampered")
+
+    assert human.exit_code == 1
+    assert "Traceback" not in human.output + human.stderr
+    assert refused["error"]["message"].startswith("anchor: ")
+    assert str(anchor) in refused["error"]["message"]
+    # The ledger carries on; a damaged anchor is left as it is, for its owner to look at.
+    ledger.later(minutes=1).ok("workspace", "grant", ada, "ops", "--role", "viewer")
+    ledger.ok("checkpoint")
+    if damage != "removed":
+        ledger.refused("verify", "--store", code="tampered")
 
 
 def test_verify_takes_an_empty_or_malformed_public_key_as_bad_input_never_the_manifests_own(

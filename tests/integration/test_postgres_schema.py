@@ -271,6 +271,8 @@ def test_applying_schema_sql_twice_changes_nothing_and_keeps_the_data(
         "ledger_checkpoints_no_update_or_delete",
         "ledger_events_no_truncate",
         "ledger_events_no_update_or_delete",
+        "ledger_identity_no_truncate",
+        "ledger_identity_no_update_or_delete",
     ]
 
 

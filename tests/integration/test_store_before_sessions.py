@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ledger.checkpoints import Checkpoint, CheckpointAnchor
 from ledger.clock import parse_instant
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, address_anchor_file_for
 from ledger.store_location import StoreLocation
 from tests.conftest import Ledger
+from tests.integration.test_tamper_evidence import Attacker
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_before_sessions"
 SECRETS = json.loads((FIXTURE / "secrets.json").read_text())
@@ -50,7 +54,8 @@ def old_ledger(
 
 
 def copy_ledger(source: StoreLocation, target: StoreLocation) -> None:
-    """Every event (in order), snapshot, data key and checkpoint, as stored."""
+    """Every event (in order), snapshot, data key and checkpoint, as stored; and, like every
+    store of that time, no identity."""
     old, new = LedgerStore(source), LedgerStore(target)
     try:
         events = old.app.recorder.select_notifications(start=1, limit=100_000)
@@ -65,6 +70,9 @@ def copy_ledger(source: StoreLocation, target: StoreLocation) -> None:
             stored = old.app.snapshots.recorder.select_events(stream)  # type: ignore[union-attr]
             new.app.snapshots.recorder.insert_events(stored)  # type: ignore[union-attr]
         with new.database.transaction() as tx:
+            tx.execute("ALTER TABLE ledger_identity DISABLE TRIGGER USER")
+            tx.execute("DELETE FROM ledger_identity")
+            tx.execute("ALTER TABLE ledger_identity ENABLE TRIGGER USER")
             for owner, wrapped in keys:
                 tx.execute(
                     "INSERT INTO ledger_data_keys (owner_id, wrapped_key) VALUES (?, ?)",
@@ -173,3 +181,33 @@ def test_the_old_snapshot_loads_and_new_sign_ins_open_sessions_of_their_own(
     expired = ledger.later(minutes=120).refused("sessions", "check", "--token-stdin", stdin=token)
     assert expired["error"]["code"] == "session_expired"
     assert ledger.ok("sessions", "check", "--token-stdin", stdin=SECRETS["tokens"]["laptop"])
+
+
+def test_the_old_store_is_given_an_identity_and_keeps_its_anchor(old_ledger: Ledger) -> None:
+    """Its first open carries over the anchor its address named; a rewritten history is then
+    found as ever."""
+    with closing(sqlite3.connect(FIXTURE / "ledger.sqlite3")) as lite:
+        first = lite.execute(
+            "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
+            "ORDER BY notification_id LIMIT 1"
+        ).fetchone()
+    anchored = Checkpoint(int(first[0]), bytes(first[1]), bytes(first[2]))
+    location = StoreLocation.parse(old_ledger.url)
+    CheckpointAnchor(address_anchor_file_for(location)).write(anchored)
+
+    assert old_ledger.ok("verify", "--store") == ANSWERS["verify"]
+
+    store = LedgerStore(location)
+    try:
+        assert store.checkpoint_anchor.read() == anchored
+        attacker = Attacker(store)
+        oldest = attacker.events()[0]
+        assert b"flero-demo" in oldest.state
+        attacker.set_state(oldest, oldest.state.replace(b"flero-demo", b"flero-d3mo"))
+        attacker.relink_stream_from(oldest)
+        with attacker.writing() as tx:
+            tx.execute("DELETE FROM ledger_checkpoints")
+    finally:
+        store.close()
+    message = old_ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+    assert message.startswith(f"checkpoint at event {anchored.notification_id} "), message

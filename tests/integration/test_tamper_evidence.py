@@ -38,7 +38,7 @@ GRACE = "grace@acme.test"
 PASSWORD = "correct-horse-battery"
 IP = "81.2.69.160"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-LEDGER_TABLES = ("ledger_chain", "ledger_checkpoints")  # plus the event table, per store
+LEDGER_TABLES = ("ledger_chain", "ledger_checkpoints", "ledger_identity")  # and the events
 
 
 # ---- what the attacker sees and does -------------------------------------------------------
@@ -69,7 +69,8 @@ class StoredRow:
 
 
 class Attacker:
-    """Direct database access: reads and rewrites the event, chain and checkpoint tables."""
+    """Direct database access: reads and rewrites the event, chain, checkpoint and identity
+    tables."""
 
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
@@ -190,6 +191,11 @@ class Attacker:
                     "UPDATE ledger_chain SET chain_hash = ? WHERE notification_id = ?",
                     (previous, later.notification_id),
                 )
+
+    def set_store_id(self, store_id: str) -> None:
+        """Give the store another identity: its anchor is then looked for under another name."""
+        with self.writing() as tx:
+            tx.execute("UPDATE ledger_identity SET store_id = ?", (store_id,))
 
     def add_checkpoint(self, notification_id: int, log_hash: bytes, signature: bytes) -> None:
         with self.writing() as tx:
@@ -521,6 +527,9 @@ def test_a_checkpoint_signed_with_another_key_is_found(ledger: Ledger, history: 
         "UPDATE ledger_checkpoints SET signature = '\\x00'::bytea",
         "DELETE FROM ledger_checkpoints",
         "TRUNCATE ledger_checkpoints",
+        "UPDATE ledger_identity SET store_id = 'another store'",
+        "DELETE FROM ledger_identity",
+        "TRUNCATE ledger_identity",
     ],
 )
 def test_on_postgresql_rewriting_the_ledger_tables_is_refused_while_the_triggers_are_on(
