@@ -172,6 +172,11 @@ CREATE OR REPLACE TRIGGER ledger_identity_no_truncate
     BEFORE TRUNCATE ON ledger_identity
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
 
+-- Snapshots are a cache: deleting one is allowed (it is taken again), rewriting one is not.
+CREATE OR REPLACE TRIGGER ledger_snapshots_no_update
+    BEFORE UPDATE ON ledger_snapshots
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
+
 -- ---- Keys, delivery, projections ----------------------------------------------------------
 
 -- Per-account data keys, wrapped by the master key. Kept apart from the events so that

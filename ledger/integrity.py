@@ -6,6 +6,7 @@ leaves a link without an event (or a gap in its stream); a moved one breaks its 
 Whoever also rewrote the links cannot re-sign the checkpoints, whose log hash then differs.
 Whoever also deleted the checkpoints meets the anchor kept outside the database; a ledger whose
 read models have read past the checkpoint interval without a single checkpoint lost them too.
+Last, every snapshot must be authenticated and agree with its aggregate's events.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ledger.checkpoints import (
     fold,
 )
 from ledger.signing import verify_signature
+from ledger.snapshot_audit import first_snapshot_problem
 from ledger.store import LedgerStore
 
 BATCH = 5000
@@ -31,7 +33,7 @@ BATCH = 5000
 
 @dataclass(frozen=True)
 class Finding:
-    problem: str  # modified | inserted | deleted | reordered | checkpoint | anchor
+    problem: str  # modified | inserted | deleted | reordered | checkpoint | anchor | snapshot
     notification_id: int | None
     originator_id: str | None
     originator_version: int | None
@@ -203,6 +205,9 @@ def verify_store(
             f"the read models have read past {CHECKPOINT_EVERY} events, when a checkpoint is "
             "signed, yet the ledger holds none: they were deleted",
         )
+    snapshot = first_snapshot_problem(store.app, store.database, store.snapshot_table)
+    if snapshot is not None:
+        return found("snapshot", None, snapshot.stream, snapshot.version, snapshot.detail)
     return IntegrityReport(count, len(checkpoints), None)
 
 

@@ -16,9 +16,10 @@ from ledger.application import SecurityLedger
 from ledger.checkpoints import AnchorUnreadable, CheckpointAnchor, latest_checkpoint
 from ledger.database import Database
 from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
-from ledger.keyring import KeyRing, load_master_key
+from ledger.keyring import KeyRing, derive_key, load_master_key
 from ledger.organisation import Organisation
 from ledger.signing import load_signing_key, public_key_text
+from ledger.snapshot_audit import drop_unauthenticated_snapshots
 from ledger.store_identity import identify
 from ledger.store_location import StoreLocation, default_sqlite_path
 
@@ -103,10 +104,12 @@ class LedgerStore:
                     f"the database has no ledger schema (missing {', '.join(missing)}); "
                     "run `flero-ledger init` first"
                 )
-        self.app = SecurityLedger(env=location.eventsourcing_env())
         master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
         self.keyring = KeyRing(self.database, master_key)
         self.keyring.check_master_key()
+        self.app = SecurityLedger(
+            env=location.eventsourcing_env(), snapshot_key=derive_key(master_key, "snapshots")
+        )
         self.store_id, given_now = identify(self.database)
         if given_now:
             self._upgrade()
@@ -123,9 +126,10 @@ class LedgerStore:
 
     def _upgrade(self) -> None:
         """A store recorded before stores had identities keeps its anchor: the file its address
-        named if there is one, else its newest checkpoint (trusted on this first use). A new
-        store has no events, and nothing to carry over (an anchor its address named would be
-        another, earlier store's)."""
+        named if there is one, else its newest checkpoint (trusted on this first use). Its
+        snapshots, taken before they were authenticated, are dropped: they could not be trusted.
+        A new store has no events, and nothing to carry over (an anchor its address named
+        would be another, earlier store's)."""
         if not self.event_count():
             return
         try:
@@ -135,6 +139,7 @@ class LedgerStore:
         kept = kept or latest_checkpoint(self.database)
         if kept is not None:
             self.checkpoint_anchor.write(kept)
+        drop_unauthenticated_snapshots(self.app, self.database, self.snapshot_table)
 
     @functools.cached_property
     def checkpoint_anchor(self) -> CheckpointAnchor:
@@ -169,6 +174,10 @@ class LedgerStore:
     @property
     def event_table(self) -> str:
         return EVENT_TABLE if self.location.kind == "postgresql" else "stored_events"
+
+    @property
+    def snapshot_table(self) -> str:
+        return "ledger_snapshots" if self.location.kind == "postgresql" else "stored_snapshots"
 
     @property
     def event_position(self) -> str:

@@ -21,17 +21,19 @@ import re
 import secrets
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import psycopg
 import pyotp
 import pytest
 from argon2 import PasswordHasher, profiles
 from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
@@ -43,6 +45,7 @@ from ledger.clock import FixedClock, format_instant
 from ledger.errors import MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
+from ledger.snapshots import AUTHENTICATED, MAC_SIZE
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
 from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
@@ -65,7 +68,7 @@ from tests.cli.test_login import (
     wrong,
 )
 from tests.conftest import T0, Ledger
-from tests.integration.test_tamper_evidence import Attacker
+from tests.integration.test_tamper_evidence import Attacker, SnapshotRow
 
 ADA = "ada@acme.test"
 ADMIN = "admin@acme.test"
@@ -946,6 +949,57 @@ def test_no_session_can_be_reached_through_another_account(ledger: Ledger, ada: 
 
 
 # ---- issue 13: evidence that cannot be bent (snapshots, anchors, a pinned key) -----------------
+
+
+def decoded_snapshot(store: LedgerStore, row: SnapshotRow, body: bytes) -> Any:
+    """What the aggregate would be, were the snapshot stored as `body` trusted."""
+    stored = StoredEvent(UUID(str(row.raw_originator_id)), row.version, row.topic, body)
+    return store.app.mapper.to_domain_event(stored).mutate(None)
+
+
+def with_a_key_of_our_own(row: SnapshotRow, key: credentials.IssuedSecret) -> bytes:
+    """The snapshot's JSON (out of its envelope: the format is public) with one more API key: a
+    copy of the account's own key entry, under the id and hash of a key the attacker holds."""
+    assert row.state.startswith(AUTHENTICATED)
+    document = json.loads(row.state[len(AUTHENTICATED) + MAC_SIZE :])
+    api_keys = document["state"]["api_keys"]
+    api_keys[key.public_id] = {**next(iter(api_keys.values())), "key_hash": key.secret_hash}
+    return json.dumps(document).encode()
+
+
+def test_a_snapshot_forged_in_the_database_changes_no_decision_and_verify_names_it(
+    ledger: Ledger, ada: str, store: LedgerStore
+) -> None:
+    """Issue 13's attack: an API key of the attacker's own, added to the account's snapshot,
+    signed in, while `verify --store` said intact."""
+    ledger.ok("api-keys", "create", ada, "--name", "ci")
+    account = store.account_id(ada)
+    store.app.take_snapshot(account)  # as the ledger does every 100 events
+    attacker = Attacker(store)
+    [snapshot] = attacker.snapshots(account)
+    held = credentials.issue_api_key()
+    forged = with_a_key_of_our_own(snapshot, held)
+    # The forgery is well made: trusted, it would be an account that knows the attacker's key.
+    backdoor = decoded_snapshot(store, snapshot, forged).api_keys[held.public_id]
+    assert (backdoor["key_hash"], backdoor["revoked"]) == (held.secret_hash, False)
+    if store.database.postgres:  # a snapshot may be deleted (it is a cache), never rewritten
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+            store.database.transaction() as tx,
+        ):
+            tx.execute(f"UPDATE {store.snapshot_table} SET state = ?", (forged,))
+
+    stale_mac = snapshot.state[: len(AUTHENTICATED) + MAC_SIZE]
+    for written in (forged, stale_mac + forged):  # as old snapshots were; with the old MAC
+        attacker.put_snapshot(replace(snapshot, state=written))
+
+        refused = with_key(ledger.later(minutes=1), ada, held.secret)
+
+        assert refused["reason"] == "invalid_api_key"
+        message = ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+        assert message.startswith(f"snapshot (stream {account} version {snapshot.version}): ")
+        assert "not authenticated by the ledger's key" in message
+    assert [h["reason"] for h in history(ledger, ada)[:2]] == ["invalid_api_key"] * 2
 
 
 def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
