@@ -1265,12 +1265,28 @@ def checkpoint(as_json: bool) -> None:
     )
 
 
+class PublicKey(click.ParamType[str]):
+    """The ledger's Ed25519 public key in base64. Anything else, even empty (what a
+    `--public-key "$(...)"` whose inner command failed passes), is bad input: never a reason to
+    trust the key the manifest names instead."""
+
+    name = "BASE64"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ledger.signing import parse_public_key
+
+        try:
+            return parse_public_key(str(value))
+        except ValueError as bad:
+            self.fail(str(bad), param, ctx)
+
+
 @main.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--store", "whole_store", is_flag=True, help="Verify the whole ledger instead.")
 @click.option(
     "--public-key",
-    metavar="BASE64",
+    type=PublicKey(),
     help="The ledger's public key (from `info`) to check the export against.",
 )
 @json_option
@@ -1295,16 +1311,7 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
         task = progress.add_task("Verifying the ledger", total=store.event_count())
         report = verify_store(store, functools.partial(progress.advance, task))
     if report.finding is not None:
-        found = report.finding
-        raise Tampered(
-            f"{found.problem} at event {found.notification_id}"
-            + (
-                f" (stream {found.originator_id} version {found.originator_version})"
-                if found.originator_id
-                else ""
-            )
-            + f": {found.detail}"
-        )
+        raise Tampered(report.finding.describe())
     emit(
         {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
         lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),
@@ -1318,6 +1325,8 @@ def verify_export_file(path: str, public_key: str | None) -> None:
     from ledger.errors import Tampered
     from projections.export_files import manifest_path, verify_export
 
+    if not Path(path).exists():
+        fail(click.get_current_context(), "not_found", f"{path}: no such file", EXIT_BAD_INPUT)
     problem = verify_export(Path(path), public_key)
     if problem is not None:
         where = f"record {problem.record}: " if problem.record else ""

@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
     signature bytea NOT NULL
 );
 
+-- The store's identity, given once: it names the checkpoint anchor kept outside the database.
+CREATE TABLE IF NOT EXISTS ledger_identity (
+    singleton integer PRIMARY KEY CHECK (singleton = 1),
+    store_id text NOT NULL
+);
+
 -- ---- Appending --------------------------------------------------------------------------
 
 -- One call appends a command's events and their chain links, in one round trip and one
@@ -157,6 +163,19 @@ CREATE OR REPLACE TRIGGER ledger_checkpoints_no_update_or_delete
 CREATE OR REPLACE TRIGGER ledger_checkpoints_no_truncate
     BEFORE TRUNCATE ON ledger_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_identity_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON ledger_identity
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
+
+CREATE OR REPLACE TRIGGER ledger_identity_no_truncate
+    BEFORE TRUNCATE ON ledger_identity
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_events_are_append_only();
+
+-- Snapshots are a cache: deleting one is allowed (it is taken again), rewriting one is not.
+CREATE OR REPLACE TRIGGER ledger_snapshots_no_update
+    BEFORE UPDATE ON ledger_snapshots
+    FOR EACH ROW EXECUTE FUNCTION ledger_events_are_append_only();
 
 -- ---- Keys, delivery, projections ----------------------------------------------------------
 

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, Transcoding
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import EventStore, JSONTranscoder, Transcoding
+from eventsourcing.utils import EnvType, get_topic
 
 from ledger.account import Account
 from ledger.lockout import Lockout
@@ -17,6 +17,7 @@ from ledger.mapper import PydanticMapper
 from ledger.organisation import Organisation
 from ledger.session import Session
 from ledger.sign_in_source import SignInSource
+from ledger.snapshots import AuthenticatedSnapshots
 from ledger.sso_domain import SsoDomain
 from ledger.sso_identity import SsoIdentity
 from ledger.unknown_account import UnknownAccountAttempts
@@ -45,6 +46,18 @@ class SecurityLedger(Application[UUID]):
         Session: SNAPSHOT_INTERVAL,  # a browser left open records activity for months
     }
     snapshot_class = Snapshot
+
+    def __init__(self, env: EnvType | None = None, *, snapshot_key: bytes) -> None:
+        """`snapshot_key` authenticates snapshots (see ledger/snapshots.py); it comes from the
+        master key, never from the database."""
+        self._snapshot_key = snapshot_key
+        super().__init__(env)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        self.authenticated_snapshots = AuthenticatedSnapshots(
+            self.mapper, self.factory.aggregate_recorder(purpose="snapshots"), self._snapshot_key
+        )
+        return self.authenticated_snapshots
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Snapshots hold aggregate state as it is; teach the transcoder our value types."""

@@ -5,7 +5,10 @@ The log hash folds every event's chain link, in the order events were recorded:
 A checkpoint signs (notification id, log hash). Someone with write access to the database can
 rewrite events and recompute their links, but cannot sign: the next verification finds the
 checkpoint no longer matches. Someone who also deletes the checkpoints from the database still
-meets the newest one in its anchor file, kept beside the signing key, outside the database.
+meets the newest one in its anchor file, kept beside the signing key, outside the database, and
+named by the store's identity (store_identity.py). The anchor only ever moves on to a checkpoint
+whose log passes through the one it holds: a checkpoint signed after history was rewritten and
+the checkpoints deleted never replaces it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.clock import stored_instant
-from ledger.database import Database
+from ledger.database import Database, Transaction
 
 CHECKPOINT_EVERY = 100  # events between automatic checkpoints
 log = logging.getLogger(__name__)
@@ -43,6 +47,10 @@ class Checkpoint:
     signature: bytes
 
 
+class AnchorUnreadable(Exception):
+    """The anchor file is there but cannot be read as a checkpoint (damaged, or no access)."""
+
+
 class CheckpointAnchor:
     """The newest signed checkpoint, also kept in a file outside the database."""
 
@@ -50,21 +58,45 @@ class CheckpointAnchor:
         self.path = path
 
     def read(self) -> Checkpoint | None:
+        """The kept checkpoint; None when there is no file."""
         try:
             kept = json.loads(self.path.read_text())
             return Checkpoint(
                 int(kept["notification_id"]),
                 bytes.fromhex(kept["log_hash"]),
-                base64.b64decode(kept["signature"]),
+                base64.b64decode(kept["signature"], validate=True),
             )
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise AnchorUnreadable(
+                f"the checkpoint anchor {self.path} cannot be read ({type(error).__name__}: "
+                f"{error})"
+            ) from None
 
-    def keep(self, checkpoint: Checkpoint) -> None:
-        """Replace the file with a newer checkpoint (atomically); never with an older one."""
-        kept = self.read()
+    def keep(self, checkpoint: Checkpoint, extends: Callable[[Checkpoint], bool]) -> None:
+        """Replace the file with a newer checkpoint, if `extends` says its log passes through
+        the one kept; never with an older one. What cannot be replaced stays as it is, for
+        `verify --store` to report."""
+        try:
+            kept = self.read()
+        except AnchorUnreadable as error:
+            log.warning("%s; it was left as it is", error)
+            return
         if kept is not None and kept.notification_id >= checkpoint.notification_id:
             return
+        if kept is not None and not extends(kept):
+            log.warning(
+                "the log no longer passes through the checkpoint at event %d kept in %s: it "
+                "was left as it is (run `flero-ledger verify --store`)",
+                kept.notification_id,
+                self.path,
+            )
+            return
+        self.write(checkpoint)
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        """Replace the file (atomically) with this checkpoint."""
         document = {
             "notification_id": checkpoint.notification_id,
             "log_hash": checkpoint.log_hash.hex(),
@@ -106,24 +138,42 @@ def take_checkpoint(
     Returns the newest checkpoint (None while the ledger is empty)."""
     taken = _sign_next(database, key, at)
     if taken is not None:
-        anchor.keep(taken)
+        anchor.keep(taken, lambda kept: _passes_through(database, kept, taken))
     return taken
+
+
+def _fold_links(
+    tx: Transaction, log_hash: bytes, after: int, up_to: int = 2**63 - 1
+) -> tuple[int, bytes]:
+    """The log hash folded on over the links recorded after position `after` (up to `up_to`),
+    and the last position folded."""
+    links = tx.fetchall(
+        "SELECT notification_id, chain_hash FROM ledger_chain "
+        "WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id",
+        (after, up_to),
+    )
+    position = after
+    for notification_id, link in links:
+        position = int(notification_id)
+        log_hash = fold(log_hash, position, bytes(link))
+    return position, log_hash
+
+
+def _passes_through(database: Database, kept: Checkpoint, newer: Checkpoint) -> bool:
+    """Whether the log `newer` signs passes through `kept`: folded on from `kept` over the
+    links recorded since, it comes to `newer`'s log hash."""
+    with database.transaction() as tx:
+        _, log_hash = _fold_links(tx, kept.log_hash, kept.notification_id, newer.notification_id)
+    return log_hash == newer.log_hash
 
 
 def _sign_next(database: Database, key: Ed25519PrivateKey, at: datetime) -> Checkpoint | None:
     last = latest_checkpoint(database)
-    log_hash, position = (bytes(32), 0) if last is None else (last.log_hash, last.notification_id)
+    log_hash, start = (bytes(32), 0) if last is None else (last.log_hash, last.notification_id)
     with database.transaction() as tx:
-        links = tx.fetchall(
-            "SELECT notification_id, chain_hash FROM ledger_chain WHERE notification_id > ? "
-            "ORDER BY notification_id",
-            (position,),
-        )
-        if not links:
+        position, log_hash = _fold_links(tx, log_hash, start)
+        if position == start:
             return last
-        for notification_id, link in links:
-            position = int(notification_id)
-            log_hash = fold(log_hash, position, bytes(link))
         signature = key.sign(checkpoint_message(position, log_hash))
         tx.execute(
             "INSERT INTO ledger_checkpoints (notification_id, log_hash, signed_at, signature) "

@@ -4,6 +4,9 @@ Events are read in the order they were recorded, beside their chain rows. A chan
 longer matches its link; an event added behind the ledger's back has no link; a removed one
 leaves a link without an event (or a gap in its stream); a moved one breaks its stream's order.
 Whoever also rewrote the links cannot re-sign the checkpoints, whose log hash then differs.
+Whoever also deleted the checkpoints meets the anchor kept outside the database; a ledger whose
+read models have read past the checkpoint interval without a single checkpoint lost them too.
+Last, every snapshot must be authenticated and agree with its aggregate's events.
 """
 
 from __future__ import annotations
@@ -13,8 +16,16 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.chain import GENESIS, link
-from ledger.checkpoints import all_checkpoints, checkpoint_message, fold
+from ledger.checkpoints import (
+    CHECKPOINT_EVERY,
+    AnchorUnreadable,
+    Checkpoint,
+    all_checkpoints,
+    checkpoint_message,
+    fold,
+)
 from ledger.signing import verify_signature
+from ledger.snapshot_audit import first_snapshot_problem
 from ledger.store import LedgerStore
 
 BATCH = 5000
@@ -22,11 +33,18 @@ BATCH = 5000
 
 @dataclass(frozen=True)
 class Finding:
-    problem: str  # modified | inserted | deleted | reordered | checkpoint
-    notification_id: int
+    problem: str  # modified | inserted | deleted | reordered | checkpoint | anchor | snapshot
+    notification_id: int | None
     originator_id: str | None
     originator_version: int | None
     detail: str
+
+    def describe(self) -> str:
+        """`modified at event 7 (stream ... version 3): the stored event no longer ...`"""
+        at = "" if self.notification_id is None else f" at event {self.notification_id}"
+        if self.originator_id:
+            at += f" (stream {self.originator_id} version {self.originator_version})"
+        return f"{self.problem}{at}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ def verify_store(
 ) -> IntegrityReport:
     public_key = store.signing_public_key
     checkpoints = {c.notification_id: c for c in all_checkpoints(store.database)}
-    anchored = store.checkpoint_anchor.read()
+    anchored, anchor_problem = _anchor(store, bool(checkpoints))
     anchor_gone = anchored is not None and anchored.notification_id not in checkpoints
     if anchored is not None and anchor_gone:
         checkpoints[anchored.notification_id] = anchored  # still holds the log to account
@@ -87,7 +105,7 @@ def verify_store(
     pending = next(links, None)
 
     def found(
-        problem: str, at: int, stream: object, version: int | None, detail: str
+        problem: str, at: int | None, stream: object, version: int | None, detail: str
     ) -> IntegrityReport:
         return IntegrityReport(
             count,
@@ -176,4 +194,39 @@ def verify_store(
             None,
             "the signed checkpoint kept outside the database is missing from it (deleted)",
         )
+    if anchor_problem is not None:
+        return found("anchor", None, None, None, anchor_problem)
+    if not checkpoints and _read_by_read_models(store) >= CHECKPOINT_EVERY:
+        return found(
+            "checkpoint",
+            None,
+            None,
+            None,
+            f"the read models have read past {CHECKPOINT_EVERY} events, when a checkpoint is "
+            "signed, yet the ledger holds none: they were deleted",
+        )
+    snapshot = first_snapshot_problem(store.app, store.database, store.snapshot_table)
+    if snapshot is not None:
+        return found("snapshot", None, snapshot.stream, snapshot.version, snapshot.detail)
     return IntegrityReport(count, len(checkpoints), None)
+
+
+def _anchor(store: LedgerStore, has_checkpoints: bool) -> tuple[Checkpoint | None, str | None]:
+    """The checkpoint kept outside the database, or what is wrong with the anchor."""
+    try:
+        anchored = store.checkpoint_anchor.read()
+    except AnchorUnreadable as error:
+        return None, f"{error}: restore it from a copy"
+    if anchored is None and has_checkpoints:
+        return None, (
+            f"the ledger holds signed checkpoints but no anchor is kept for them in "
+            f"{store.checkpoint_anchor.path}: it was removed, or the store's identity changed"
+        )
+    return anchored, None
+
+
+def _read_by_read_models(store: LedgerStore) -> int:
+    """How far every read model has read; a checkpoint is signed as they catch up."""
+    with store.database.transaction() as tx:
+        row = tx.fetchone("SELECT MIN(position) FROM projection_tracking")
+    return 0 if row is None or row[0] is None else int(row[0])

@@ -65,13 +65,18 @@ def load_master_key(key_file: Path | None, *, in_use: bool = False) -> bytes:
     return key
 
 
+def derive_key(master_key: bytes, purpose: str) -> bytes:
+    """A key of its own for each use of the master key (e-mail lookup, snapshots)."""
+    return hmac.digest(master_key, f"flero-ledger/{purpose}".encode(), "sha256")
+
+
 class KeyRing:
     """Per-account data keys, wrapped by the master key, stored in `ledger_data_keys`."""
 
     def __init__(self, database: Database, master_key: bytes) -> None:
         self._db = database
         self._master = AESGCM(master_key)
-        self._lookup_key = hmac.digest(master_key, b"flero-ledger/lookup", "sha256")
+        self._lookup_key = derive_key(master_key, "lookup")
         self._keys: dict[UUID, bytes | None] = {}
         self._destroyed: set[UUID] = set()
 

@@ -21,6 +21,12 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (
     signature BLOB NOT NULL
 );
 
+-- The store's identity, given once: it names the checkpoint anchor kept outside the database.
+CREATE TABLE IF NOT EXISTS ledger_identity (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    store_id TEXT NOT NULL
+);
+
 -- Per-account data keys, wrapped by the master key. Kept apart from the events so that
 -- destroying one (erasure) leaves the event chain intact.
 CREATE TABLE IF NOT EXISTS ledger_data_keys (

@@ -43,6 +43,18 @@ def public_key_text(key: Ed25519PrivateKey) -> str:
     return base64.b64encode(raw).decode()
 
 
+def parse_public_key(text: str) -> str:
+    """A base64 Ed25519 public key (32 bytes), as `info` prints it; ValueError otherwise."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise ValueError(
+            "not an Ed25519 public key in base64 (32 bytes), as `info` prints it"
+        ) from None
+    return base64.b64encode(raw).decode()
+
+
 def verify_signature(public_key: str, signature: bytes, message: bytes) -> bool:
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))

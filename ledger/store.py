@@ -13,22 +13,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import identity
 from ledger.account import Account
 from ledger.application import SecurityLedger
-from ledger.checkpoints import CheckpointAnchor
+from ledger.checkpoints import AnchorUnreadable, CheckpointAnchor, latest_checkpoint
 from ledger.database import Database
 from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
-from ledger.keyring import KeyRing, load_master_key
+from ledger.keyring import KeyRing, derive_key, load_master_key
 from ledger.organisation import Organisation
 from ledger.signing import load_signing_key, public_key_text
+from ledger.snapshot_audit import drop_unauthenticated_snapshots
+from ledger.store_identity import identify
 from ledger.store_location import StoreLocation, default_sqlite_path
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
 KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
 SIGNING_KEY_FILE_ENV = "FLERO_LEDGER_SIGNING_KEY_FILE"
+ANCHOR_DIR_ENV = "FLERO_LEDGER_ANCHOR_DIR"
 EVENT_TABLE = "ledger_events"
 REQUIRED_TABLES = (
     EVENT_TABLE,
     "ledger_snapshots",
     "ledger_chain",
+    "ledger_identity",
     "ledger_data_keys",
     "projection_tracking",
 )
@@ -70,8 +74,15 @@ def create_schema(database: Database) -> None:
         database.create_sqlite_tables()
 
 
-def checkpoint_anchor_file_for(location: StoreLocation) -> Path:
-    """Beside the signing key (keep both away from the database), one file per store."""
+def checkpoint_anchor_file_for(location: StoreLocation, store_id: UUID) -> Path:
+    """Beside the signing key, wherever it comes from (keep both away from the database), or
+    in FLERO_LEDGER_ANCHOR_DIR; named by the store's identity, whatever its address."""
+    folder = os.environ.get(ANCHOR_DIR_ENV) or signing_key_file_for(location).parent
+    return Path(folder) / f"flero-ledger-anchor-{store_id}.json"
+
+
+def address_anchor_file_for(location: StoreLocation) -> Path:
+    """Where the anchor was kept before stores had identities: named after the address."""
     key_file = signing_key_file_for(location)
     store = hashlib.sha256(location.description.encode()).hexdigest()[:12]
     return key_file.with_name(f"{key_file.name}.anchor-{store}.json")
@@ -93,10 +104,15 @@ class LedgerStore:
                     f"the database has no ledger schema (missing {', '.join(missing)}); "
                     "run `flero-ledger init` first"
                 )
-        self.app = SecurityLedger(env=location.eventsourcing_env())
         master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
         self.keyring = KeyRing(self.database, master_key)
         self.keyring.check_master_key()
+        self.app = SecurityLedger(
+            env=location.eventsourcing_env(), snapshot_key=derive_key(master_key, "snapshots")
+        )
+        self.store_id, given_now = identify(self.database)
+        if given_now:
+            self._upgrade()
 
     @functools.cached_property
     def signing_key(self) -> Ed25519PrivateKey:
@@ -108,9 +124,26 @@ class LedgerStore:
         with self.database.transaction() as tx:
             return tx.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None  # noqa: S608
 
+    def _upgrade(self) -> None:
+        """A store recorded before stores had identities keeps its anchor: the file its address
+        named if there is one, else its newest checkpoint (trusted on this first use). Its
+        snapshots, taken before they were authenticated, are dropped: they could not be trusted.
+        A new store has no events, and nothing to carry over (an anchor its address named
+        would be another, earlier store's)."""
+        if not self.event_count():
+            return
+        try:
+            kept = CheckpointAnchor(address_anchor_file_for(self.location)).read()
+        except AnchorUnreadable:
+            kept = None
+        kept = kept or latest_checkpoint(self.database)
+        if kept is not None:
+            self.checkpoint_anchor.write(kept)
+        drop_unauthenticated_snapshots(self.app, self.database, self.snapshot_table)
+
     @functools.cached_property
     def checkpoint_anchor(self) -> CheckpointAnchor:
-        return CheckpointAnchor(checkpoint_anchor_file_for(self.location))
+        return CheckpointAnchor(checkpoint_anchor_file_for(self.location, self.store_id))
 
     @property
     def signing_public_key(self) -> str:
@@ -141,6 +174,10 @@ class LedgerStore:
     @property
     def event_table(self) -> str:
         return EVENT_TABLE if self.location.kind == "postgresql" else "stored_events"
+
+    @property
+    def snapshot_table(self) -> str:
+        return "ledger_snapshots" if self.location.kind == "postgresql" else "stored_snapshots"
 
     @property
     def event_position(self) -> str:

@@ -92,7 +92,7 @@ def verify_export(path: Path, public_key: str | None = None) -> ExportProblem | 
         manifest = json.loads(manifest_path(path).read_text())
     except (OSError, ValueError) as error:
         return ExportProblem(None, f"the manifest cannot be read: {error}")
-    key = public_key or manifest.get("public_key", "")
+    key = manifest.get("public_key", "") if public_key is None else public_key
     signature = base64.b64decode(manifest.get("signature", ""))
     if not verify_signature(key, signature, manifest_message(manifest)):
         return ExportProblem(

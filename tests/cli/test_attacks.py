@@ -13,6 +13,7 @@ docs/THREAT_MODEL.md names these tests as the proof of each guarantee.
 from __future__ import annotations
 
 import ast
+import base64
 import hmac
 import inspect
 import json
@@ -20,25 +21,34 @@ import re
 import secrets
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
+import psycopg
 import pyotp
 import pytest
 from argon2 import PasswordHasher, profiles
 from click.testing import Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
+from commands.workspaces import GrantWorkspace, grant_workspace
 from ledger import credentials, passwords, recovery_codes, totp
 from ledger.account import Account
+from ledger.checkpoints import CHECKPOINT_EVERY
 from ledger.clock import FixedClock, format_instant
 from ledger.errors import MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
+from ledger.snapshots import AUTHENTICATED, MAC_SIZE
 from ledger.store import LedgerStore
+from ledger.store_location import StoreLocation
+from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
 from tests.cli.test_login import (
     BROWSER,
     IP,
@@ -58,7 +68,7 @@ from tests.cli.test_login import (
     wrong,
 )
 from tests.conftest import T0, Ledger
-from tests.integration.test_tamper_evidence import Attacker
+from tests.integration.test_tamper_evidence import Attacker, SnapshotRow
 
 ADA = "ada@acme.test"
 ADMIN = "admin@acme.test"
@@ -1026,6 +1036,181 @@ def test_no_session_can_be_reached_through_another_account(ledger: Ledger, ada: 
 
     assert ledger.event_count() == before
     assert token_accepted(ledger, token)["email"] == ada
+
+
+# ---- issue 13: evidence that cannot be bent (snapshots, anchors, a pinned key) -----------------
+
+
+def decoded_snapshot(store: LedgerStore, row: SnapshotRow, body: bytes) -> Any:
+    """What the aggregate would be, were the snapshot stored as `body` trusted."""
+    stored = StoredEvent(UUID(str(row.raw_originator_id)), row.version, row.topic, body)
+    return store.app.mapper.to_domain_event(stored).mutate(None)
+
+
+def with_a_key_of_our_own(row: SnapshotRow, key: credentials.IssuedSecret) -> bytes:
+    """The snapshot's JSON (out of its envelope: the format is public) with one more API key: a
+    copy of the account's own key entry, under the id and hash of a key the attacker holds."""
+    assert row.state.startswith(AUTHENTICATED)
+    document = json.loads(row.state[len(AUTHENTICATED) + MAC_SIZE :])
+    api_keys = document["state"]["api_keys"]
+    api_keys[key.public_id] = {**next(iter(api_keys.values())), "key_hash": key.secret_hash}
+    return json.dumps(document).encode()
+
+
+def test_a_snapshot_forged_in_the_database_changes_no_decision_and_verify_names_it(
+    ledger: Ledger, ada: str, store: LedgerStore
+) -> None:
+    """Issue 13's attack: an API key of the attacker's own, added to the account's snapshot,
+    signed in, while `verify --store` said intact."""
+    ledger.ok("api-keys", "create", ada, "--name", "ci")
+    account = store.account_id(ada)
+    store.app.take_snapshot(account)  # as the ledger does every 100 events
+    attacker = Attacker(store)
+    [snapshot] = attacker.snapshots(account)
+    held = credentials.issue_api_key()
+    forged = with_a_key_of_our_own(snapshot, held)
+    # The forgery is well made: trusted, it would be an account that knows the attacker's key.
+    backdoor = decoded_snapshot(store, snapshot, forged).api_keys[held.public_id]
+    assert (backdoor["key_hash"], backdoor["revoked"]) == (held.secret_hash, False)
+    if store.database.postgres:  # a snapshot may be deleted (it is a cache), never rewritten
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+            store.database.transaction() as tx,
+        ):
+            tx.execute(f"UPDATE {store.snapshot_table} SET state = ?", (forged,))
+
+    stale_mac = snapshot.state[: len(AUTHENTICATED) + MAC_SIZE]
+    for written in (forged, stale_mac + forged):  # as old snapshots were; with the old MAC
+        attacker.put_snapshot(replace(snapshot, state=written))
+
+        refused = with_key(ledger.later(minutes=1), ada, held.secret)
+
+        assert refused["reason"] == "invalid_api_key"
+        message = ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+        assert message.startswith(f"snapshot (stream {account} version {snapshot.version}): ")
+        assert "not authenticated by the ledger's key" in message
+    assert [h["reason"] for h in history(ledger, ada)[:2]] == ["invalid_api_key"] * 2
+
+
+def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same store by an address spelled otherwise: a relative path, another host name."""
+    location = StoreLocation.parse(url)
+    if location.sqlite_path is not None:
+        monkeypatch.chdir(location.sqlite_path.parent)
+        return f"sqlite:///{location.sqlite_path.name}"
+    host = location.pg_host
+    host = f"{host}/" if host.startswith("/") else {"localhost": "127.0.0.1"}.get(host, "localhost")
+    return (
+        f"postgresql://{location.pg_user}@/{location.pg_dbname}?host={host}&port={location.pg_port}"
+    )
+
+
+def rewrite_adas_first_grant(store: LedgerStore, ada: str, role: bytes) -> Attacker:
+    """The strong attacker: ada's first workspace role raised to owner, every later link of her
+    stream recomputed, and every signed checkpoint deleted."""
+    attacker = Attacker(store)
+    granted = attacker.event(store.account_id(ada), "WorkspaceMembershipGranted")
+    attacker.set_state(granted, granted.state.replace(role, b'"owner"'))
+    attacker.relink_stream_from(granted)
+    with attacker.writing() as tx:
+        tx.execute("DELETE FROM ledger_checkpoints")
+    return attacker
+
+
+def test_the_anchor_is_found_by_the_stores_identity_whatever_address_opens_it(
+    ledger: Ledger, ada: str, store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's attack: the anchor was named after the address as typed, so the same store
+    opened by a relative path (another host name) found no anchor, and passed."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    checkpoint = ledger.later(minutes=1).ok("checkpoint")["notification_id"]
+    ledger.later(minutes=1).ok("workspace", "grant", ada, "billing", "--role", "viewer")
+    rewrite_adas_first_grant(store, ada, b'"viewer"')
+    # A checkpoint signed over the rewritten log does not replace the anchor: its log does not
+    # pass through the anchored one.
+    ledger.later(minutes=1).ok("checkpoint")
+
+    other = another_address_of(ledger.url, monkeypatch)
+    assert StoreLocation.parse(other).description != StoreLocation.parse(ledger.url).description
+    refused = Ledger(other).at(ledger.now).refused("verify", "--store", code="tampered")
+
+    assert refused["error"]["message"].startswith(f"checkpoint at event {checkpoint} ")
+
+
+def test_a_ledger_past_the_checkpoint_interval_without_a_single_checkpoint_is_tampered(
+    ledger: Ledger, ada: str, store: LedgerStore, services: Services
+) -> None:
+    """Issue 13's attack: a history rewritten, every checkpoint deleted, and the anchor not
+    found (here the attacker gave the store another identity): zero checkpoints said intact."""
+    for number in range(CHECKPOINT_EVERY):
+        grant_workspace(services, GrantWorkspace(email=ada, workspace=f"w{number}", role="member"))
+    ledger.ok("projections", "run")  # the read models catch up, and a checkpoint is signed
+    assert Attacker(store).checkpoints()
+
+    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(str(uuid4()))
+
+    refused = ledger.refused("verify", "--store", code="tampered")
+    assert refused["error"]["message"].startswith(
+        f"checkpoint: the read models have read past {CHECKPOINT_EVERY} events"
+    )
+
+
+@pytest.mark.parametrize(
+    "damage", ["garbage", "cut short", "not a checkpoint", "a directory instead", "removed"]
+)
+def test_a_damaged_or_missing_anchor_is_a_finding_never_a_traceback(
+    ledger: Ledger, ada: str, store: LedgerStore, damage: str
+) -> None:
+    """Issue 13's attack: a damaged anchor made `verify --store` crash with a traceback."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    ledger.later(minutes=1).ok("checkpoint")
+    anchor = store.checkpoint_anchor.path
+    kept = anchor.read_text()
+    anchor.unlink()
+    if damage == "garbage":
+        anchor.write_bytes(secrets.token_bytes(40))
+    elif damage == "cut short":
+        anchor.write_text(kept[: len(kept) // 2])
+    elif damage == "not a checkpoint":
+        anchor.write_text('["notification_id", 2]')
+    elif damage == "a directory instead":
+        anchor.mkdir()
+
+    human = ledger.run("verify", "--store")
+    refused = ledger.refused("verify", "--store", code="tampered")
+
+    assert human.exit_code == 1
+    assert "Traceback" not in human.output + human.stderr
+    assert refused["error"]["message"].startswith("anchor: ")
+    assert str(anchor) in refused["error"]["message"]
+    # The ledger carries on; a damaged anchor is left as it is, for its owner to look at.
+    ledger.later(minutes=1).ok("workspace", "grant", ada, "ops", "--role", "viewer")
+    ledger.ok("checkpoint")
+    if damage != "removed":
+        ledger.refused("verify", "--store", code="tampered")
+
+
+def test_verify_takes_an_empty_or_malformed_public_key_as_bad_input_never_the_manifests_own(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """Issue 13's attack: `verify PATH --public-key "$(...)"` whose inner command printed
+    nothing trusted the key a forged manifest names, and said `key_pinned: true`."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    path = tmp_path / "ada.jsonl"
+    ledger.later(minutes=1).ok("export", "--user", ada, "--format", "jsonl", "--out", str(path))
+    ledgers_key = ledger.ok("info")["signing_public_key"]
+    forger = Ed25519PrivateKey.generate()
+    forge_without_last_record(Export(path, "jsonl"), forger, embed=public_key_of(forger))
+
+    short = base64.b64encode(bytes(31)).decode()
+    for malformed in ("", " ", "not base64!", ledgers_key[:-4], short):
+        result = run_json(ledger, "verify", str(path), "--public-key", malformed)
+        assert (result.exit_code, error_code(result)) == (2, "invalid_input"), malformed
+        assert "key_pinned" not in result.stdout
+    refused = ledger.refused("verify", str(path), "--public-key", ledgers_key, code="tampered")
+    assert "signature does not verify" in refused["error"]["message"]
+    missing = run_json(ledger, "verify", str(tmp_path / "gone.jsonl"), "--public-key", ledgers_key)
+    assert (missing.exit_code, error_code(missing)) == (2, "not_found")
 
 
 # ---- beyond the list: an insider with write access to the database ------------------------------

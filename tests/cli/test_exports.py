@@ -844,10 +844,12 @@ def test_a_missing_manifest_is_reported(exported: Export) -> None:
     assert "manifest cannot be read" in tampered(exported.path)
 
 
-def test_a_missing_export_file_is_reported_not_a_crash(exported: Export) -> None:
+def test_a_missing_export_file_is_bad_input_not_found_not_a_crash(exported: Export) -> None:
     exported.path.unlink()
 
-    tampered(exported.path)
+    code, answer = verify(exported.path)
+
+    assert (code, answer["error"]["code"]) == (2, "not_found")
 
 
 # ---- a large export --------------------------------------------------------------------------

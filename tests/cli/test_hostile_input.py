@@ -9,7 +9,8 @@ codes with spaces, 5 or 7 digits or non-ASCII digits, huge or strange e-mail add
 forged, mangled and junk OpenID Connect ID tokens. For every generated input:
 
 - the exit code is 0, 1 or 2, never a traceback;
-- with --json, stdout is exactly one JSON document (an `invalid_input` error on exit 2);
+- with --json, stdout is exactly one JSON document (an `invalid_input` error on exit 2, or
+  `not_found` for a file to verify that is not there);
 - exit 2 records nothing: the number of events in the ledger is unchanged;
 - an ID token that is forged, altered, or not for this sign-in never gets past the token;
 - a sign-in with an oversized User-Agent is accepted or refused by rule, never rejected as
@@ -530,7 +531,7 @@ def check(
         document = json.loads(result.stdout)
         if result.exit_code == 2:
             assert set(document) == {"error"}, what
-            assert document["error"]["code"] == "invalid_input", what
+            assert document["error"]["code"] in ("invalid_input", "not_found"), what
             assert document["error"]["message"], what
         elif result.exit_code == 1:
             assert set(document) == {"error"} or document.get("outcome") == "failed", what

@@ -4,24 +4,32 @@
 robot that signed in 150 times with API keys), with what every query answered then. Today's
 code must read every past event with its meaning: the same answers, before and after a rebuild
 from zero; the sessions that code opened still work until they end as they would have; and the
-account's old snapshot, full of sessions, still loads. On PostgreSQL the same ledger is first
-copied event by event (and snapshot, data key and checkpoint) into a fresh database.
+account whose old snapshot is full of sessions still loads (from its events: that snapshot was
+taken before snapshots were authenticated, so it is no longer trusted). On PostgreSQL the same
+ledger is first copied event by event (and snapshot, data key and checkpoint) into a fresh
+database.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
+from ledger.checkpoints import Checkpoint, CheckpointAnchor
 from ledger.clock import parse_instant
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, address_anchor_file_for
 from ledger.store_location import StoreLocation
 from tests.conftest import Ledger
+from tests.integration.test_tamper_evidence import Attacker
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_before_sessions"
 SECRETS = json.loads((FIXTURE / "secrets.json").read_text())
@@ -38,6 +46,8 @@ def old_ledger(
     """The fixture's ledger, copied where this test may change it, on the backend asked for."""
     copy = tmp_path / "before"
     shutil.copytree(FIXTURE, copy)
+    for key_file in copy.glob("*-key"):  # git keeps no modes but 644: a clone's are world-readable
+        key_file.chmod(0o600)
     sqlite_url = f"sqlite:///{copy / 'ledger.sqlite3'}"
     if backend == "sqlite":
         return Ledger(sqlite_url).at(ASKED_AT)
@@ -48,21 +58,31 @@ def old_ledger(
 
 
 def copy_ledger(source: StoreLocation, target: StoreLocation) -> None:
-    """Every event (in order), snapshot, data key and checkpoint, as stored."""
+    """Every event (in order), snapshot, data key and checkpoint, as stored; and, like every
+    store of that time, no identity."""
+    assert source.sqlite_path is not None
+    # Read before the store is opened: opening it gives it an identity, and drops these.
+    with closing(sqlite3.connect(source.sqlite_path)) as lite:
+        snapshots = [
+            StoredEvent(UUID(stream), version, topic, state)
+            for stream, version, topic, state in lite.execute(
+                "SELECT originator_id, originator_version, topic, state FROM stored_snapshots"
+            )
+        ]
     old, new = LedgerStore(source), LedgerStore(target)
     try:
         events = old.app.recorder.select_notifications(start=1, limit=100_000)
         new.app.recorder.insert_events(events)
+        new.app.authenticated_snapshots.recorder.insert_events(snapshots)
         with old.database.transaction() as tx:
-            snapshots = tx.fetchall("SELECT originator_id FROM stored_snapshots")
             keys = tx.fetchall("SELECT owner_id, wrapped_key FROM ledger_data_keys")
             checkpoints = tx.fetchall(
                 "SELECT notification_id, log_hash, signed_at, signature FROM ledger_checkpoints"
             )
-        for (stream,) in snapshots:
-            stored = old.app.snapshots.recorder.select_events(stream)  # type: ignore[union-attr]
-            new.app.snapshots.recorder.insert_events(stored)  # type: ignore[union-attr]
         with new.database.transaction() as tx:
+            tx.execute("ALTER TABLE ledger_identity DISABLE TRIGGER USER")
+            tx.execute("DELETE FROM ledger_identity")
+            tx.execute("ALTER TABLE ledger_identity ENABLE TRIGGER USER")
             for owner, wrapped in keys:
                 tx.execute(
                     "INSERT INTO ledger_data_keys (owner_id, wrapped_key) VALUES (?, ?)",
@@ -148,7 +168,7 @@ def test_sessions_the_old_code_opened_work_until_they_end_as_they_would_have(
     assert ledger.ok("audit", ROBOT)[0]["details"]["count"] == 2
 
 
-def test_the_old_snapshot_loads_and_new_sign_ins_open_sessions_of_their_own(
+def test_the_account_with_an_old_snapshot_loads_and_new_sign_ins_open_sessions_of_their_own(
     old_ledger: Ledger,
 ) -> None:
     ledger = old_ledger.later(minutes=1)
@@ -171,3 +191,36 @@ def test_the_old_snapshot_loads_and_new_sign_ins_open_sessions_of_their_own(
     expired = ledger.later(minutes=120).refused("sessions", "check", "--token-stdin", stdin=token)
     assert expired["error"]["code"] == "session_expired"
     assert ledger.ok("sessions", "check", "--token-stdin", stdin=SECRETS["tokens"]["laptop"])
+
+
+def test_the_old_store_is_given_an_identity_keeps_its_anchor_and_drops_its_old_snapshots(
+    old_ledger: Ledger,
+) -> None:
+    """Its first open carries over the anchor its address named, and drops the snapshots
+    taken before they were authenticated; a rewritten history is then found as ever."""
+    with closing(sqlite3.connect(FIXTURE / "ledger.sqlite3")) as lite:
+        first = lite.execute(
+            "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
+            "ORDER BY notification_id LIMIT 1"
+        ).fetchone()
+    anchored = Checkpoint(int(first[0]), bytes(first[1]), bytes(first[2]))
+    location = StoreLocation.parse(old_ledger.url)
+    CheckpointAnchor(address_anchor_file_for(location)).write(anchored)
+
+    assert old_ledger.ok("verify", "--store") == ANSWERS["verify"]
+
+    store = LedgerStore(location)
+    try:
+        assert store.checkpoint_anchor.read() == anchored
+        attacker = Attacker(store)
+        assert attacker.snapshots(store.account_id(ROBOT)) == []
+        oldest = attacker.events()[0]
+        assert b"flero-demo" in oldest.state
+        attacker.set_state(oldest, oldest.state.replace(b"flero-demo", b"flero-d3mo"))
+        attacker.relink_stream_from(oldest)
+        with attacker.writing() as tx:
+            tx.execute("DELETE FROM ledger_checkpoints")
+    finally:
+        store.close()
+    message = old_ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+    assert message.startswith(f"checkpoint at event {anchored.notification_id} "), message

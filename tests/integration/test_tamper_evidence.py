@@ -12,7 +12,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher, profiles
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 
 from commands.services import Services
 from commands.workspaces import GrantWorkspace, grant_workspace
@@ -28,7 +29,9 @@ from ledger import passwords
 from ledger.chain import GENESIS, link
 from ledger.checkpoints import CHECKPOINT_EVERY, checkpoint_message, fold
 from ledger.database import Transaction
+from ledger.keyring import derive_key
 from ledger.signing import public_key_text, verify_signature
+from ledger.snapshots import SnapshotSeal
 from ledger.store import LedgerStore, key_file_for, signing_key_file_for
 from tests.conftest import Ledger
 
@@ -38,7 +41,8 @@ GRACE = "grace@acme.test"
 PASSWORD = "correct-horse-battery"
 IP = "81.2.69.160"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-LEDGER_TABLES = ("ledger_chain", "ledger_checkpoints")  # plus the event table, per store
+# Plus the event and snapshot tables, named per store.
+LEDGER_TABLES = ("ledger_chain", "ledger_checkpoints", "ledger_identity")
 
 
 # ---- what the attacker sees and does -------------------------------------------------------
@@ -68,13 +72,25 @@ class StoredRow:
         return self.topic.rsplit(".", 1)[-1]
 
 
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One row of the snapshot table, as stored."""
+
+    raw_originator_id: Any
+    version: int
+    topic: str
+    state: bytes
+
+
 class Attacker:
-    """Direct database access: reads and rewrites the event, chain and checkpoint tables."""
+    """Direct database access: reads and rewrites the event, chain, checkpoint, snapshot and
+    identity tables."""
 
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
         self.postgres = store.database.postgres
         self.events_table = store.event_table
+        self.snapshots_table = store.snapshot_table
         # The library's SQLite recorder keeps the notification id as the row id.
         self.position = "notification_id" if self.postgres else "rowid"
 
@@ -104,6 +120,15 @@ class Attacker:
             )
         return [(int(n), bytes(h)) for n, h in rows]
 
+    def snapshots(self, stream: UUID) -> list[SnapshotRow]:
+        with self.store.database.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.snapshots_table} ORDER BY originator_version"
+            )
+        found = [SnapshotRow(o, int(v), str(t), bytes(s)) for o, v, t, s in rows]
+        return [row for row in found if UUID(str(row.raw_originator_id)) == stream]
+
     def checkpoints(self) -> list[tuple[int, bytes, bytes]]:
         with self.store.database.transaction() as tx:
             rows = tx.fetchall(
@@ -118,7 +143,7 @@ class Attacker:
     def writing(self) -> Iterator[Transaction]:
         """One transaction with the triggers off (and back on before it commits, as a careful
         attacker leaves them)."""
-        tables = (self.events_table, *LEDGER_TABLES)
+        tables = (self.events_table, self.snapshots_table, *LEDGER_TABLES)
         with self.store.database.transaction() as tx:
             if self.postgres:
                 tx.execute("SET LOCAL lock_timeout = '10s'")
@@ -190,6 +215,26 @@ class Attacker:
                     "UPDATE ledger_chain SET chain_hash = ? WHERE notification_id = ?",
                     (previous, later.notification_id),
                 )
+
+    def put_snapshot(self, row: SnapshotRow) -> None:
+        """Store `row` in place of the snapshot of that version, by DELETE and INSERT: no
+        trigger refuses either (snapshots are a cache)."""
+        with self.store.database.transaction() as tx:
+            tx.execute(
+                f"DELETE FROM {self.snapshots_table} "
+                "WHERE originator_id = ? AND originator_version = ?",
+                (row.raw_originator_id, row.version),
+            )
+            tx.execute(
+                f"INSERT INTO {self.snapshots_table} "
+                "(originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+                (row.raw_originator_id, row.version, row.topic, row.state),
+            )
+
+    def set_store_id(self, store_id: str) -> None:
+        """Give the store another identity: its anchor is then looked for under another name."""
+        with self.writing() as tx:
+            tx.execute("UPDATE ledger_identity SET store_id = ?", (store_id,))
 
     def add_checkpoint(self, notification_id: int, log_hash: bytes, signature: bytes) -> None:
         with self.writing() as tx:
@@ -521,6 +566,9 @@ def test_a_checkpoint_signed_with_another_key_is_found(ledger: Ledger, history: 
         "UPDATE ledger_checkpoints SET signature = '\\x00'::bytea",
         "DELETE FROM ledger_checkpoints",
         "TRUNCATE ledger_checkpoints",
+        "UPDATE ledger_identity SET store_id = 'another store'",
+        "DELETE FROM ledger_identity",
+        "TRUNCATE ledger_identity",
     ],
 )
 def test_on_postgresql_rewriting_the_ledger_tables_is_refused_while_the_triggers_are_on(
@@ -537,6 +585,67 @@ def test_on_postgresql_rewriting_the_ledger_tables_is_refused_while_the_triggers
     after = (history.attacker.events(), history.attacker.links(), history.attacker.checkpoints())
     assert after == before
     assert ledger.ok("verify", "--store")["ok"] is True
+
+
+# ---- snapshots: a cache that is authenticated, and checked against the events ----------------
+
+
+def snapshot_key(store: LedgerStore) -> bytes:
+    """What only the holder of the master key can compute."""
+    master_key = base64.b64decode(key_file_for(store.location).read_text().strip())
+    return derive_key(master_key, "snapshots")
+
+
+def test_an_authentic_snapshot_moved_to_a_later_version_revives_no_revoked_key(
+    ledger: Ledger, store: LedgerStore
+) -> None:
+    """A rollback: ada's snapshot from before she revoked her key, put back as the newest."""
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", ADA, "--org", "acme")
+    key = ledger.ok("api-keys", "create", ADA, "--name", "ci")
+    account = store.account_id(ADA)
+    store.app.take_snapshot(account)
+    ledger.later(minutes=1).ok("api-keys", "revoke", ADA, key["key_id"])
+    attacker = Attacker(store)
+    [before_revoking] = attacker.snapshots(account)
+
+    attacker.put_snapshot(replace(before_revoking, version=before_revoking.version + 1))
+
+    signed_in = ledger.later(minutes=1).run(
+        *("login", ADA, "--method", "api-key", "--ip", IP, "--user-agent", USER_AGENT),
+        *("--api-key-stdin", "--json"),
+        stdin=key["key"] + "\n",
+    )
+    assert signed_in.exit_code == 1
+    assert tampering_reported(ledger).startswith(
+        f"snapshot (stream {account} version {before_revoking.version + 1}): this snapshot is "
+        "not authenticated"
+    )
+
+
+def test_a_snapshot_authenticated_yet_unlike_its_events_is_found_by_replaying_them(
+    ledger: Ledger, store: LedgerStore
+) -> None:
+    """Only a bug, or someone holding the master key, could store one: `verify --store`
+    replays every aggregate that has snapshots and compares."""
+    live_a_little(ledger)
+    account = store.account_id(ADA)
+    store.app.take_snapshot(account)
+    assert ledger.ok("verify", "--store")["ok"] is True
+    attacker = Attacker(store)
+    [snapshot] = attacker.snapshots(account)
+    seal = SnapshotSeal(snapshot_key(store))
+    stored = StoredEvent(account, snapshot.version, snapshot.topic, snapshot.state)
+    opened = seal.open(stored)
+    assert opened is not None and b'"member"' in opened.state
+
+    raised = replace(opened, state=opened.state.replace(b'"member"', b'"owner"'))
+    attacker.put_snapshot(replace(snapshot, state=seal.seal(raised).state))
+
+    assert tampering_reported(ledger).startswith(
+        f"snapshot (stream {account} version {snapshot.version}): this snapshot differs from "
+        "the aggregate replayed from its events"
+    )
 
 
 # ---- the keys ---------------------------------------------------------------------------------
