@@ -13,6 +13,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from ledger.private_files import create_private_if_missing
 from ledger.store_location import StoreLocation
 
 Row = tuple[Any, ...]
@@ -145,6 +146,8 @@ class Database:
     def _sqlite_connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
             assert self.location.sqlite_path is not None
+            # An empty file is an empty database; SQLite gives -wal and -shm the same mode.
+            create_private_if_missing(self.location.sqlite_path)
             self._sqlite = sqlite3.connect(
                 self.location.sqlite_path, timeout=30, isolation_level=None
             )

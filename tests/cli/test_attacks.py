@@ -16,10 +16,12 @@ import ast
 import hmac
 import inspect
 import json
+import os
 import re
 import secrets
+import stat
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +41,7 @@ from ledger.errors import MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.store import LedgerStore
+from ledger.store_location import StoreLocation
 from tests.cli.test_login import (
     BROWSER,
     IP,
@@ -1003,3 +1006,50 @@ def test_an_sso_session_without_a_verified_id_token_exists_on_no_surface(
     assert ledger.ok("sessions", "list", ada) == []
     refusals = [h["reason"] for h in history(ledger, ada)]
     assert refusals == ["invalid_id_token"] * 3
+
+
+# ---- issue 13: what erasure leaves, who may read the files, what a spreadsheet runs ----------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The most common umask, which left group and others able to read what it created."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def modes_under(folder: Path) -> dict[str, str]:
+    """Every file below `folder` (relative name) with its permission bits, in octal."""
+    return {
+        str(path.relative_to(folder)): oct(stat.S_IMODE(path.lstat().st_mode))
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_every_file_the_ledger_creates_is_readable_by_its_owner_only_whatever_the_umask(
+    ledger: Ledger, store_url: str, tmp_path: Path, umask_022: None
+) -> None:
+    """Another local user used to read the store, its write-ahead log, exports and manifests."""
+    reader = LedgerStore(StoreLocation.parse(store_url))  # holds -wal and -shm open
+    try:
+        ledger.ok("org", "create", "acme")
+        create_user(ledger, ADA)
+        ledger.ok("checkpoint")  # and its anchor file
+        exports = tmp_path / "exports"
+        exports.mkdir()
+        for fmt in ("jsonl", "csv"):
+            out = exports / f"ada.{fmt}"
+            ledger.ok("export", "--user", ADA, "--format", fmt, "--out", str(out))
+        created = modes_under(tmp_path)
+    finally:
+        reader.close()
+
+    expected = {"exports/ada.jsonl", "exports/ada.csv.manifest.json"}
+    if store_url.startswith("sqlite"):
+        expected |= {"ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"}
+    assert expected <= set(created)
+    assert any(name.endswith("signing-key") or name.endswith("signing.key") for name in created)
+    assert sum(".anchor-" in name for name in created) == 1
+    assert created == dict.fromkeys(created, "0o600")
