@@ -13,6 +13,7 @@ docs/THREAT_MODEL.md names these tests as the proof of each guarantee.
 from __future__ import annotations
 
 import ast
+import csv
 import hmac
 import inspect
 import json
@@ -42,6 +43,7 @@ from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
+from projections.export_files import FIELDS, FORMULA_STARTS, encode_record
 from tests.cli.test_login import (
     BROWSER,
     IP,
@@ -1053,3 +1055,40 @@ def test_every_file_the_ledger_creates_is_readable_by_its_owner_only_whatever_th
     assert any(name.endswith("signing-key") or name.endswith("signing.key") for name in created)
     assert sum(".anchor-" in name for name in created) == 1
     assert created == dict.fromkeys(created, "0o600")
+
+
+FORMULAS = ("=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd")
+
+
+def test_a_formula_planted_in_a_user_agent_reaches_the_csv_export_as_text_only(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """An attacker's failed sign-ins put formulas in the victim's CSV export; the auditor who
+    opens it in a spreadsheet must see text, and the export must still verify."""
+    for formula in FORMULAS:
+        result = ledger.later(minutes=1).run(
+            "login", ada, "--method", "password", "--password-stdin", "--ip", IP,
+            "--user-agent", formula, "--json", stdin="guess\n",
+        )  # fmt: skip
+        assert outcome(result)["reason"] == "invalid_password"
+    public_key = ledger.ok("info")["signing_public_key"]
+    exported: dict[str, Path] = {}
+    for fmt in ("csv", "jsonl"):
+        exported[fmt] = tmp_path / f"ada.{fmt}"
+        ledger.ok("export", "--user", ada, "--format", fmt, "--out", str(exported[fmt]))
+        verified = ledger.ok("verify", str(exported[fmt]), "--public-key", public_key)
+        assert verified["verified"] is True, verified
+
+    lines = exported["csv"].read_bytes().decode().splitlines()
+    cells = [cell for row in csv.reader(lines) for cell in row]
+    assert [cell for cell in cells if cell.startswith(FORMULA_STARTS)] == []
+    for formula in FORMULAS:
+        quoted = '"' + ("'" + formula).replace('"', '""') + '"'
+        assert sum(quoted in line for line in lines) == 1, formula
+    user_agents = [json.loads(line)["user_agent"] for line in exported["jsonl"].open()]
+    assert set(FORMULAS) <= set(user_agents)  # the JSONL keeps the exact value
+    # No command can start a value with a tab or a carriage return; neutralised all the same.
+    for start in ("\t", "\r"):
+        record = {name: start + "=1+1" for name in FIELDS}
+        encoded = encode_record(record, "csv")
+        assert encoded.startswith(b"\"'" + start.encode() + b'=1+1",')
