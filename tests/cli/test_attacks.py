@@ -1092,3 +1092,34 @@ def test_a_formula_planted_in_a_user_agent_reaches_the_csv_export_as_text_only(
         record = {name: start + "=1+1" for name in FIELDS}
         encoded = encode_record(record, "csv")
         assert encoded.startswith(b"\"'" + start.encode() + b'=1+1",')
+
+
+def test_a_sign_in_without_its_secret_is_bad_input_and_never_counts_towards_a_lockout(
+    ledger: Ledger, ada: str
+) -> None:
+    """A script that forgot `--password-stdin` (or an attacker who wants the owner locked out
+    without even guessing) used to record a failed sign-in, counted towards the lockout."""
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    before = ledger.event_count()
+    from_somewhere = ("--ip", IP, "--user-agent", BROWSER, "--json")
+    for _ in range(11):  # one more than the lockout needs
+        for method in ("password", "api-key", "sso"):
+            result = ledger.bad_input("login", ada, "--method", method, *from_somewhere)
+            assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
+    with TestClient(create_app(StoreLocation.parse(ledger.url), FixedClock(ledger.now))) as client:
+        for body in (
+            {"email": ada, "method": "password"},
+            {"email": ada, "method": "password", "api_key": "flk.0123456789ab.guess"},
+            {"email": ada, "method": "api_key"},
+            {"email": ada, "method": "api_key", "password": PASSWORD},
+        ):
+            answer = client.post("/api/login", json=body)
+            assert answer.status_code == 422, body
+            assert answer.json()["error"]["code"] == "invalid_input"
+
+    assert ledger.event_count() == before
+    assert history(ledger, ada) == []
+    assert sign_in(ledger, ada)["outcome"] == "success"  # not locked out
