@@ -21,13 +21,17 @@ import os
 import re
 import secrets
 import stat
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyotp
 import pytest
 from argon2 import PasswordHasher, profiles
@@ -1011,6 +1015,199 @@ def test_an_sso_session_without_a_verified_id_token_exists_on_no_surface(
 
 
 # ---- issue 13: what erasure leaves, who may read the files, what a spreadsheet runs ----------
+
+
+BOB = "bob@acme.test"
+BOBS_PHONE = "+14155550177"
+BOBS_IP = "198.51.100.23"
+HER_IPV6 = "2001:db8::5"
+BY_THE_ADMIN = ("--actor", ADMIN, "--ip", "203.0.113.77")
+HER_PERSONAL_DATA = {
+    "e-mail address": ADA,
+    "first phone number": PHONE,
+    "first phone number's digits": PHONE.removeprefix("+1"),
+    "second phone number": OTHER_PHONE,
+    "second phone number's digits": OTHER_PHONE.removeprefix("+1"),
+    "IPv4 address": IP,
+    "IPv6 address": HER_IPV6,
+    "IPv6 address, exploded": "2001:0db8:0000:0000:0000:0000:0000:0005",
+    "location": "Gamlingay",
+}
+BOBS_PERSONAL_DATA = {"e-mail address": BOB, "IP address": BOBS_IP}
+
+
+def her_life_and_bobs(ledger: Ledger, ada: str) -> str:
+    """Ada signs in from two addresses and with an API key, enrols a phone, is texted on it,
+    drops it and starts enrolling another; Bob, her colleague, enrols his own. The API key."""
+    create_user(ledger, ADMIN)
+    ledger.ok("org", "admin", "add", "acme", ADMIN)
+    assert sign_in(ledger, ada)["outcome"] == "success"
+    from_ipv6 = attempt(ledger, ada, "password", "--password-stdin", stdin=PASSWORD, ip=HER_IPV6)
+    assert outcome(from_ipv6)["outcome"] == "success"
+    key = str(ledger.ok("api-keys", "create", ada, "--name", "ci")["key"])
+    assert with_key(ledger, ada, key)["outcome"] == "success"
+    enable_sms(ledger, ada, PHONE)
+    ledger.ok("mfa", "sms", "send-code", ada)
+    ledger.ok("mfa", "disable", ada, "sms")
+    ledger.ok("mfa", "sms", "enrol", ada, "--phone", OTHER_PHONE)
+    bob = ("--ip", BOBS_IP, "--user-agent", "BobsBrowser/1.0")
+    ledger.ok("user", "create", BOB, "--org", "acme", "--password-stdin", *bob, stdin=PASSWORD)
+    ledger.ok("mfa", "sms", "enrol", BOB, "--phone", BOBS_PHONE, *bob)
+    result = ledger.run(
+        "login", BOB, "--method", "password", "--password-stdin", *bob, "--json", stdin=PASSWORD
+    )
+    assert outcome(result)["outcome"] == "success"
+    return key
+
+
+def erase(ledger: Ledger, email: str) -> None:
+    assert ledger.later(days=1).ok("erase", email, *BY_THE_ADMIN) == {"ok": True, "erased": email}
+
+
+def found(needles: dict[str, str], files: dict[str, bytes]) -> dict[str, list[str]]:
+    """Which needles occur (case-insensitively) in which of `files`."""
+    where: dict[str, list[str]] = {}
+    for name, content in files.items():
+        for what, needle in needles.items():
+            if needle.lower().encode() in content.lower():
+                where.setdefault(what, []).append(name)
+    return where
+
+
+def store_bytes(store_url: str, folder: Path) -> dict[str, bytes]:
+    """Every byte the store keeps: on SQLite, each file of its directory (database, -wal, -shm,
+    keys, anchor); on PostgreSQL, each of the database's table, index and TOAST files, as
+    written to disk."""
+    if store_url.startswith("sqlite"):
+        return {
+            str(path.relative_to(folder)): path.read_bytes()
+            for path in folder.rglob("*")
+            if path.is_file()
+        }
+    with pg_session(store_url, autocommit=True) as session:
+        try:
+            session.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pytest.skip("reading PostgreSQL's files takes a superuser")
+        rows = session.execute(
+            "SELECT c.relname, pg_read_binary_file(pg_relation_filepath(c.oid)) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN (current_schema(), 'pg_toast') AND c.relkind IN ('r', 'i', 't') "
+            "AND pg_relation_filepath(c.oid) IS NOT NULL"
+        ).fetchall()
+    return {str(name): bytes(content or b"") for name, content in rows}
+
+
+def pg_session(store_url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
+    where = StoreLocation.parse(store_url)
+    return psycopg.connect(
+        dbname=where.pg_dbname,
+        host=where.pg_host,
+        port=where.pg_port,
+        user=where.pg_user,
+        password=where.pg_password or None,
+        autocommit=autocommit,
+    )
+
+
+READER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "in a transaction":
+    connection.execute("BEGIN")
+connection.execute("SELECT count(*) FROM rm_accounts").fetchone()
+print("reading", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def another_reader(store_url: str, *, in_a_transaction: bool) -> Iterator[int]:
+    """Another process (SQLite) or session (PostgreSQL) that has read the store and keeps it
+    open, idle or inside its transaction; yields its pid."""
+    if store_url.startswith("sqlite"):
+        path = StoreLocation.parse(store_url).sqlite_path
+        mode = "in a transaction" if in_a_transaction else "idle"
+        with subprocess.Popen(
+            [sys.executable, "-c", READER, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as reader:
+            assert reader.stdout is not None and reader.stdin is not None
+            assert reader.stdout.readline() == "reading\n"
+            yield reader.pid
+            reader.stdin.close()
+        return
+    with pg_session(store_url, autocommit=not in_a_transaction) as session:
+        session.execute("SELECT count(*) FROM rm_accounts").fetchone()
+        yield session.info.backend_pid
+
+
+def test_erasure_deletes_the_texts_to_every_number_she_ever_enrolled(
+    ledger: Ledger, ada: str
+) -> None:
+    """The number she dropped (and was texted on) used to stay in the outbox."""
+    her_life_and_bobs(ledger, ada)
+    assert {text["to"] for text in ledger.ok("sms", "outbox")} == {PHONE, OTHER_PHONE, BOBS_PHONE}
+
+    erase(ledger, ada)
+
+    assert [text["to"] for text in ledger.ok("sms", "outbox")] == [BOBS_PHONE]
+
+
+def test_erasure_leaves_none_of_her_data_in_any_byte_of_the_store_with_other_connections_open(
+    ledger: Ledger, ada: str, store: LedgerStore, store_url: str, tmp_path: Path
+) -> None:
+    """Her e-mail and addresses used to stay in freed pages and the write-ahead log while
+    another process had the store open (the purge ran before the read models were rebuilt)."""
+    her_life_and_bobs(ledger, ada)
+    ledger.ok("projections", "run")  # as the worker does on PostgreSQL
+    assert store.event_count()  # the test's own store is open throughout, as a server's is
+    with another_reader(store_url, in_a_transaction=False):
+        before = found(HER_PERSONAL_DATA, store_bytes(store_url, tmp_path))
+        erase(ledger, ada)
+        after = store_bytes(store_url, tmp_path)
+
+    kept_in_clear = {
+        "e-mail address",
+        "first phone number",
+        "second phone number",
+        "IPv4 address",
+        "IPv6 address",
+    }
+    assert kept_in_clear <= set(before), before  # the search does find her, before
+    assert found(HER_PERSONAL_DATA, after) == {}
+    assert set(found(BOBS_PERSONAL_DATA, after)) == set(BOBS_PERSONAL_DATA)
+
+
+def test_a_reader_of_her_old_rows_holds_erasure_up_named_and_erasing_again_finishes(
+    ledger: Ledger, ada: str, store_url: str, tmp_path: Path
+) -> None:
+    """Rows a reader still sees cannot be purged under it: erasure waits, then says who is
+    reading (never claiming a purge it did not do), and running it again finishes the job."""
+    her_life_and_bobs(ledger, ada)
+    with another_reader(store_url, in_a_transaction=True) as reader:
+        result = ledger.later(days=1).run("erase", ada, *BY_THE_ADMIN, "--json")
+        assert result.exit_code == 1, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "store_busy"
+        assert f"pid {reader} (" in error["message"]
+
+    erase(ledger, ada)
+    assert found(HER_PERSONAL_DATA, store_bytes(store_url, tmp_path)) == {}
+
+
+def test_an_erased_account_leaves_every_list(ledger: Ledger, ada: str) -> None:
+    """Her API key used to stay listed as live, and (before issue 12) her sessions."""
+    her_life_and_bobs(ledger, ada)
+    assert len(ledger.ok("sessions", "list", ada)) == 3
+    assert len(ledger.ok("api-keys", "list", ada)) == 1
+
+    erase(ledger, ada)
+
+    assert ledger.ok("sessions", "list", ada) == []
+    assert ledger.ok("api-keys", "list", ada) == []
 
 
 @pytest.fixture
