@@ -75,9 +75,15 @@ class Login(CommandInput):
     recovery_code: RecoveryCode | None = None
 
     @model_validator(mode="after")
-    def _id_token_only_for_sso(self) -> Self:
+    def _the_secret_its_method_needs(self) -> Self:
+        """A sign-in without its secret is a mistake of the caller's, not an attempt: refused
+        as bad input, so that it records nothing and never counts towards a lockout."""
         if (self.method == "sso") != (self.id_token is not None):
             raise ValueError("an SSO sign-in takes an ID token (--id-token-stdin), and only it")
+        if self.method == "password" and self.password is None:
+            raise ValueError("a password sign-in takes the password (--password-stdin)")
+        if self.method == "api_key" and self.api_key is None:
+            raise ValueError("an API-key sign-in takes the key (--api-key-stdin)")
         return self
 
 

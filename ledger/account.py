@@ -393,11 +393,6 @@ class Account(SignIn, LedgerAggregate):
         )
         return code
 
-    def known_phones(self) -> list[str]:
-        """Every phone number (sealed) the account holds now, enabled or pending."""
-        pending = self.sms_pending["phone"] if self.sms_pending else None
-        return [p for p in (self.sms_phone, pending) if p]
-
     def enabled_phone(self, sealer: Sealer) -> str:
         """The number login codes go to."""
         if self.sms_phone is None:

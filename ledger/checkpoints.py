@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.clock import stored_instant
 from ledger.database import Database, Transaction
+from ledger.private_files import open_private
 
 CHECKPOINT_EVERY = 100  # events between automatic checkpoints
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ class CheckpointAnchor:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             draft = self.path.with_name(self.path.name + ".new")
-            draft.write_text(json.dumps(document) + "\n")
+            with open_private(draft, overwrite=True) as file:
+                file.write(json.dumps(document).encode() + b"\n")
             os.replace(draft, self.path)
         except OSError as error:  # the checkpoint itself is in the database already
             log.warning("could not keep the checkpoint anchor in %s: %s", self.path, error)

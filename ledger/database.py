@@ -13,9 +13,14 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from ledger.errors import StoreBusy
+from ledger.file_holders import other_processes_holding
+from ledger.private_files import create_private_if_missing
 from ledger.store_location import StoreLocation
 
 Row = tuple[Any, ...]
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another connection's lock
+PURGE_WAIT_MS = 10_000  # how long emptying the write-ahead log waits for its readers
 
 SQLITE_SCHEMA = Path(__file__).with_name("schema_sqlite.sql")
 # (table, column, type) added after stores were first created with schema_sqlite.sql.
@@ -113,14 +118,69 @@ class Database:
         for index in ADDED_SQLITE_INDEXES:
             lite.execute(index)
 
-    def purge_freed_space(self, table: str) -> None:
-        """Make deleted or overwritten rows unrecoverable from the database files (erasure)."""
+    def purge_freed_space(self, tables: Sequence[str]) -> None:
+        """Make deleted or overwritten rows unrecoverable from the store's files (erasure).
+
+        SQLite: VACUUM writes the database anew, without free pages, and the write-ahead log,
+        which still holds pages as they were, is emptied into it (`truncate_wal`). PostgreSQL:
+        each of `tables` is rewritten (VACUUM FULL) and its statistics, which sample values,
+        are taken again. PostgreSQL's own WAL, and any backup or replica, are beyond reach.
+        Either waits a while for readers of the old rows, then refuses (StoreBusy).
+        """
         if self.postgres:
-            self._pg_connection().execute(f"VACUUM {table}")  # outside any transaction
+            for table in tables:
+                self._rewrite_pg_table(table)
         else:
-            lite = self._sqlite_connection()
-            lite.execute("VACUUM")
-            lite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._sqlite_connection().execute("VACUUM")
+            self.truncate_wal()
+
+    def _rewrite_pg_table(self, table: str) -> None:
+        from psycopg.errors import LockNotAvailable
+
+        conn = self._pg_connection()  # VACUUM runs outside any transaction
+        conn.execute(f"SET lock_timeout = {PURGE_WAIT_MS}")
+        try:
+            conn.execute(f"VACUUM (FULL, ANALYZE) {table}")
+        except LockNotAvailable:
+            holders = conn.execute(
+                "SELECT pid, application_name, state FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND pid IN "
+                "(SELECT pid FROM pg_locks WHERE relation = %s::regclass) ORDER BY pid",
+                (table,),
+            ).fetchall()
+            named = ", ".join(
+                f"pid {pid} ({app or 'no name'}, {state})" for pid, app, state in holders
+            )
+            raise StoreBusy(
+                f"another session still reads {table} as it was, so it cannot be rewritten "
+                f"(sessions using it: {named or 'none this user can see'})"
+            ) from None
+        finally:
+            conn.execute("RESET lock_timeout")
+
+    def truncate_wal(self) -> None:
+        """Empty SQLite's write-ahead log into the database file (PostgreSQL: nothing to do).
+
+        A connection still reading an older snapshot keeps the log: this waits for it a while,
+        then refuses (StoreBusy), naming the processes that have the store open.
+        """
+        if self.postgres:
+            return
+        lite = self._sqlite_connection()
+        lite.execute(f"PRAGMA busy_timeout = {PURGE_WAIT_MS}")
+        try:
+            busy = lite.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            lite.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if busy:
+            path = self.location.sqlite_path
+            assert path is not None
+            files = [path, path.with_name(path.name + "-wal")]
+            holders = ", ".join(other_processes_holding(files)) or "none this user can see"
+            raise StoreBusy(
+                f"another connection is still reading {path} as it was, so its write-ahead "
+                f"log cannot be emptied (processes with it open: {holders})"
+            )
 
     def missing_tables(self, names: Sequence[str]) -> list[str]:
         with self.transaction() as tx:
@@ -145,10 +205,17 @@ class Database:
     def _sqlite_connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
             assert self.location.sqlite_path is not None
+            # An empty file is an empty database; SQLite gives -wal and -shm the same mode.
+            try:
+                create_private_if_missing(self.location.sqlite_path)
+            except OSError as error:  # what sqlite3 itself would have said, and is handled
+                raise sqlite3.OperationalError(f"unable to open database file: {error}") from None
             self._sqlite = sqlite3.connect(
-                self.location.sqlite_path, timeout=30, isolation_level=None
+                self.location.sqlite_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
+            # What a row held is zeroed when it is deleted or overwritten, not merely unlinked.
+            self._sqlite.execute("PRAGMA secure_delete=ON")
         return self._sqlite
 
     def _pg_connection(self) -> Any:

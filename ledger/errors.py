@@ -105,6 +105,12 @@ class StoreNotInitialised(LedgerError):
     code = "store_not_initialised"
 
 
+class StoreBusy(LedgerError):
+    """Another connection reads the store as it was, so what was deleted cannot be purged yet."""
+
+    code = "store_busy"
+
+
 class SmsDeliveryFailed(LedgerError):
     code = "sms_delivery_failed"
 

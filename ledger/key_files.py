@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import stat
 from pathlib import Path
+
+from ledger.private_files import open_private
 
 
 class KeyFileError(Exception):
@@ -31,7 +32,6 @@ def read_or_create_key_file(path: Path, *, in_use: str | None = None) -> str:
         return path.read_text()
     path.parent.mkdir(parents=True, exist_ok=True)
     encoded = base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(encoded + "\n")
+    with open_private(path) as f:
+        f.write(encoded.encode() + b"\n")
     return encoded

@@ -128,6 +128,7 @@ class KeyRing:
         """Crypto-shredding: every value sealed for `owner` becomes unreadable, for good.
 
         A tombstone (an empty wrapped key) stays, so that no new key is ever made for `owner`.
+        The wrapped key is gone from the files only once the caller purges the freed space.
         """
         with self._db.transaction() as tx:
             tx.execute(
@@ -137,7 +138,6 @@ class KeyRing:
             )
         self._keys[owner] = None
         self._destroyed.add(owner)
-        self._db.purge_freed_space("ledger_data_keys")
 
     def _data_key(self, owner: UUID, create: bool) -> bytes | None:
         """The owner's key; a new one if `create` and there never was one; None if destroyed."""

@@ -20,6 +20,7 @@ class ApiKeysProjection(Projection):
             Account.ApiKeyCreated: self.created,
             Account.ApiKeyRevoked: self.revoked,
             Account.LoginSucceeded: self.used,
+            Account.Erased: self.erased,
         }
 
     def created(self, event: Account.ApiKeyCreated, _: int, tx: Transaction) -> None:
@@ -41,6 +42,10 @@ class ApiKeysProjection(Projection):
                 "UPDATE rm_api_keys SET last_used = ? WHERE account_id = ? AND key_id = ?",
                 (stored_instant(event.timestamp), str(event.originator_id), event.api_key_id),
             )
+
+    def erased(self, event: Account.Erased, _: int, tx: Transaction) -> None:
+        """An erased account's keys open nothing any more; they leave the list with it."""
+        tx.execute("DELETE FROM rm_api_keys WHERE account_id = ?", (str(event.originator_id),))
 
 
 def api_keys(tx: Transaction, account_id: UUID) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ FIELDS = (
     "details",
 )
 ANCHOR_EVERY = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 GENESIS = "0" * 64
 
 
@@ -50,9 +51,15 @@ def encode_record(record: dict[str, Any], fmt: str) -> bytes:
         return json.dumps(
             {k: record[k] for k in FIELDS}, ensure_ascii=False, separators=(",", ":")
         ).encode()
+    cells = [_csv_cell(record[k]) for k in FIELDS]
+    # A row with a neutralised cell is quoted whole, so that no spreadsheet reads that cell
+    # as anything but text. Decided from the cells alone: `verify` re-encodes what it reads.
+    quote_all = any(map(_neutralised, cells))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="")
-    writer.writerow([_csv_cell(record[k]) for k in FIELDS])
+    writer = csv.writer(
+        out, lineterminator="", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
+    writer.writerow(cells)
     return out.getvalue().encode()
 
 
@@ -68,11 +75,19 @@ def csv_header() -> bytes:
 
 
 def _csv_cell(value: Any) -> str:
+    """The cell's text; one a spreadsheet would run as a formula (OWASP's CSV injection: it
+    begins with = + - @, a tab or a carriage return) begins with a single quote instead. The
+    JSONL export keeps every value exactly."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _neutralised(cell: str) -> bool:
+    return cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS)
 
 
 def manifest_message(manifest: dict[str, Any]) -> bytes:

@@ -22,6 +22,7 @@ from ledger.clock import SystemClock, format_instant
 from ledger.events import LedgerEvent
 from ledger.geolocation import locate
 from ledger.organisation import Organisation
+from ledger.private_files import open_private
 from ledger.session import Session
 from ledger.signing import public_key_text
 from ledger.store import LedgerStore
@@ -87,7 +88,7 @@ class Exporter:
         chain, count, anchors = GENESIS, 0, {}
         first = last = None
         file_digest = hashlib.sha256()
-        with out.open("xb") as f:  # never over an existing file (the CLI checks first, too)
+        with open_private(out) as f:  # never over an existing file (the CLI checks first, too)
             if fmt == "csv":
                 f.write(csv_header())
                 file_digest.update(csv_header())
@@ -127,8 +128,8 @@ class Exporter:
         }
         signature = self.store.signing_key.sign(manifest_message(manifest))
         manifest["signature"] = base64.b64encode(signature).decode()
-        with manifest_path(out).open("x") as manifest_file:
-            manifest_file.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        with open_private(manifest_path(out)) as manifest_file:
+            manifest_file.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
         return ExportResult(out, count, cut)
 
     def _events(

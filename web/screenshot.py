@@ -14,6 +14,7 @@ import uvicorn
 
 from commands.demo import build_demo
 from ledger.clock import SystemClock
+from ledger.private_files import open_private
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
 from projections.queries import account_sessions
@@ -89,10 +90,10 @@ def take_screenshot(out: Path) -> Path:
             bottom = page.locator("#sessions").bounding_box()
             assert bottom is not None
             height = bottom["y"] + bottom["height"] + 24
-            page.screenshot(
-                path=str(out),
-                full_page=True,
-                clip={"x": 0, "y": 0, "width": WIDTH, "height": height},
+            png = page.screenshot(
+                full_page=True, clip={"x": 0, "y": 0, "width": WIDTH, "height": height}
             )
             browser.close()
+    with open_private(out, overwrite=True) as file:
+        file.write(png)
     return out

@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import ast
 import base64
+import csv
 import hmac
 import inspect
 import json
+import os
 import re
 import secrets
+import stat
+import subprocess
+import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +54,7 @@ from ledger.sign_in import SignIn
 from ledger.snapshots import AUTHENTICATED, MAC_SIZE
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
+from projections.export_files import FIELDS, FORMULA_STARTS, encode_record
 from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
 from tests.cli.test_login import (
     BROWSER,
@@ -1278,3 +1285,311 @@ def test_an_sso_session_without_a_verified_id_token_exists_on_no_surface(
     assert ledger.ok("sessions", "list", ada) == []
     refusals = [h["reason"] for h in history(ledger, ada)]
     assert refusals == ["invalid_id_token"] * 3
+
+
+# ---- issue 13: what erasure leaves, who may read the files, what a spreadsheet runs ----------
+
+
+BOB = "bob@acme.test"
+BOBS_PHONE = "+14155550177"
+BOBS_IP = "198.51.100.23"
+HER_IPV6 = "2001:db8::5"
+BY_THE_ADMIN = ("--actor", ADMIN, "--ip", "203.0.113.77")
+HER_PERSONAL_DATA = {
+    "e-mail address": ADA,
+    "first phone number": PHONE,
+    "first phone number's digits": PHONE.removeprefix("+1"),
+    "second phone number": OTHER_PHONE,
+    "second phone number's digits": OTHER_PHONE.removeprefix("+1"),
+    "IPv4 address": IP,
+    "IPv6 address": HER_IPV6,
+    "IPv6 address, exploded": "2001:0db8:0000:0000:0000:0000:0000:0005",
+    "location": "Gamlingay",
+}
+BOBS_PERSONAL_DATA = {"e-mail address": BOB, "IP address": BOBS_IP}
+
+
+def her_life_and_bobs(ledger: Ledger, ada: str) -> str:
+    """Ada signs in from two addresses and with an API key, enrols a phone, is texted on it,
+    drops it and starts enrolling another; Bob, her colleague, enrols his own. The API key."""
+    create_user(ledger, ADMIN)
+    ledger.ok("org", "admin", "add", "acme", ADMIN)
+    assert sign_in(ledger, ada)["outcome"] == "success"
+    from_ipv6 = attempt(ledger, ada, "password", "--password-stdin", stdin=PASSWORD, ip=HER_IPV6)
+    assert outcome(from_ipv6)["outcome"] == "success"
+    key = str(ledger.ok("api-keys", "create", ada, "--name", "ci")["key"])
+    assert with_key(ledger, ada, key)["outcome"] == "success"
+    enable_sms(ledger, ada, PHONE)
+    ledger.ok("mfa", "sms", "send-code", ada)
+    ledger.ok("mfa", "disable", ada, "sms")
+    ledger.ok("mfa", "sms", "enrol", ada, "--phone", OTHER_PHONE)
+    bob = ("--ip", BOBS_IP, "--user-agent", "BobsBrowser/1.0")
+    ledger.ok("user", "create", BOB, "--org", "acme", "--password-stdin", *bob, stdin=PASSWORD)
+    ledger.ok("mfa", "sms", "enrol", BOB, "--phone", BOBS_PHONE, *bob)
+    result = ledger.run(
+        "login", BOB, "--method", "password", "--password-stdin", *bob, "--json", stdin=PASSWORD
+    )
+    assert outcome(result)["outcome"] == "success"
+    return key
+
+
+def erase(ledger: Ledger, email: str) -> None:
+    assert ledger.later(days=1).ok("erase", email, *BY_THE_ADMIN) == {"ok": True, "erased": email}
+
+
+def found(needles: dict[str, str], files: dict[str, bytes]) -> dict[str, list[str]]:
+    """Which needles occur (case-insensitively) in which of `files`."""
+    where: dict[str, list[str]] = {}
+    for name, content in files.items():
+        for what, needle in needles.items():
+            if needle.lower().encode() in content.lower():
+                where.setdefault(what, []).append(name)
+    return where
+
+
+def store_bytes(store_url: str, folder: Path) -> dict[str, bytes]:
+    """Every byte the store keeps: on SQLite, each file of its directory (database, -wal, -shm,
+    keys, anchor); on PostgreSQL, each of the database's table, index and TOAST files, as
+    written to disk."""
+    if store_url.startswith("sqlite"):
+        return {
+            str(path.relative_to(folder)): path.read_bytes()
+            for path in folder.rglob("*")
+            if path.is_file()
+        }
+    with pg_session(store_url, autocommit=True) as session:
+        try:
+            session.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pytest.skip("reading PostgreSQL's files takes a superuser")
+        rows = session.execute(
+            "SELECT c.relname, pg_read_binary_file(pg_relation_filepath(c.oid)) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN (current_schema(), 'pg_toast') AND c.relkind IN ('r', 'i', 't') "
+            "AND pg_relation_filepath(c.oid) IS NOT NULL"
+        ).fetchall()
+    return {str(name): bytes(content or b"") for name, content in rows}
+
+
+def pg_session(store_url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
+    where = StoreLocation.parse(store_url)
+    return psycopg.connect(
+        dbname=where.pg_dbname,
+        host=where.pg_host,
+        port=where.pg_port,
+        user=where.pg_user,
+        password=where.pg_password or None,
+        autocommit=autocommit,
+    )
+
+
+READER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "in a transaction":
+    connection.execute("BEGIN")
+connection.execute("SELECT count(*) FROM rm_accounts").fetchone()
+print("reading", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def another_reader(store_url: str, *, in_a_transaction: bool) -> Iterator[int]:
+    """Another process (SQLite) or session (PostgreSQL) that has read the store and keeps it
+    open, idle or inside its transaction; yields its pid."""
+    if store_url.startswith("sqlite"):
+        path = StoreLocation.parse(store_url).sqlite_path
+        mode = "in a transaction" if in_a_transaction else "idle"
+        with subprocess.Popen(
+            [sys.executable, "-c", READER, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as reader:
+            assert reader.stdout is not None and reader.stdin is not None
+            assert reader.stdout.readline() == "reading\n"
+            yield reader.pid
+            reader.stdin.close()
+        return
+    with pg_session(store_url, autocommit=not in_a_transaction) as session:
+        session.execute("SELECT count(*) FROM rm_accounts").fetchone()
+        yield session.info.backend_pid
+
+
+def test_erasure_deletes_the_texts_to_every_number_she_ever_enrolled(
+    ledger: Ledger, ada: str
+) -> None:
+    """The number she dropped (and was texted on) used to stay in the outbox."""
+    her_life_and_bobs(ledger, ada)
+    assert {text["to"] for text in ledger.ok("sms", "outbox")} == {PHONE, OTHER_PHONE, BOBS_PHONE}
+
+    erase(ledger, ada)
+
+    assert [text["to"] for text in ledger.ok("sms", "outbox")] == [BOBS_PHONE]
+
+
+def test_erasure_leaves_none_of_her_data_in_any_byte_of_the_store_with_other_connections_open(
+    ledger: Ledger, ada: str, store: LedgerStore, store_url: str, tmp_path: Path
+) -> None:
+    """Her e-mail and addresses used to stay in freed pages and the write-ahead log while
+    another process had the store open (the purge ran before the read models were rebuilt)."""
+    her_life_and_bobs(ledger, ada)
+    ledger.ok("projections", "run")  # as the worker does on PostgreSQL
+    assert store.event_count()  # the test's own store is open throughout, as a server's is
+    with another_reader(store_url, in_a_transaction=False):
+        before = found(HER_PERSONAL_DATA, store_bytes(store_url, tmp_path))
+        erase(ledger, ada)
+        after = store_bytes(store_url, tmp_path)
+
+    kept_in_clear = {
+        "e-mail address",
+        "first phone number",
+        "second phone number",
+        "IPv4 address",
+        "IPv6 address",
+    }
+    assert kept_in_clear <= set(before), before  # the search does find her, before
+    assert found(HER_PERSONAL_DATA, after) == {}
+    assert set(found(BOBS_PERSONAL_DATA, after)) == set(BOBS_PERSONAL_DATA)
+
+
+def test_a_reader_of_her_old_rows_holds_erasure_up_named_and_erasing_again_finishes(
+    ledger: Ledger, ada: str, store_url: str, tmp_path: Path
+) -> None:
+    """Rows a reader still sees cannot be purged under it: erasure waits, then says who is
+    reading (never claiming a purge it did not do), and running it again finishes the job."""
+    her_life_and_bobs(ledger, ada)
+    with another_reader(store_url, in_a_transaction=True) as reader:
+        result = ledger.later(days=1).run("erase", ada, *BY_THE_ADMIN, "--json")
+        assert result.exit_code == 1, result.output
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "store_busy"
+        assert f"pid {reader} (" in error["message"]
+
+    erase(ledger, ada)
+    assert found(HER_PERSONAL_DATA, store_bytes(store_url, tmp_path)) == {}
+
+
+def test_an_erased_account_leaves_every_list(ledger: Ledger, ada: str) -> None:
+    """Her API key used to stay listed as live, and (before issue 12) her sessions."""
+    her_life_and_bobs(ledger, ada)
+    assert len(ledger.ok("sessions", "list", ada)) == 3
+    assert len(ledger.ok("api-keys", "list", ada)) == 1
+
+    erase(ledger, ada)
+
+    assert ledger.ok("sessions", "list", ada) == []
+    assert ledger.ok("api-keys", "list", ada) == []
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The most common umask, which left group and others able to read what it created."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def modes_under(folder: Path) -> dict[str, str]:
+    """Every file below `folder` (relative name) with its permission bits, in octal."""
+    return {
+        str(path.relative_to(folder)): oct(stat.S_IMODE(path.lstat().st_mode))
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_every_file_the_ledger_creates_is_readable_by_its_owner_only_whatever_the_umask(
+    ledger: Ledger, store_url: str, tmp_path: Path, umask_022: None
+) -> None:
+    """Another local user used to read the store, its write-ahead log, exports and manifests."""
+    reader = LedgerStore(StoreLocation.parse(store_url))  # holds -wal and -shm open
+    try:
+        ledger.ok("org", "create", "acme")
+        create_user(ledger, ADA)
+        ledger.ok("checkpoint")  # and its anchor file
+        exports = tmp_path / "exports"
+        exports.mkdir()
+        for fmt in ("jsonl", "csv"):
+            out = exports / f"ada.{fmt}"
+            ledger.ok("export", "--user", ADA, "--format", fmt, "--out", str(out))
+        created = modes_under(tmp_path)
+    finally:
+        reader.close()
+
+    expected = {"exports/ada.jsonl", "exports/ada.csv.manifest.json"}
+    if store_url.startswith("sqlite"):
+        expected |= {"ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"}
+    assert expected <= set(created)
+    assert any(name.endswith("signing-key") or name.endswith("signing.key") for name in created)
+    assert sum(".anchor-" in name for name in created) == 1
+    assert created == dict.fromkeys(created, "0o600")
+
+
+FORMULAS = ("=cmd|' /C calc'!A0", "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd")
+
+
+def test_a_formula_planted_in_a_user_agent_reaches_the_csv_export_as_text_only(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """An attacker's failed sign-ins put formulas in the victim's CSV export; the auditor who
+    opens it in a spreadsheet must see text, and the export must still verify."""
+    for formula in FORMULAS:
+        result = ledger.later(minutes=1).run(
+            "login", ada, "--method", "password", "--password-stdin", "--ip", IP,
+            "--user-agent", formula, "--json", stdin="guess\n",
+        )  # fmt: skip
+        assert outcome(result)["reason"] == "invalid_password"
+    public_key = ledger.ok("info")["signing_public_key"]
+    exported: dict[str, Path] = {}
+    for fmt in ("csv", "jsonl"):
+        exported[fmt] = tmp_path / f"ada.{fmt}"
+        ledger.ok("export", "--user", ada, "--format", fmt, "--out", str(exported[fmt]))
+        verified = ledger.ok("verify", str(exported[fmt]), "--public-key", public_key)
+        assert verified["verified"] is True, verified
+
+    lines = exported["csv"].read_bytes().decode().splitlines()
+    cells = [cell for row in csv.reader(lines) for cell in row]
+    assert [cell for cell in cells if cell.startswith(FORMULA_STARTS)] == []
+    for formula in FORMULAS:
+        quoted = '"' + ("'" + formula).replace('"', '""') + '"'
+        assert sum(quoted in line for line in lines) == 1, formula
+    user_agents = [json.loads(line)["user_agent"] for line in exported["jsonl"].open()]
+    assert set(FORMULAS) <= set(user_agents)  # the JSONL keeps the exact value
+    # No command can start a value with a tab or a carriage return; neutralised all the same.
+    for start in ("\t", "\r"):
+        record = {name: start + "=1+1" for name in FIELDS}
+        encoded = encode_record(record, "csv")
+        assert encoded.startswith(b"\"'" + start.encode() + b'=1+1",')
+
+
+def test_a_sign_in_without_its_secret_is_bad_input_and_never_counts_towards_a_lockout(
+    ledger: Ledger, ada: str
+) -> None:
+    """A script that forgot `--password-stdin` (or an attacker who wants the owner locked out
+    without even guessing) used to record a failed sign-in, counted towards the lockout."""
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    before = ledger.event_count()
+    from_somewhere = ("--ip", IP, "--user-agent", BROWSER, "--json")
+    for _ in range(11):  # one more than the lockout needs
+        for method in ("password", "api-key", "sso"):
+            result = ledger.bad_input("login", ada, "--method", method, *from_somewhere)
+            assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
+    with TestClient(create_app(StoreLocation.parse(ledger.url), FixedClock(ledger.now))) as client:
+        for body in (
+            {"email": ada, "method": "password"},
+            {"email": ada, "method": "password", "api_key": "flk.0123456789ab.guess"},
+            {"email": ada, "method": "api_key"},
+            {"email": ada, "method": "api_key", "password": PASSWORD},
+        ):
+            answer = client.post("/api/login", json=body)
+            assert answer.status_code == 422, body
+            assert answer.json()["error"]["code"] == "invalid_input"
+
+    assert ledger.event_count() == before
+    assert history(ledger, ada) == []
+    assert sign_in(ledger, ada)["outcome"] == "success"  # not locked out

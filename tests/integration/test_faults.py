@@ -86,8 +86,9 @@ def test_commands_streaming_through_a_postgres_restart_complete_or_fail_cleanly_
     # One long-lived process, as a server or worker is: its connections are cut mid-stream.
     store = LedgerStore(StoreLocation.parse(url))
     services = Services(store=store, clock=SystemClock())
-    attempt = Login(email="ada@acme.test", method="api_key", ip="192.0.2.1", user_agent=UA)
-    attempt = attempt.model_copy(update={"api_key": key})
+    attempt = Login(
+        email="ada@acme.test", method="api_key", api_key=key, ip="192.0.2.1", user_agent=UA
+    )
     opened: list[str] = []
     failures: list[BaseException] = []
     restarted = threading.Event()

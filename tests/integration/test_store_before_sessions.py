@@ -46,8 +46,8 @@ def old_ledger(
     """The fixture's ledger, copied where this test may change it, on the backend asked for."""
     copy = tmp_path / "before"
     shutil.copytree(FIXTURE, copy)
-    for key_file in copy.glob("*-key"):  # git keeps no modes but 644: a clone's are world-readable
-        key_file.chmod(0o600)
+    for key_file in copy.glob("*-key"):  # git keeps no modes: a fresh clone has them 0644,
+        key_file.chmod(0o600)  # which the ledger refuses for a key file
     sqlite_url = f"sqlite:///{copy / 'ledger.sqlite3'}"
     if backend == "sqlite":
         return Ledger(sqlite_url).at(ASKED_AT)

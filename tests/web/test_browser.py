@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -182,9 +183,11 @@ def test_screenshot_command(tmp_path: Path) -> None:
         text=True,
         timeout=120,
         check=False,
+        umask=0o022,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert out.is_file()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # whatever the umask
     data = out.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     assert data[12:16] == b"IHDR"
