@@ -24,5 +24,5 @@ def _admin_over(store: LedgerStore, viewer: str, email: str) -> bool:
     org = store.app.find_organisation(own.org_id)
     if org is None or own.id not in org.admins:
         return False
-    target = store.app.find_account(store.account_id(email))
-    return target is not None and not target.erased and target.org_id == org.id
+    target = store.live_account(email)
+    return target is not None and target.org_id == org.id

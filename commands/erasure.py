@@ -32,7 +32,7 @@ class EraseAccount(Actor):
 @retry_on_conflict
 def erase_account(services: Services, cmd: EraseAccount) -> None:
     store = services.store
-    account = store.app.find_account(store.account_id(cmd.email))
+    account = store.newest_account(cmd.email)
     if account is None:
         raise AccountNotFound(cmd.email)
     stamp = services.stamp(cmd)

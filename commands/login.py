@@ -94,8 +94,8 @@ def log_in(services: Services, cmd: Login) -> NewSession:
     client = describe_client(cmd.ip, cmd.user_agent, cmd.peer_ip)
     source = _sign_in_source(services, cmd.ip, stamp)
     throttled_for = source.throttled_for(stamp.at)
-    account = services.store.app.find_account(services.store.account_id(cmd.email))
-    if account is None or account.erased:
+    account = services.store.live_account(cmd.email)
+    if account is None:
         _record_unknown_account(services, cmd, client, source, throttled_for, stamp)
     org = services.store.app.find_organisation(account.org_id)
     proof = None
@@ -139,17 +139,25 @@ def _prove_identity(
     except IdpUnavailable as down:
         return SsoProof(None, "idp_unavailable", None, down.message)
     bound = sso_identity_of(services, verified.issuer, verified.subject)
-    if bound is not None and bound.account_id != account.id:
+    if bound is not None and bound.account_id != account.id and not _erased(services, bound):
         message = "this identity at the IdP belongs to another account"
         return SsoProof(verified, "invalid_id_token", "subject", message)
     claimed = verified.email.lower() if verified.email else None
     matches = claimed is not None and services.store.account_id(claimed) == account.id
-    return SsoProof(verified, email_matches=matches, bound=bound is not None)
+    return SsoProof(
+        verified, email_matches=matches, bound=bound is not None and bound.account_id == account.id
+    )
 
 
 def sso_identity_of(services: Services, issuer: str, subject: str) -> SsoIdentity | None:
     """The binding of an identity at an OpenID provider to an account, if there is one."""
     return services.store.app.find_sso_identity(_sso_identity_id(services, issuer, subject))
+
+
+def _erased(services: Services, bound: SsoIdentity) -> bool:
+    """Whether the account the identity was bound to is erased (so the binding has ended)."""
+    account = services.store.app.find_account(bound.account_id)
+    return account is not None and account.erased
 
 
 def _sso_identity_id(services: Services, issuer: str, subject: str) -> UUID:
@@ -160,13 +168,17 @@ def _sso_identity_id(services: Services, issuer: str, subject: str) -> UUID:
 def _new_binding(
     services: Services, account: Account, proof: SsoProof | None, stamp: Stamp
 ) -> list[SsoIdentity]:
-    """The first SSO sign-in of an account also claims its IdP identity for it, for good."""
+    """The first SSO sign-in of an account also claims its IdP identity for it, for good (or
+    takes it over from an erased account)."""
     token = proof.token if proof else None
     if proof is None or token is None or proof.bound:
         return []
-    return [
-        SsoIdentity.bind(_sso_identity_id(services, token.issuer, token.subject), account.id, stamp)
-    ]
+    identity_id = _sso_identity_id(services, token.issuer, token.subject)
+    held = services.store.app.find_sso_identity(identity_id)
+    if held is None:
+        return [SsoIdentity.bind(identity_id, account.id, stamp)]
+    held.take_over(account.id, _erased(services, held), stamp)
+    return [held]
 
 
 def _sign_in_source(services: Services, ip: str, stamp: Stamp) -> SignInSource:

@@ -12,7 +12,6 @@ from commands.services import Services
 from commands.sessions import session_of
 from commands.step_up import require_step_up
 from ledger.account import Account
-from ledger.errors import AccountAlreadyExists
 from ledger.passwords import hash_password
 
 
@@ -43,9 +42,7 @@ class SetSecurityAlerts(Actor):
 @retry_on_conflict
 def create_user(services: Services, cmd: CreateUser) -> UUID:
     org = services.store.organisation(cmd.org)
-    account_id = services.store.account_id(cmd.email)
-    if services.store.app.find_account(account_id) is not None:
-        raise AccountAlreadyExists(cmd.email)
+    account_id = services.store.new_account_id(cmd.email)
     stamp = services.stamp(cmd)
     org.check_clock(stamp.at)
     password_hash = hash_password(cmd.password) if cmd.password else None

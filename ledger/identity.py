@@ -1,7 +1,10 @@
 """Stable aggregate ids: an organisation's from its slug, an account's from its e-mail.
 
 An account id is derived from a keyed hash of the e-mail, so the e-mail itself is never
-stored in clear and cannot be recovered from the id without the master key.
+stored in clear and cannot be recovered from the id without the master key. An address that
+belonged to an erased account may open a new, unrelated one: each account of an address has a
+generation (0 for its first), taken in order, so that the newest is found by trying them in
+turn (ledger.store). An erased account keeps its stream, and its id, for good.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ def organisation_id(slug: str) -> UUID:
     return uuid5(_NAMESPACE, f"org:{slug}")
 
 
-def account_id(email_lookup_hash: str) -> UUID:
-    return uuid5(_NAMESPACE, f"account:{email_lookup_hash}")
+def account_id(email_lookup_hash: str, generation: int = 0) -> UUID:
+    """The id of the address's `generation`th account (the first keeps the id it always had)."""
+    suffix = f":{generation}" if generation else ""
+    return uuid5(_NAMESPACE, f"account:{email_lookup_hash}{suffix}")
 
 
 def unknown_account_id(email_lookup_hash: str) -> UUID:

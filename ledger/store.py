@@ -15,7 +15,12 @@ from ledger.account import Account
 from ledger.application import SecurityLedger
 from ledger.checkpoints import AnchorUnreadable, CheckpointAnchor, latest_checkpoint
 from ledger.database import Database
-from ledger.errors import AccountNotFound, OrganisationNotFound, StoreNotInitialised
+from ledger.errors import (
+    AccountAlreadyExists,
+    AccountNotFound,
+    OrganisationNotFound,
+    StoreNotInitialised,
+)
 from ledger.keyring import KeyRing, derive_key, load_master_key
 from ledger.organisation import Organisation
 from ledger.signing import load_signing_key, public_key_text
@@ -155,15 +160,59 @@ class LedgerStore:
 
     # ---- finding aggregates --------------------------------------------------------------
 
-    def account_id(self, email: str) -> UUID:
-        return identity.account_id(self.keyring.lookup_hash(email))
+    # An address's accounts are generations (ledger.identity): each but the newest is erased.
+
+    def accounts_of(self, email: str) -> list[Account]:
+        """Every account the address has had, oldest first: the next generation is looked for
+        only after an erased one."""
+        lookup = self.keyring.lookup_hash(email)
+        accounts: list[Account] = []
+        while (not accounts or accounts[-1].erased) and (
+            found := self.app.find_account(identity.account_id(lookup, len(accounts)))
+        ) is not None:
+            accounts.append(found)
+        return accounts
+
+    def newest_account(self, email: str) -> Account | None:
+        """The live account, else the last one erased, else None."""
+        accounts = self.accounts_of(email)
+        return accounts[-1] if accounts else None
+
+    def live_account(self, email: str) -> Account | None:
+        newest = self.newest_account(email)
+        return newest if newest is not None and not newest.erased else None
 
     def account(self, email: str) -> Account:
         """A live account; an erased one is gone as far as any command is concerned."""
-        account = self.app.find_account(self.account_id(email))
-        if account is None or account.erased:
+        account = self.live_account(email)
+        if account is None:
             raise AccountNotFound(email)
         return account
+
+    def new_account_id(self, email: str) -> UUID:
+        """The id a new account for the address takes: the generation after the erased ones."""
+        accounts = self.accounts_of(email)
+        if accounts and not accounts[-1].erased:
+            raise AccountAlreadyExists(email)
+        return identity.account_id(self.keyring.lookup_hash(email), len(accounts))
+
+    def account_id(self, email: str) -> UUID:
+        """The id of the address's newest account, live or erased (its history stays readable
+        by the address until the address opens another); the first one's if it has had none.
+        Found in the chain's index, without loading an account: queries ask it on every call."""
+        lookup = self.keyring.lookup_hash(email)
+        generation = 0
+        while self._stream_exists(identity.account_id(lookup, generation + 1)):
+            generation += 1
+        return identity.account_id(lookup, generation)
+
+    def _stream_exists(self, stream_id: UUID) -> bool:
+        with self.database.transaction() as tx:
+            first = tx.fetchone(
+                "SELECT 1 FROM ledger_chain WHERE originator_id = ? AND originator_version = 1",
+                (str(stream_id),),
+            )
+        return first is not None
 
     def organisation(self, slug: str) -> Organisation:
         org = self.app.find_organisation(identity.organisation_id(slug))

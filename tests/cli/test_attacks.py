@@ -1483,6 +1483,48 @@ def test_an_erased_account_leaves_every_list(ledger: Ledger, ada: str) -> None:
     assert ledger.ok("api-keys", "list", ada) == []
 
 
+def test_her_address_opens_a_new_unrelated_account_and_every_lookup_finds_that_one(
+    ledger: Ledger, ada: str, store: LedgerStore, tmp_path: Path
+) -> None:
+    """An erased address could never be used again: `user create` answered account_exists."""
+    configure_sso(ledger, tmp_path, "idp")
+    key = her_life_and_bobs(ledger, ada)
+    token = sign_in(ledger, ada)["session_token"]
+    assert sso(ledger, ada)["outcome"] == "success"  # binds her identity at the IdP
+    ledger.ok("workspace", "grant", ada, "design", "--role", "owner", *BY_THE_ADMIN)
+    erased_id = store.account_id(ada)
+    erase(ledger, ada)
+    her_stream = f"SELECT * FROM {store.event_table} WHERE originator_id = ?"
+    with store.database.transaction() as tx:
+        her_events = tx.fetchall(her_stream, (str(erased_id),))
+
+    created = ledger.later(minutes=1).ok(
+        "user", "create", ada, "--org", "acme", "--password-stdin", stdin="a-new-password\n"
+    )
+
+    assert created["account_id"] != str(erased_id)
+    ledger.refused("user", "create", ada, "--org", "acme", code="account_exists")
+    # Her credentials open nothing; the newcomer's do, and only the newcomer's.
+    assert sign_in(ledger, ada)["reason"] == "invalid_password"
+    assert with_key(ledger, ada, key)["reason"] == "invalid_api_key"
+    token_refused(ledger, token)
+    assert sign_in(ledger, ada, "a-new-password")["outcome"] == "success"
+    # Every question about the address is about the new account, which inherits nothing.
+    assert store.account_id(ada) == UUID(created["account_id"])
+    assert enabled_factors(ledger, ada) == []
+    assert [entry["action"] for entry in ledger.ok("audit", ada)] == ["account_created"]
+    assert len(history(ledger, ada)) == 3  # the two refusals above, and the newcomer
+    assert len(ledger.ok("sessions", "list", ada)) == 1
+    assert ledger.ok("api-keys", "list", ada) == []
+    assert ledger.ok("state", ada, "--as-of", format_instant(ledger.now))["workspaces"] == []
+    # Her identity at the IdP ended with her: the address's new owner signs in with it.
+    assert sso(ledger, ada)["outcome"] == "success"
+    # The erased account's events are exactly as they were, and the ledger verifies.
+    with store.database.transaction() as tx:
+        assert tx.fetchall(her_stream, (str(erased_id),)) == her_events
+    assert ledger.ok("verify", "--store")["ok"] is True
+
+
 @pytest.fixture
 def umask_022() -> Iterator[None]:
     """The most common umask, which left group and others able to read what it created."""
