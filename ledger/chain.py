@@ -1,6 +1,11 @@
 """Tamper evidence: every stored event is linked to the one before it in its stream.
 
-link_n = SHA-256(link_{n-1} || aggregate id || version || topic || stored state bytes)
+link_n = SHA-256(link_{n-1} || aggregate id (16 bytes) || version (8 bytes) || topic length
+                 (4 bytes) || topic || stored state bytes)
+
+Integers are unsigned big-endian; version 1 links to 32 zero bytes. docs/FORMAT.md gives every
+byte, for whoever verifies a store without this code. The topic's length counts characters,
+which are its bytes because topics are ASCII.
 
 Each aggregate has its own chain, so appends to different accounts never wait for each other.
 The chains are tied together by signed checkpoints over the whole log (see checkpoints.py).

@@ -1,7 +1,7 @@
 """Signed checkpoints over the whole log, like CloudTrail digests or a Merkle log's tree heads.
 
 The log hash folds every event's chain link, in the order events were recorded:
-    log_n = SHA-256(log_{n-1} || notification id || link_n)
+    log_n = SHA-256(log_{n-1} || notification id (8 bytes, big-endian) || link_n)
 A checkpoint signs (notification id, log hash). Someone with write access to the database can
 rewrite events and recompute their links, but cannot sign: the next verification finds the
 checkpoint no longer matches. Someone who also deletes the checkpoints from the database still
