@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar, cast
 
 import click
@@ -19,7 +21,9 @@ import click
 if TYPE_CHECKING:
     from commands.inputs import CommandInput
     from commands.services import Services
+    from ledger.sign_in import NewSession
     from ledger.store import LedgerStore
+    from projections.compliance import ComplianceReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -310,16 +314,130 @@ def org_create(slug: str, as_json: bool, **actor: Any) -> None:
 @org.command("require-mfa")
 @click.argument("slug")
 @click.argument("state", type=click.Choice(["on", "off"]))
+@click.option(
+    "--grace-days",
+    type=click.IntRange(0, 365),
+    default=7,
+    show_default=True,
+    help="Days a member without a factor has to enrol one (0: at once). Members who join "
+    "later get as many from their first sign-in.",
+)
+@click.option(
+    "--methods",
+    type=click.Choice(["any", "totp"]),
+    default="any",
+    show_default=True,
+    help="Which factors count: any, or only the authenticator app (texted codes do not).",
+)
 @actor_options
 @json_option
-def org_require_mfa(slug: str, state: str, as_json: bool, **actor: Any) -> None:
-    """Require (on) or stop requiring (off) MFA for every member of the organisation."""
+def org_require_mfa(
+    slug: str, state: str, grace_days: int, methods: str, as_json: bool, **actor: Any
+) -> None:
+    """Require (on) or stop requiring (off) MFA for every member of the organisation.
+
+    A member without a factor may still sign in until their deadline, and is told by when to
+    enrol; after it, a password sign-in opens a session that can only enrol a factor and sign
+    out. Members who sign in through enforced SSO with the IdP doing MFA are exempt.
+
+    \b
+    Example:
+        flero-ledger org require-mfa acme on --grace-days 14 --methods totp
+    """
     from commands.organisations import RequireMfa, require_mfa
 
-    require_mfa(runtime().services(), build(RequireMfa, slug=slug, required=state == "on", **actor))
+    required = state == "on"
+    terms = {"grace_days": grace_days, "methods": methods} if required else {}
+    require_mfa(
+        runtime().services(), build(RequireMfa, slug=slug, required=required, **terms, **actor)
+    )
     emit(
-        {"ok": True, "slug": slug, "requires_mfa": state == "on"},
-        lambda: click.echo(f"Required MFA for {slug}: {state}"),
+        {"ok": True, "slug": slug, "requires_mfa": required, **terms},
+        lambda: click.echo(
+            f"{slug} requires MFA ({'the authenticator app' if methods == 'totp' else 'any factor'}"
+            f", {grace_days} days' grace)"
+            if required
+            else f"{slug} no longer requires MFA"
+        ),
+    )
+
+
+@org.command("compliance")
+@click.argument("slug")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIMESTAMP",
+    help="The UTC instant (ISO 8601) to report at, rebuilt from the ledger (default: now).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv"]),
+    help="Write the members to a file instead (with --out).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (with --format).")
+@json_option
+def org_compliance(
+    slug: str, as_of: str | None, fmt: str | None, out: str | None, as_json: bool
+) -> None:
+    """Who meets the organisation's MFA requirement: every member with their factors, last
+    sign-in, deadline and status (compliant, grace, overdue, exempt; not_required when the
+    organisation requires nothing). At any past instant with --as-of.
+
+    \b
+    Examples:
+        flero-ledger org compliance acme
+        flero-ledger org compliance acme --as-of 2026-10-01T00:00:00Z --json
+        flero-ledger org compliance acme --format csv --out acme-mfa.csv
+    """
+    from commands.inputs import parse_slug
+    from ledger.clock import parse_instant
+    from projections.compliance import compliance_report, write_csv
+
+    if (fmt is None) != (out is None):
+        raise click.UsageError("--format and --out go together")
+    name = parse_slug(slug)
+    try:
+        at = parse_instant(as_of) if as_of else runtime().services().now()
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--as-of") from None
+    if out is not None:
+        check_new_file(Path(out))
+    report = compliance_report(runtime().store, name, at)
+    if out is not None:
+        written = write_csv(report, Path(out))
+        emit(
+            {"ok": True, "path": out, "members": written, "as_of": report.as_of},
+            lambda: click.echo(f"Wrote {written} members to {out}"),
+        )
+        return
+    emit(report.members, lambda: render_compliance(report))
+
+
+def render_compliance(report: ComplianceReport) -> None:
+    required = report.requirement
+    if required is not None:
+        counted = "the authenticator app" if required.methods == "totp" else "any factor"
+        policy = f"requires MFA ({counted}, {required.grace.days} days' grace)"
+    else:
+        policy = "does not require MFA"
+    rows = [
+        [
+            m["email"],
+            ", ".join(m["factors"]) or "none",
+            m["recovery_codes_remaining"],
+            m["last_sign_in"] and m["last_sign_in"][:16].replace("T", " "),
+            m["deadline"] and m["deadline"][:16].replace("T", " "),
+            m["status"] + (" (SMS only)" if m["sms_only"] else ""),
+        ]
+        for m in report.members
+    ]
+    render_table(
+        f"MFA compliance — {report.org} as of {report.as_of}",
+        ["Member", "Factors", "Recovery codes", "Last sign-in", "Deadline", "Status"],
+        rows,
+        f"{report.org} {policy}",
     )
 
 
@@ -853,7 +971,7 @@ def login(
         echo "$PASSWORD" | flero-ledger login ada@acme.test --method password \\
             --ip 203.0.113.9 --user-agent "Mozilla/5.0 ..." --password-stdin --totp 123456
     """
-    from commands.login import Login, log_in
+    from commands.login import Login, log_in, signed_in
 
     secrets = {}
     if password_stdin:
@@ -864,19 +982,25 @@ def login(
         secrets["id_token"] = read_secret_line("ID token")
     cmd = build(Login, email=email, method=method.replace("-", "_"), **secrets, **given)
     session = log_in(runtime().services(), cmd)
-    data = {
-        "outcome": "success",
-        "session_id": session.session_id,
-        "session_token": session.token,
-        "factor": session.factor,
-    }
-    emit(
-        data,
-        lambda: click.echo(
-            f"Signed in (second factor: {session.factor or 'none'}); session {session.session_id}\n"
-            f"Session token (shown once): {session.token}"
-        ),
-    )
+    emit(signed_in(session), lambda: click.echo(describe_sign_in(session)))
+
+
+def describe_sign_in(session: NewSession) -> str:
+    from ledger.clock import format_instant
+
+    lines = [
+        f"Signed in (second factor: {session.factor or 'none'}); session {session.session_id}",
+        f"Session token (shown once): {session.token}",
+    ]
+    if session.restricted:
+        lines.append(
+            "Your organisation requires MFA and your time to enrol is over: this session can "
+            "only enrol a factor (mfa totp enrol / mfa sms enrol) and sign out."
+        )
+    elif session.mfa_enrolment_due:
+        due = format_instant(session.mfa_enrolment_due)
+        lines.append(f"Your organisation requires MFA: enrol a factor by {due}.")
+    return "\n".join(lines)
 
 
 @main.group()
@@ -957,14 +1081,21 @@ def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = N
 @click.option("--ip", help="IP address the request comes from (recorded with the activity).")
 @json_option
 def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
-    """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown."""
+    """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown.
+
+    A session its organisation's MFA requirement restricts is active, and says so
+    ("restricted": "mfa_enrolment_required"): it may only enrol a factor and sign out."""
     from commands.sessions import CheckSession, check_session
 
-    cmd = build(CheckSession, token=read_secret_line("token"), ip=ip)
+    cmd = build(CheckSession, token=read_secret_line("token"), ip=ip, enrolling=True)
     active = check_session(runtime().services(), cmd)
+    restricted = {"restricted": active.restricted} if active.restricted else {}
     emit(
-        {"active": True, "session_id": active.session_id, "email": active.email},
-        lambda: click.echo(f"Active session {active.session_id} of {active.email}"),
+        {"active": True, "session_id": active.session_id, "email": active.email, **restricted},
+        lambda: click.echo(
+            f"Active session {active.session_id} of {active.email}"
+            + (" (restricted: it may only enrol a factor and sign out)" if restricted else "")
+        ),
     )
 
 
@@ -1318,14 +1449,29 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
     )
 
 
+def check_new_file(*paths: Path) -> None:
+    """Refuse (bad input, naming --out) unless each path can be created: its directory
+    exists, and nothing is there yet. Reports and exports never write over a file."""
+    try:
+        for path in paths:
+            if not path.name or not path.resolve().parent.is_dir():
+                raise click.BadParameter(f"no directory {path.parent} to write into")
+            if path.exists() or path.is_symlink():
+                raise click.BadParameter(f"{path} already exists; nothing is written over a file")
+    except OSError as error:  # a name too long for the file system, and the like
+        message = f"cannot write there: {error.strerror}"
+        raise click.BadParameter(message, param_hint="--out") from None
+    except click.BadParameter as error:
+        raise click.BadParameter(error.message, param_hint="--out") from None
+
+
 def verify_export_file(path: str, public_key: str | None) -> None:
     """Offline: only the export, its manifest and the public key; no database is opened."""
-    from pathlib import Path
 
     from ledger.errors import Tampered
     from projections.export_files import manifest_path, verify_export
 
-    if not Path(path).exists():
+    if not os.path.isfile(path):  # never raises, even for a name too long for the file system
         fail(click.get_current_context(), "not_found", f"{path}: no such file", EXIT_BAD_INPUT)
     problem = verify_export(Path(path), public_key)
     if problem is not None:
@@ -1375,7 +1521,6 @@ def export(
     as_json: bool,
 ) -> None:
     """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint."""
-    from pathlib import Path
 
     from rich.progress import Progress
 
@@ -1386,18 +1531,8 @@ def export(
 
     if sum((email is not None, slug is not None, everything)) != 1:
         raise click.UsageError("choose exactly one of --user, --org and --all")
-    try:
-        if not Path(out).name or not Path(out).resolve().parent.is_dir():
-            raise click.BadParameter(f"no directory {Path(out).parent} to write into")
-        for existing in (Path(out), manifest_path(Path(out))):
-            if existing.exists() or existing.is_symlink():
-                raise click.BadParameter(
-                    f"{existing} already exists; an export never writes over a file"
-                )
-    except OSError as error:  # a name too long for the file system, and the like
-        raise click.BadParameter(f"cannot write there: {error.strerror}") from None
-    except click.BadParameter as error:
-        raise click.BadParameter(error.message, param_hint="--out") from None
+    check_new_file(Path(out))
+    check_new_file(manifest_path(Path(out)))
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None
@@ -1535,6 +1670,7 @@ def projections_run(follow: bool, interval: float, as_json: bool) -> None:
 def demo(as_json: bool) -> None:
     """Build a realistic account history and show the account's Security page."""
     from commands.demo import build_demo
+    from projections.compliance import compliance_report
 
     services = runtime().services()
     story = build_demo(services.store)
@@ -1552,6 +1688,7 @@ def demo(as_json: bool) -> None:
     for alert in page["alerts"]:
         click.echo(f"Security alert {alert['timestamp']}: {alert['message']}")
     render_audit_table(story.email, page["audit"])
+    render_compliance(compliance_report(services.store, story.org, services.now()))
 
 
 # ---- the Security tab over HTTP ------------------------------------------------------------
@@ -1602,7 +1739,6 @@ def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
 @json_option
 def screenshot(out: str, as_json: bool) -> None:
     """Render the demo account's Security tab in headless Chromium and save it as a PNG."""
-    from pathlib import Path
 
     from web.screenshot import take_screenshot
 

@@ -26,3 +26,18 @@ def _admin_over(store: LedgerStore, viewer: str, email: str) -> bool:
         return False
     target = store.live_account(email)
     return target is not None and target.org_id == org.id
+
+
+def require_admin_of(services: Services, viewer: str, slug: str) -> None:
+    """Refuse unless `viewer` is an admin of the organisation `slug`. Only the viewer's own
+    organisation is looked at, so the refusal and its cost are the same whether `slug` names
+    another organisation or none at all."""
+    if organisation_run_by(services, viewer) != slug:
+        raise AdminRequired("only an admin of the organisation may see its members' compliance")
+
+
+def organisation_run_by(services: Services, viewer: str) -> str | None:
+    """The slug of the organisation `viewer` is an admin of, if any."""
+    own = services.store.account(viewer)
+    org = services.store.app.find_organisation(own.org_id)
+    return org.slug if org is not None and own.id in org.admins else None

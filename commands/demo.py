@@ -5,8 +5,10 @@ once), adds SMS, signs in from her laptop, the office and her phone, in several 
 stranger guesses her password; she signs out her lost phone, changes her password, signs in with
 a recovery code and regenerates the set; the organisation adds single sign-on through its
 identity provider (a demo one, whose keys are pinned), and she signs in with it; an API key for
-CI. Time moves with the injected clock,
-so every event carries the day it happened. Running it again shows the existing story.
+CI. The organisation's MFA requirement gives members a week to enrol: its admin does, a
+colleague never does (overdue, so her next password sign-in may only enrol), and a newcomer who
+joined three days ago is inside her grace period. Time moves with the injected clock, so every
+event carries the day it happened. Running it again shows the existing story.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ledger.organisation import SsoMfaMode
 from ledger.sign_in import NewSession
 from ledger.sms_gateway import OutboxGateway
 from ledger.store import LedgerStore
+from projections.compliance import compliance_report
 from projections.queries import (
     account_alerts,
     account_audit_log,
@@ -53,6 +56,7 @@ ORG = "flero-demo"
 EMAIL = "ada@flero-demo.test"
 COLLEAGUE = "grace@flero-demo.test"
 ADMIN = "it-admin@flero-demo.test"
+NEWCOMER = "lin@flero-demo.test"
 PHONE = "+447911123456"
 FIRST_PASSWORD = "correct horse 42"  # noqa: S105 (demo data)
 SECOND_PASSWORD = "battery staple 1907"  # noqa: S105 (demo data)
@@ -84,6 +88,7 @@ DEMO_CLIENT_ID = "flero-ledger"
 class DemoStory:
     store: LedgerStore
     email: str = EMAIL
+    org: str = ORG
     # The story's browser sessions, tokens and all: known only when the story was just told.
     sessions: dict[str, NewSession] = field(default_factory=dict)
 
@@ -91,6 +96,7 @@ class DemoStory:
         now = SystemClock().now()
         return {
             "email": self.email,
+            "org_compliance": compliance_report(self.store, ORG, now).members,
             "mfa": account_mfa_status(self.store, self.email),
             "sessions": account_sessions(self.store, self.email, now).sessions,
             "history": account_login_history(self.store, self.email, now, 90),
@@ -199,9 +205,13 @@ def tell(t: Storyteller) -> None:
     code = pyotp.TOTP(t.secret).at(s.now())
     totp.confirm_totp(s, totp.ConfirmTotp(email=EMAIL, code=code, **LAPTOP))
 
-    # Day 5: the organisation makes MFA mandatory; from now on every sign-in needs a code.
+    # Day 5: the organisation makes MFA mandatory, with a week's grace to enrol; its admin does.
     t.on(5, 8)
     organisations.require_mfa(s, organisations.RequireMfa(slug=ORG, required=True, actor=ADMIN))
+    t.on(5, 8, 30)
+    admin_secret = totp.enrol_totp(s, totp.EnrolTotp(email=ADMIN, **OFFICE)).secret
+    admin_code = pyotp.TOTP(admin_secret).at(s.now())
+    totp.confirm_totp(s, totp.ConfirmTotp(email=ADMIN, code=admin_code, **OFFICE))
     t.on(5, 9, 2)
     t.sign_in("office", OFFICE, FIRST_PASSWORD, totp="now")
 
@@ -295,3 +305,12 @@ def tell(t: Storyteller) -> None:
         else:
             t.on(day, 9)
             t.sign_in(f"day{day}", client, SECOND_PASSWORD, totp="now")
+
+    # Day 119: a newcomer joins and signs in: her week to enrol starts now.
+    t.on(119, 11)
+    users.create_user(
+        s, users.CreateUser(email=NEWCOMER, org=ORG, password=FIRST_PASSWORD, actor=ADMIN)
+    )
+    t.on(119, 11, 30)
+    newcomer = login.Login(email=NEWCOMER, method="password", password=FIRST_PASSWORD, **OFFICE)
+    login.log_in(s, newcomer)

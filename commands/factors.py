@@ -18,8 +18,7 @@ class DisableFactor(Actor):
 def disable_factor(services: Services, cmd: DisableFactor) -> None:
     account = services.store.account(cmd.email)
     org = services.store.app.find_organisation(account.org_id)
-    org_requires_mfa = bool(org and org.requires_mfa)
     stamp = services.stamp(cmd)
     require_step_up(services, account, cmd, "disable_factor", stamp)
-    account.disable_factor(cmd.factor, org_requires_mfa, stamp)
+    account.disable_factor(cmd.factor, org.mfa_requirement() if org else None, stamp)
     services.save(account)

@@ -179,3 +179,8 @@ def parse_email(value: str) -> str:
 
 def parse_phone(value: str) -> str:
     return TypeAdapter(PhoneE164).validate_python(value)
+
+
+def parse_slug(value: str) -> str:
+    """Validate an organisation's slug outside a command (queries)."""
+    return TypeAdapter(Slug).validate_python(value)

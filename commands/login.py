@@ -11,7 +11,7 @@ aggregate the verified claims, or why there are none; the account decides and re
 
 from __future__ import annotations
 
-from typing import Literal, NoReturn, Self
+from typing import Any, Literal, NoReturn, Self
 from uuid import UUID
 
 from pydantic import model_validator
@@ -30,6 +30,7 @@ from commands.retry import retry_on_conflict
 from commands.services import Services
 from ledger import id_tokens, identity
 from ledger.account import Account
+from ledger.clock import format_instant
 from ledger.errors import LoginDenied
 from ledger.events import Context, Stamp
 from ledger.identity_provider import IdpUnavailable
@@ -113,12 +114,29 @@ def log_in(services: Services, cmd: Login) -> NewSession:
         throttled_for=throttled_for,
     )
     try:
-        session = account.log_in(attempt, org.sso_policy() if org else None, stamp)
+        policy = (org.sso_policy(), org.mfa_requirement()) if org else (None, None)
+        session = account.log_in(attempt, policy[0], stamp, mfa=policy[1])
     except LoginDenied as denied:
         services.save(account, *_counted(source, denied.reason, stamp))
         raise
     services.save(account, session.opened, *_new_binding(services, account, proof, stamp))
     return session
+
+
+def signed_in(session: NewSession) -> dict[str, Any]:
+    """A successful sign-in's answer, on every surface: the session, its token (shown once),
+    and what it owes the organisation's MFA requirement."""
+    answer: dict[str, Any] = {
+        "outcome": "success",
+        "session_id": session.session_id,
+        "session_token": session.token,
+        "factor": session.factor,
+    }
+    if session.restricted:
+        answer["restricted"] = session.restricted
+    elif session.mfa_enrolment_due:
+        answer["mfa_enrolment_due"] = format_instant(session.mfa_enrolment_due)
+    return answer
 
 
 def _prove_identity(

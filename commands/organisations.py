@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from commands.inputs import Actor, ClientId, Domain, Email, IssuerUrl, Name, Slug
 from commands.retry import retry_on_conflict
@@ -13,6 +13,7 @@ from commands.services import Services
 from ledger import identity
 from ledger.errors import NotInOrganisation, OrganisationAlreadyExists
 from ledger.events import Stamp
+from ledger.mfa_requirement import DEFAULT_GRACE_DAYS, MAX_GRACE_DAYS, MfaMethods
 from ledger.organisation import Organisation, ProviderSettings, SsoMfaMode
 from ledger.sso_domain import SsoDomain
 
@@ -24,6 +25,8 @@ class CreateOrganisation(Actor):
 class RequireMfa(Actor):
     slug: Slug
     required: bool
+    grace_days: Annotated[int, Field(ge=0, le=MAX_GRACE_DAYS)] = DEFAULT_GRACE_DAYS
+    methods: MfaMethods = "any"
 
 
 class ConfigureSso(Actor):
@@ -66,7 +69,7 @@ def create_organisation(services: Services, cmd: CreateOrganisation) -> UUID:
 @retry_on_conflict
 def require_mfa(services: Services, cmd: RequireMfa) -> None:
     org = services.store.organisation(cmd.slug)
-    org.require_mfa(cmd.required, services.stamp(cmd))
+    org.require_mfa(cmd.required, cmd.grace_days, cmd.methods, services.stamp(cmd))
     services.save(org)
 
 

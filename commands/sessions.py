@@ -16,6 +16,7 @@ from ledger import credentials, identity
 from ledger.account import Account
 from ledger.errors import UnknownSession
 from ledger.events import Context
+from ledger.mfa_requirement import RESTRICTED
 from ledger.session import NOT_ACTIVE, Session, Standing
 from ledger.sign_in import SsoPolicy
 
@@ -23,6 +24,9 @@ from ledger.sign_in import SsoPolicy
 class CheckSession(CommandInput):
     token: str
     ip: IpAddress | None = None
+    # What the session is checked for is enrolling a factor or signing out, which a session
+    # restricted by the organisation's MFA requirement may still do.
+    enrolling: bool = False
 
 
 class RevokeSession(Actor):
@@ -39,6 +43,7 @@ class RevokeOtherSessions(Actor):
 class ActiveSession:
     session_id: str
     email: str
+    restricted: str | None = None  # ledger.mfa_requirement.RESTRICTED
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,16 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
         raise UnknownSession(NOT_ACTIVE)
     stamp = services.stamp_for(Context(ip=cmd.ip))
     session = session_of(services, account, claimed.session_id)
+    restricted = False
     if session is None:
         account.check_legacy_session(claimed.session_id, cmd.token.strip(), stamp)
         services.save(account)
     else:
-        session.check(cmd.token.strip(), standing_of(services, account), stamp)
+        standing = standing_of(services, account)
+        restricted = session.check(cmd.token.strip(), standing, stamp, cmd.enrolling)
         services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
-    return ActiveSession(session_id=claimed.session_id, email=email)
+    return ActiveSession(claimed.session_id, email, RESTRICTED if restricted else None)
 
 
 @retry_on_conflict
@@ -97,8 +104,11 @@ def sso_policy_of(services: Services, account: Account) -> SsoPolicy | None:
 
 
 def standing_of(services: Services, account: Account) -> Standing:
-    """What ends the account's sessions, its organisation's SSO enforcement included."""
-    return account.session_standing(sso_policy_of(services, account))
+    """What ends or restricts the account's sessions, its organisation's policies included."""
+    org = services.store.app.find_organisation(account.org_id)
+    if org is None:
+        return account.session_standing()
+    return account.session_standing(org.sso_policy(), org.mfa_requirement())
 
 
 def session_of(services: Services, account: Account, session_id: str) -> Session | None:

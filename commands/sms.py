@@ -5,7 +5,7 @@ from __future__ import annotations
 from commands.inputs import Actor, Email, PhoneE164, SixDigitCode
 from commands.retry import retry_on_conflict
 from commands.services import Services
-from commands.step_up import acting_session, require_step_up, with_session
+from commands.step_up import acting_session, require_enrolment_allowed, with_session
 from ledger.sms_gateway import TextMessage
 
 
@@ -34,8 +34,7 @@ def enrol_sms(services: Services, cmd: EnrolSms) -> None:
     gateway = services.sms_gateway()  # a misconfigured gateway refuses before anything is recorded
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
-    if account.enabled_factors:  # a factor beside one she has: her proof first
-        require_step_up(services, account, cmd, "enrol_sms", stamp)
+    require_enrolment_allowed(services, account, cmd, "enrol_sms", stamp)
     code = account.start_sms_enrolment(cmd.phone, stamp)
     services.save(account)
     body = f"Your Flero confirmation code is {code}. It expires in 10 minutes."

@@ -39,6 +39,21 @@ def require_step_up(
             session.require_step_up(action, bool(account.enabled_factors), stamp)
 
 
+def require_enrolment_allowed(
+    services: Services, account: Account, cmd: Actor, action: str, stamp: Stamp
+) -> None:
+    """Enrolling a factor: beside one the account has, the session's fresh proof first; a
+    first one, from a session a person signed in to, never one an API key opened (a leaked
+    key must not hand its holder the account's second factor). Refusals are recorded."""
+    if account.enabled_factors:
+        require_step_up(services, account, cmd, action, stamp)
+        return
+    session = acting_session(services, account, cmd, stamp)
+    if session is not None:
+        with services.recording(session):
+            session.require_signed_in_person(action, stamp)
+
+
 def with_session(account: Account, session: Session | None) -> list[Account | Session]:
     """What a command that may record a proof on its session saves, in one go."""
     return [account] if session is None else [account, session]

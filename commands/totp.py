@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from commands.inputs import Actor, Email, SixDigitCode
 from commands.retry import retry_on_conflict
 from commands.services import Services
-from commands.step_up import acting_session, require_step_up, with_session
+from commands.step_up import acting_session, require_enrolment_allowed, with_session
 from ledger import totp
 
 
@@ -35,8 +35,7 @@ class TotpEnrolment:
 def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
-    if account.enabled_factors:  # a factor beside one she has: her proof first
-        require_step_up(services, account, cmd, "enrol_totp", stamp)
+    require_enrolment_allowed(services, account, cmd, "enrol_totp", stamp)
     secret = account.start_totp_enrolment(stamp)
     services.save(account)
     return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, cmd.email))

@@ -34,6 +34,7 @@ from ledger.errors import (
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 from ledger.keyring import Sealer
 from ledger.lockout import Lockout
+from ledger.mfa_requirement import Compliance, MemberFacts, MfaRequirement, compliance
 from ledger.sign_in import SignIn
 
 Factor = Literal["totp", "sms"]
@@ -67,6 +68,12 @@ class Account(SignIn, LedgerAggregate):
     # but the one kept (see ledger.session.Standing).
     sessions_cut_off: int | None = None
     session_kept: str | None = None
+    # First and last successful sign-in, and the MFA deadline last noted as passed
+    # (ledger.mfa_requirement). Unknown to a snapshot taken before they existed, until the
+    # next sign-in.
+    first_signed_in_at: datetime | None = None
+    last_signed_in_at: datetime | None = None
+    mfa_overdue_noted: datetime | None = None
 
     class Event(LedgerEvent):
         pass
@@ -265,6 +272,20 @@ class Account(SignIn, LedgerAggregate):
             factors.append("sms")
         return factors
 
+    def mfa_compliance(
+        self, requirement: MfaRequirement | None, at: datetime, signing_in: bool = False
+    ) -> Compliance:
+        """Where the account stands against its organisation's MFA requirement at `at`;
+        `signing_in`: as if the sign-in being decided had been recorded."""
+        first = self.first_signed_in_at or (at if signing_in else None)
+        facts = MemberFacts(
+            joined_at=self.created_on,
+            first_signed_in_at=first,
+            factors=tuple(self.enabled_factors),
+            answers_to_sso=not self.sso_disconnected,
+        )
+        return compliance(requirement, facts, at)
+
     def count_wrong_sms_code(self, challenge: Challenge) -> None:
         """After SMS_CODE_ATTEMPTS wrong guesses a texted code is void: no brute force."""
         texted = self.sms_pending if challenge == "enrolment" else self.sms_login_code
@@ -417,12 +438,20 @@ class Account(SignIn, LedgerAggregate):
 
     # ---- disabling and recovery codes --------------------------------------------------------
 
-    def disable_factor(self, factor: Factor, org_requires_mfa: bool, stamp: Stamp) -> None:
+    def disable_factor(
+        self, factor: Factor, requirement: MfaRequirement | None, stamp: Stamp
+    ) -> None:
+        """Refused when the organisation requires MFA and this is the last factor, or the
+        last one its requirement counts (the app, when texted codes do not count)."""
         if factor not in self.enabled_factors:
             raise FactorNotEnabled(f"{factor} is not enabled on this account")
-        if org_requires_mfa and self.enabled_factors == [factor]:
+        left = [f for f in self.enabled_factors if f != factor]
+        if requirement is not None and (
+            not left or (requirement.counts(self.enabled_factors) and not requirement.counts(left))
+        ):
             raise MfaRequiredByOrg(
-                "your organisation requires MFA: enable another factor before disabling this one"
+                "your organisation requires MFA: enable another factor it accepts before "
+                "disabling this one"
             )
         event = self.TotpDisabled if factor == "totp" else self.SmsDisabled
         self._record(event, stamp)

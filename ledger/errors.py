@@ -150,6 +150,13 @@ class SsoRequired(LedgerError):
     code = "sso_required"
 
 
+class MfaEnrolmentRequired(LedgerError):
+    """The organisation requires MFA and the member's grace period is over: the session may
+    only enrol a factor and sign out."""
+
+    code = "mfa_enrolment_required"
+
+
 class UnknownApiKey(LedgerError):
     code = "unknown_api_key"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from ledger.aggregate import LedgerAggregate
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 from ledger.keyring import Sealer
+from ledger.mfa_requirement import DEFAULT_GRACE_DAYS, MfaMethods, MfaRequirement
 from ledger.sign_in import SsoPolicy
 
 SsoMfaMode = Literal["idp", "flero", "both"]
@@ -30,6 +31,11 @@ class Organisation(LedgerAggregate):
     # API keys authorised before it wait for their owner to authorise them again from an SSO
     # session. A class default, so that snapshots taken before it existed still load.
     sso_enforced_since: datetime | None = None
+    # When the organisation last began requiring MFA, and on what terms (ledger.mfa_requirement).
+    # Class defaults for snapshots taken before grace periods existed.
+    mfa_required_since: datetime | None = None
+    mfa_grace_days: int = DEFAULT_GRACE_DAYS
+    mfa_methods: MfaMethods = "any"
 
     class Event(LedgerEvent):
         pass
@@ -39,9 +45,17 @@ class Organisation(LedgerAggregate):
 
     class MfaRequirementChanged(Event):
         required: bool
+        # Absent from events recorded before grace periods: such a requirement gives the
+        # default grace from when it was recorded, and any factor counts.
+        grace_days: int = DEFAULT_GRACE_DAYS
+        methods: MfaMethods = "any"
 
         def apply(self, org: Organisation) -> None:
+            if self.required and not org.requires_mfa:
+                org.mfa_required_since = self.timestamp
             org.requires_mfa = self.required
+            org.mfa_grace_days = self.grace_days
+            org.mfa_methods = self.methods
 
     class SsoConfigured(Event):
         idp: str
@@ -90,8 +104,30 @@ class Organisation(LedgerAggregate):
         fields = stamp.context_fields(org_id)
         return cls._create(cls.Created, id=org_id, slug=slug, timestamp=stamp.at, **fields)
 
-    def require_mfa(self, required: bool, stamp: Stamp) -> None:
-        self._record(self.MfaRequirementChanged, stamp, required=required)
+    def require_mfa(
+        self, required: bool, grace_days: int, methods: MfaMethods, stamp: Stamp
+    ) -> None:
+        """Turning it on again with other terms keeps its start: deadlines move with the grace."""
+        self._record(
+            self.MfaRequirementChanged,
+            stamp,
+            required=required,
+            grace_days=grace_days,
+            methods=methods,
+        )
+
+    def mfa_requirement(self) -> MfaRequirement | None:
+        """What the organisation requires of its members now; None when it requires nothing."""
+        if not self.requires_mfa:
+            return None
+        sso = self.sso
+        return MfaRequirement(
+            # A snapshot taken before grace periods existed knows no start: its creation.
+            since=self.mfa_required_since or self.created_on,
+            grace=timedelta(days=self.mfa_grace_days),
+            methods=self.mfa_methods,
+            sso_exempts=bool(sso and sso["enforced"] and sso["mfa_mode"] == "idp"),
+        )
 
     def configure_sso(
         self,

@@ -15,6 +15,10 @@ last ten minutes — at sign-in, or since (`FactorProved`); without any factor, 
 last ten minutes. Another session's proof, or enrolling a new factor, never counts. A refusal
 is recorded (`StepUpRefused`).
 
+When the organisation requires MFA and the account's deadline to enrol has passed, a password
+session may only enrol a factor and sign out (`Standing.restricts`); enrolling lifts it. A
+session an API key opened never enrols a factor at all.
+
 The account's time index files these events under the account as well (`ledger.chain`), so
 that `timeline`, `state --as-of` and exports find them.
 """
@@ -28,7 +32,12 @@ from uuid import UUID
 
 from ledger import credentials
 from ledger.aggregate import LedgerAggregate, refuse_back_dating
-from ledger.errors import FreshFactorRequired, SessionExpired, UnknownSession
+from ledger.errors import (
+    FreshFactorRequired,
+    MfaEnrolmentRequired,
+    SessionExpired,
+    UnknownSession,
+)
 from ledger.events import LedgerCreatedEvent, LedgerEvent, Stamp
 
 Method = Literal["password", "sso", "api_key"]
@@ -61,6 +70,9 @@ class Standing:
     kept: str | None = None  # ...except this one
     revoked_keys: frozenset[str] = frozenset()
     sso_only_since: datetime | None = None  # SSO enforcement began: other sessions before end
+    # The organisation requires MFA and the account has no factor that counts: from this
+    # instant its password sessions are restricted to enrolling one (ledger.mfa_requirement).
+    enrolment_deadline: datetime | None = None
 
     def ends(self, session: Session) -> bool:
         signed_out_elsewhere = (
@@ -76,6 +88,13 @@ class Standing:
         )
         return self.erased or signed_out_elsewhere or key_revoked or before_sso
 
+    def restricts(self, session: Session, at: datetime) -> bool:
+        """Whether `session` may only enrol a factor and sign out at `at`. Only password
+        sessions: SSO sign-ins answer to the organisation's SSO MFA mode, and an API key proves
+        a key, not a person."""
+        deadline = self.enrolment_deadline
+        return session.opened_by == "password" and deadline is not None and at >= deadline
+
 
 class Session(LedgerAggregate):
     class Event(LedgerEvent):
@@ -90,6 +109,9 @@ class Session(LedgerAggregate):
         client: str  # sealed ledger.sign_in.Client
         idle_limit: int  # seconds without activity after which it ends
         account_version: int  # the account's event that recorded the sign-in
+        # Opened restricted to enrolling a factor (ledger.mfa_requirement.RESTRICTED). What
+        # restricts it later is the account's standing: enrolling lifts it at once.
+        restricted: str | None = None
 
     class ActivityRecorded(Event):
         def apply(self, session: Session) -> None:
@@ -124,6 +146,7 @@ class Session(LedgerAggregate):
         idle_limit: int,
         account_version: int,
         timestamp: datetime,
+        restricted: str | None = None,
     ) -> None:
         self.account_id = account_id
         self.session_id = session_id
@@ -150,6 +173,7 @@ class Session(LedgerAggregate):
         factor: SignInFactor | None,
         client: str,
         stamp: Stamp,
+        restricted: str | None = None,
     ) -> Session:
         return cls._create(
             cls.Opened,
@@ -163,6 +187,7 @@ class Session(LedgerAggregate):
             client=client,
             idle_limit=int(idle_limit_for(opened_by).total_seconds()),
             account_version=account_version,
+            restricted=restricted,
             timestamp=stamp.at,
             **stamp.context_fields(account_id),
         )
@@ -170,8 +195,10 @@ class Session(LedgerAggregate):
     def is_active(self, at: datetime, standing: Standing) -> bool:
         return not (self.signed_out or self._idle(at) or standing.ends(self))
 
-    def check(self, token: str, standing: Standing, stamp: Stamp) -> None:
+    def check(self, token: str, standing: Standing, stamp: Stamp, enrolling: bool = False) -> bool:
         """A valid token of an active session; records activity at most every five minutes.
+        Returns whether the session is restricted to enrolling a factor; unless `enrolling`
+        (what it is checked for is enrolment or signing out), a restricted one is refused.
 
         Asked at an instant before the session's or its account's last event (`--now`
         back-dated), it is refused even when nothing would be recorded: an expired session
@@ -185,8 +212,14 @@ class Session(LedgerAggregate):
             raise SessionExpired(
                 f"that session expired after {describe_limit(self.idle_limit)} without activity"
             )
+        restricted = standing.restricts(self, stamp.at)
+        if restricted and not enrolling:
+            raise MfaEnrolmentRequired(
+                "your organisation requires MFA: enrol a second factor before anything else"
+            )
         if stamp.at - self.last_activity >= ACTIVITY_GRANULARITY:
             self._record(self.ActivityRecorded, stamp)
+        return restricted
 
     def sign_out(self, standing: Standing, stamp: Stamp) -> None:
         self._check_clock(stamp.at, standing)
@@ -203,6 +236,15 @@ class Session(LedgerAggregate):
             raise FreshFactorRequired(
                 "confirm it is you: enter a code from your authenticator app, a texted code "
                 "or a recovery code, then try again"
+            )
+
+    def require_signed_in_person(self, action: str, stamp: Stamp) -> None:
+        """Refuse (and record it) when an API key opened this session: it proves a key, not
+        the person who would enrol a factor."""
+        if self.opened_by == "api_key":
+            self._record(self.StepUpRefused, stamp, action=action)
+            raise FreshFactorRequired(
+                "an API key cannot enrol a second factor: sign in with your password first"
             )
 
     def prove_factor(self, factor: SignInFactor, stamp: Stamp) -> None:

@@ -24,6 +24,7 @@ from ledger.errors import (
     VerificationDenied,
 )
 from ledger.events import LedgerEvent, Stamp
+from ledger.mfa_requirement import RESTRICTED, Compliance, MfaRequirement
 from ledger.passwords import verify_password
 from ledger.session import ACTIVITY_GRANULARITY, IDLE_LIMIT, Method, Session, SignInFactor, Standing
 
@@ -132,6 +133,8 @@ class NewSession:
     token: str  # shown once
     factor: SignInFactor | None
     opened: Session = field(repr=False, compare=False)  # to be saved with the account
+    restricted: str | None = None  # RESTRICTED: the session may only enrol a factor
+    mfa_enrolment_due: datetime | None = None  # the organisation requires MFA by then
 
 
 class SignIn:
@@ -148,6 +151,9 @@ class SignIn:
         password_hash: str | None
         sso_subject: str | None
         sso_tokens_seen: tuple[tuple[str, datetime], ...]
+        first_signed_in_at: datetime | None
+        last_signed_in_at: datetime | None
+        mfa_overdue_noted: datetime | None
 
         @property
         def id(self) -> UUID: ...
@@ -162,6 +168,9 @@ class SignIn:
         def _check_totp(self, code: str, stamp: Stamp) -> int: ...
         def _check_sms_code(self, code: str, stamp: Stamp) -> None: ...
         def _check_recovery_code(self, code: str) -> str: ...
+        def mfa_compliance(
+            self, requirement: MfaRequirement | None, at: datetime, signing_in: bool = False
+        ) -> Compliance: ...
 
     class LoginSucceeded(LedgerEvent):
         method: Method
@@ -182,9 +191,16 @@ class SignIn:
         sso_subject: str | None = None
         sso_token_key: str | None = None
         sso_token_expires_at: datetime | None = None
+        # The organisation requires MFA and the account has no factor that counts: the
+        # session may only enrol one (RESTRICTED), or the deadline it has until.
+        restricted: str | None = None
+        mfa_enrolment_due: datetime | None = None
 
         def apply(self, account: Account) -> None:
             account.lockout.count_success()
+            if account.first_signed_in_at is None:
+                account.first_signed_in_at = self.timestamp
+            account.last_signed_in_at = self.timestamp
             if self.sso_subject is not None:
                 account.sso_subject = self.sso_subject
             if self.sso_token_key is not None and self.sso_token_expires_at is not None:
@@ -283,14 +299,31 @@ class SignIn:
         def apply(self, account: Account) -> None:
             account.api_keys[self.key_id]["revoked"] = True
 
+    class MfaEnrolmentOverdue(LedgerEvent):
+        """The organisation's deadline to enrol a factor passed without one: noted at the
+        first sign-in after it, which opens a restricted session."""
+
+        deadline: datetime
+
+        def apply(self, account: Account) -> None:
+            account.mfa_overdue_noted = self.deadline
+
     class SsoDisconnected(LedgerEvent):
         def apply(self, account: Account) -> None:
             account.sso_disconnected = True
 
     # ---- signing in -------------------------------------------------------------------------
 
-    def log_in(self, attempt: SignInAttempt, sso: SsoPolicy | None, stamp: Stamp) -> NewSession:
-        """Check every rule for this attempt; record it either way. Raises LoginDenied."""
+    def log_in(
+        self,
+        attempt: SignInAttempt,
+        sso: SsoPolicy | None,
+        stamp: Stamp,
+        mfa: MfaRequirement | None = None,
+    ) -> NewSession:
+        """Check every rule for this attempt; record it either way. Raises LoginDenied.
+
+        `sso` and `mfa`: the organisation's SSO policy and MFA requirement."""
         client = attempt.client.sealed(stamp, self.id)
         sso_fields = self._sso_fields(attempt, sso, stamp)
         if attempt.throttled_for is not None:
@@ -308,6 +341,7 @@ class SignIn:
         factor = evidence.pop("factor", None)
         if factor is None and attempt.sso is not None and attempt.sso.token is not None:
             factor = "idp" if attempt.sso.token.asserts_mfa else None
+        obligation = self._enrolment_owed(attempt.method, mfa, stamp)
         issued = credentials.issue_session_token(self.id)
         self._record(
             self.LoginSucceeded,
@@ -319,9 +353,28 @@ class SignIn:
             **evidence,
             **sso_fields,
             **self._sso_binding(attempt, stamp),
+            **obligation,
         )
-        opened = self._open_session(issued, attempt.method, evidence, factor, client, stamp)
-        return NewSession(issued.public_id, issued.secret, factor, opened)
+        opened = self._open_session(
+            issued, attempt.method, evidence, factor, client, stamp, obligation.get("restricted")
+        )
+        return NewSession(issued.public_id, issued.secret, factor, opened, **obligation)
+
+    def _enrolment_owed(
+        self, method: Method, mfa: MfaRequirement | None, stamp: Stamp
+    ) -> dict[str, Any]:
+        """What a password sign-in owes the organisation's MFA requirement: its deadline while
+        in grace; after it, a restricted session (the deadline passing noted once)."""
+        if method != "password":
+            return {}
+        owed = self.mfa_compliance(mfa, stamp.at, signing_in=True)
+        if owed.status == "grace":
+            return {"mfa_enrolment_due": owed.deadline}
+        if owed.status != "overdue":
+            return {}
+        if self.mfa_overdue_noted != owed.deadline:
+            self._record(self.MfaEnrolmentOverdue, stamp, deadline=owed.deadline)
+        return {"restricted": RESTRICTED}
 
     def _open_session(
         self,
@@ -331,6 +384,7 @@ class SignIn:
         factor: SignInFactor | None,
         client: str,
         stamp: Stamp,
+        restricted: str | None,
     ) -> Session:
         return Session.open(
             identity.session_stream_id(self.id, issued.public_id),
@@ -342,6 +396,7 @@ class SignIn:
             factor=factor,
             client=client,
             stamp=stamp,
+            restricted=restricted,
         )
 
     def _check_first_factor(
@@ -486,9 +541,13 @@ class SignIn:
 
     # ---- sessions ------------------------------------------------------------------------------
 
-    def session_standing(self, sso: SsoPolicy | None = None) -> Standing:
-        """What ends this account's sessions, its organisation's SSO enforcement included."""
+    def session_standing(
+        self, sso: SsoPolicy | None = None, mfa: MfaRequirement | None = None
+    ) -> Standing:
+        """What ends (or restricts) this account's sessions: its own decisions, and its
+        organisation's SSO enforcement and MFA requirement."""
         enforced = sso is not None and sso.enforced and not self.sso_disconnected
+        owed = self.mfa_compliance(mfa, self.modified_on)
         return Standing(
             last_recorded=self.modified_on,
             erased=self.erased,
@@ -496,6 +555,7 @@ class SignIn:
             kept=self.session_kept,
             revoked_keys=frozenset(k for k, key in self.api_keys.items() if key["revoked"]),
             sso_only_since=sso.enforced_since if enforced and sso else None,
+            enrolment_deadline=owed.deadline if owed.status in ("grace", "overdue") else None,
         )
 
     def sign_out_other_sessions(

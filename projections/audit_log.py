@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.account import Account
-from ledger.clock import display_instant, stored_instant
+from ledger.clock import display_instant, format_instant, stored_instant
 from ledger.database import Transaction
 from ledger.organisation import Organisation
 from ledger.session import Session
@@ -71,6 +71,10 @@ class AuditLogProjection(Projection):
             Account.ApiKeyReauthorised: lambda e: ("api_key_reauthorised", {"key_id": e.key_id}),
             Account.SsoDisconnected: lambda e: ("sso_disconnected", {}),
             Account.Erased: lambda e: ("account_erased", {}),
+            Account.MfaEnrolmentOverdue: lambda e: (
+                "mfa_enrolment_overdue",
+                {"deadline": format_instant(e.deadline)},
+            ),
             Account.VerificationFailed: lambda e: (
                 "mfa_verification_failed",
                 {"factor": e.factor, "reason": e.reason},

@@ -51,7 +51,7 @@ def encode_record(record: dict[str, Any], fmt: str) -> bytes:
         return json.dumps(
             {k: record[k] for k in FIELDS}, ensure_ascii=False, separators=(",", ":")
         ).encode()
-    cells = [_csv_cell(record[k]) for k in FIELDS]
+    cells = [csv_cell(record[k]) for k in FIELDS]
     # A row with a neutralised cell is quoted whole, so that no spreadsheet reads that cell
     # as anything but text. Decided from the cells alone: `verify` re-encodes what it reads.
     quote_all = any(map(_neutralised, cells))
@@ -74,7 +74,7 @@ def csv_header() -> bytes:
     return (",".join((*FIELDS, "chain")) + "\r\n").encode()
 
 
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
     """The cell's text; one a spreadsheet would run as a formula (OWASP's CSV injection: it
     begins with = + - @, a tab or a carriage return) begins with a single quote instead. The
     JSONL export keeps every value exactly."""

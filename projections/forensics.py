@@ -106,12 +106,12 @@ class Forensics:
 
     def state(self, email: str, as_of: datetime) -> dict[str, Any]:
         account_id = self._existing(email)
-        version = self._version_at(account_id, as_of)
+        version = version_at(self.store, account_id, as_of)
         if version is None:
             raise NotYetCreated(f"{email} had no account at {format_instant(as_of)}")
         account: object = self.store.app.repository.get(account_id, version=version)
         assert isinstance(account, Account)
-        org_version = self._version_at(account.org_id, as_of)
+        org_version = version_at(self.store, account.org_id, as_of)
         org: object = self.store.app.repository.get(account.org_id, version=org_version)
         assert isinstance(org, Organisation)
         return {
@@ -128,15 +128,6 @@ class Forensics:
             ],
             "org": {"slug": org.slug, "requires_mfa": org.requires_mfa, "sso": org.sso},
         }
-
-    def _version_at(self, stream: UUID, as_of: datetime) -> int | None:
-        with self.store.database.transaction() as tx:
-            row = tx.fetchone(
-                "SELECT MAX(originator_version) FROM ledger_chain "
-                "WHERE originator_id = ? AND recorded_at <= ?",
-                (str(stream), stored_instant(as_of)),
-            )
-        return None if row is None or row[0] is None else int(row[0])
 
     def _mfa(self, account: Account, org: Organisation) -> dict[str, Any]:
         phone = self.open(account.sms_phone) if account.sms_phone else None
@@ -271,6 +262,18 @@ class Forensics:
             account = self.store.app.find_account(actor_id)
             self._emails[actor_id] = (self.open(account.email) or ERASED) if account else "system"
         return self._emails[actor_id]
+
+
+def version_at(store: LedgerStore, stream: UUID, as_of: datetime) -> int | None:
+    """The stream's last version recorded at or before `as_of` (the chain's time index);
+    None if it did not exist yet."""
+    with store.database.transaction() as tx:
+        row = tx.fetchone(
+            "SELECT MAX(originator_version) FROM ledger_chain "
+            "WHERE originator_id = ? AND recorded_at <= ?",
+            (str(stream), stored_instant(as_of)),
+        )
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def event_name(event: LedgerEvent) -> str:

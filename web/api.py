@@ -22,6 +22,7 @@ from commands import access, api_keys, factors, login, recovery_codes, sessions,
 from commands.inputs import Email
 from ledger.clock import day_bounds, parse_instant
 from projections import queries
+from projections.compliance import compliance_report
 from projections.exports import Exporter, Scope
 from projections.forensics import Forensics
 from projections.sessions import DEFAULT_PAGE, read_cursor
@@ -94,6 +95,8 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["security"])
 
     Me = Annotated[Visitor, Depends(access_.api_visitor)]
+    # What a session restricted by the organisation's MFA requirement may still do.
+    Enrolling = Annotated[Visitor, Depends(access_.api_enroller)]
 
     def run(command: Any, model: Any, me: Visitor, **fields: Any) -> Any:
         return command(access_.services(), model(email=me.email, **me.actor(), **fields))
@@ -105,41 +108,35 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     def sign_in(body: SignInRequest, request: Request) -> dict[str, Any]:
         """Sign in (recorded, success or not); the session token is shown once."""
         command = login.Login(**body.model_dump(), **access_.sign_in_origin(request))
-        opened = login.log_in(access_.services(), command)
-        return {
-            "outcome": "success",
-            "session_id": opened.session_id,
-            "session_token": opened.token,
-            "factor": opened.factor,
-        }
+        return login.signed_in(login.log_in(access_.services(), command))
 
     @router.get("/mfa")
-    def mfa_status(me: Me) -> dict[str, Any]:
+    def mfa_status(me: Enrolling) -> dict[str, Any]:
         return queries.account_mfa_status(store(), me.email)
 
     @router.post("/mfa/totp/enrol")
-    def totp_enrol(me: Me) -> dict[str, str]:
+    def totp_enrol(me: Enrolling) -> dict[str, str]:
         enrolment = run(totp.enrol_totp, totp.EnrolTotp, me)
         uri = enrolment.otpauth_uri
         return {"secret": enrolment.secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)}
 
     @router.post("/mfa/totp/confirm")
-    def totp_confirm(body: Code, me: Me) -> dict[str, Any]:
+    def totp_confirm(body: Code, me: Enrolling) -> dict[str, Any]:
         codes = run(totp.confirm_totp, totp.ConfirmTotp, me, code=body.code)
         return {"ok": True, "recovery_codes": codes}
 
     @router.post("/mfa/totp/verify")
-    def totp_verify(body: Code, me: Me) -> dict[str, bool]:
+    def totp_verify(body: Code, me: Enrolling) -> dict[str, bool]:
         run(totp.verify_totp, totp.VerifyTotp, me, code=body.code)
         return {"ok": True}
 
     @router.post("/mfa/sms/enrol")
-    def sms_enrol(body: Phone, me: Me) -> dict[str, bool]:
+    def sms_enrol(body: Phone, me: Enrolling) -> dict[str, bool]:
         run(sms.enrol_sms, sms.EnrolSms, me, phone=body.phone)
         return {"ok": True, "sent": True}
 
     @router.post("/mfa/sms/confirm")
-    def sms_confirm(body: Code, me: Me) -> dict[str, Any]:
+    def sms_confirm(body: Code, me: Enrolling) -> dict[str, Any]:
         codes = run(sms.confirm_sms, sms.ConfirmSms, me, code=body.code)
         return {"ok": True, "recovery_codes": codes}
 
@@ -175,7 +172,9 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return [{**s, "current": s["session_id"] == me.session_id} for s in found.sessions]
 
     @router.post("/sessions/{session_id}/revoke")
-    def revoke(session_id: Annotated[str, UrlPath(max_length=64)], me: Me) -> dict[str, bool]:
+    def revoke(
+        session_id: Annotated[str, UrlPath(max_length=64)], me: Enrolling
+    ) -> dict[str, bool]:
         run(sessions.revoke_session, sessions.RevokeSession, me, session_id=session_id)
         return {"ok": True}
 
@@ -235,6 +234,18 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     ) -> dict[str, Any]:
         access.require_admin_over(access_.services(), me.email, email)
         return Forensics(store()).state(email, instant)
+
+    @router.get("/org/{slug}/compliance")
+    def compliance(
+        me: Me,
+        slug: Annotated[str, UrlPath(max_length=64)],
+        as_of: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> list[dict[str, Any]]:
+        """Every member and where they stand against the MFA requirement (admins only), now
+        or at `as_of`."""
+        access.require_admin_of(access_.services(), me.email, slug)
+        at = query_value("as_of", parse_instant, as_of) if as_of else access_.clock.now()
+        return compliance_report(store(), slug, at).members
 
     @router.get("/export")
     def export(me: Me, format: Literal["jsonl", "csv"] = "jsonl") -> dict[str, Any]:

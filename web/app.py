@@ -20,7 +20,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.clock import Clock, SystemClock
-from ledger.errors import LedgerError, LoginDenied
+from ledger.errors import LedgerError, LoginDenied, MfaEnrolmentRequired
 from ledger.store_location import StoreLocation
 from web.answers import error, input_problem, login_refused
 from web.api import api_router
@@ -52,7 +52,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
-FORBIDDEN = {"admin_required", "reauthentication_required", "mfa_required_by_org", "sso_required"}
+FORBIDDEN = {
+    "admin_required",
+    "reauthentication_required",
+    "mfa_required_by_org",
+    "sso_required",
+    "mfa_enrolment_required",
+}
 NOT_FOUND = {"unknown_user", "unknown_session", "unknown_api_key", "unknown_org"}
 MAX_BODY = 64 * 1024  # bytes: the largest request any form or API call needs is a few hundred
 
@@ -147,6 +153,14 @@ def create_app(
     @app.exception_handler(ForgedForm)
     def forged(_: Request, __: ForgedForm) -> Response:
         return error(403, "csrf_failed", "this form did not come from this site's page; reload it")
+
+    @app.exception_handler(MfaEnrolmentRequired)
+    def enrolment_first(request: Request, refusal: MfaEnrolmentRequired) -> Response:
+        """A session restricted by the organisation's MFA requirement: the API refuses, the
+        page goes back to the Security tab, which shows it only enrolment."""
+        if for_api(request):
+            return error(403, refusal.code, refusal.message)
+        return RedirectResponse("/security", status_code=303)
 
     @app.exception_handler(LoginDenied)
     def denied(_: Request, refusal: LoginDenied) -> Response:

@@ -27,7 +27,7 @@ from commands.inputs import UserAgent
 from commands.services import Services
 from commands.sessions import CheckSession, check_session
 from ledger.clock import Clock
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, MfaEnrolmentRequired
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
 
@@ -54,6 +54,7 @@ class Visitor:
     token: str
     ip: str | None
     user_agent: str | None
+    restricted: str | None = None  # may only enrol a factor and sign out (MFA required)
 
     @property
     def csrf_token(self) -> str:
@@ -101,21 +102,33 @@ class LedgerAccess:
 
     def api_visitor(self, request: Request) -> Visitor:
         """By bearer token only: a browser sends the cookie along with whatever a page on
-        another site makes it send, so the cookie never opens the API."""
-        return self._visitor(request, bearer_token(request))
+        another site makes it send, so the cookie never opens the API. A session restricted
+        to enrolling a factor is refused (403 mfa_enrolment_required)."""
+        return self._visitor(request, bearer_token(request), enrolling=False)
 
-    def page_visitor(self, request: Request) -> Visitor:
-        return self._visitor(request, request.cookies.get(SESSION_COOKIE))
+    def api_enroller(self, request: Request) -> Visitor:
+        """As `api_visitor`, for what a restricted session may still do: enrol a factor,
+        look at its MFA state, sign out."""
+        return self._visitor(request, bearer_token(request), enrolling=True)
 
-    def _visitor(self, request: Request, token: str | None) -> Visitor:
+    def page_visitor(self, request: Request, enrolling: bool = False) -> Visitor:
+        """By the session cookie. `enrolling`: for what a restricted session may still do
+        (the page then shows it only enrolment: web.pages)."""
+        return self._visitor(request, request.cookies.get(SESSION_COOKIE), enrolling)
+
+    def _visitor(self, request: Request, token: str | None, enrolling: bool) -> Visitor:
         if not token or len(token) > 512:
             raise NotSignedIn
         ip = self.client(request).ip
+        check = CheckSession(token=token, ip=ip, enrolling=enrolling)
         try:
-            active = check_session(self.services(), CheckSession(token=token, ip=ip))
+            active = check_session(self.services(), check)
+        except MfaEnrolmentRequired:
+            raise
         except LedgerError:
             raise NotSignedIn from None
-        return Visitor(active.email, active.session_id, token, ip, client_user_agent(request))
+        agent = client_user_agent(request)
+        return Visitor(active.email, active.session_id, token, ip, agent, active.restricted)
 
     def client(self, request: Request) -> ClientAddress:
         peer = ip_address_or_none(request.client.host if request.client else None)

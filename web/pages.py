@@ -17,10 +17,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from commands import access as access_rules
 from commands import factors, login, recovery_codes, sessions, sms, totp
-from ledger.errors import FreshFactorRequired, LedgerError, LoginDenied
+from ledger.clock import parse_instant
+from ledger.errors import AdminRequired, FreshFactorRequired, LedgerError, LoginDenied
 from ledger.sign_in import THROTTLED
 from projections import queries
+from projections.compliance import compliance_report, member_compliance
 from projections.sessions import BadCursor, read_cursor
 from web.answers import input_problem, login_status, retry_after
 from web.api import qr_svg
@@ -49,6 +52,7 @@ ACTIONS = {  # what a "confirm it is you" form goes on to do
     "enrol_totp": "add an authenticator app",
     "enrol_sms": "add a phone number",
 }
+ENROLMENTS = {"enrol_totp", "enrol_sms"}  # what a restricted session may still confirm
 SIGN_IN_REASONS = {
     "mfa_required": "Enter a code from your authenticator app (or a recovery code).",
     "locked_out": "Too many failed attempts: sign-in is locked for a while.",
@@ -65,8 +69,10 @@ DONE = {  # what `/security?done=KEY` shows: the page's own words, never text fr
 def pages_router(access: LedgerAccess) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    def signed_in(request: Request, csrf: str | None = None) -> Visitor:
-        me = access.page_visitor(request)
+    def signed_in(request: Request, csrf: str | None = None, enrolling: bool = False) -> Visitor:
+        """`enrolling`: what is asked is something a session restricted by the organisation's
+        MFA requirement may still do (see the page); anything else is refused for it."""
+        me = access.page_visitor(request, enrolling)
         if csrf is not None and not same_token(csrf, me.csrf_token):
             raise ForgedForm
         return me
@@ -74,10 +80,16 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     def page(request: Request, me: Visitor, status: int = 200, **shown: Any) -> Response:
         store = access.services().store
         now = access.clock.now()
+        obligation = member_compliance(store, me.email, now)
         context = {
             "email": me.email,
             "csrf": me.csrf_token,
             "session_id": me.session_id,
+            "obligation": obligation,
+            # As the session was found, unless what was just done (enrolling) lifted it.
+            "restricted": me.restricted if obligation["status"] == "overdue" else None,
+            "organisation_wants_totp": obligation["methods"] == "totp",
+            "runs_org": access_rules.organisation_run_by(access.services(), me.email),
             "mfa": queries.account_mfa_status(store, me.email),
             "sessions": queries.account_sessions(
                 store, me.email, now, cursor=sessions_after(request)
@@ -168,7 +180,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
     @router.post("/signout")
     def signout(request: Request, csrf: FIELD) -> Response:
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=True)
         sessions.revoke_session(
             access.services(), sessions.RevokeSession(**actor(me), session_id=me.session_id)
         )
@@ -178,18 +190,18 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
     @router.get("/security")
     def security(request: Request) -> Response:
-        return page(request, signed_in(request))
+        return page(request, signed_in(request, enrolling=True))
 
     @router.post("/security/totp/enrol")
     def totp_enrol(request: Request, csrf: FIELD) -> Response:
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=True)
 
         reauth = {"then": "enrol_totp", "label": ACTIONS["enrol_totp"]}
         return attempt(request, me, lambda: enrol_totp(request, me), reauth=reauth)
 
     @router.post("/security/totp/confirm")
     def totp_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=True)
 
         def confirm() -> Response:
             codes = totp.confirm_totp(access.services(), totp.ConfirmTotp(**actor(me), code=code))
@@ -199,7 +211,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
     @router.post("/security/sms/enrol")
     def sms_enrol(request: Request, csrf: FIELD, phone: FIELD) -> Response:
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=True)
 
         def enrol() -> Response:
             sms.enrol_sms(access.services(), sms.EnrolSms(**actor(me), phone=phone))
@@ -210,7 +222,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
 
     @router.post("/security/sms/confirm")
     def sms_confirm(request: Request, csrf: FIELD, code: FIELD) -> Response:
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=True)
 
         def confirm() -> Response:
             codes = sms.confirm_sms(access.services(), sms.ConfirmSms(**actor(me), code=code))
@@ -258,7 +270,7 @@ def pages_router(access: LedgerAccess) -> APIRouter:
     @router.post("/security/confirm")
     def confirm_identity(request: Request, csrf: FIELD, code: FIELD, then: FIELD) -> Response:
         """Prove a second factor, then do what was asked (within the next ten minutes)."""
-        me = signed_in(request, csrf)
+        me = signed_in(request, csrf, enrolling=then in ENROLMENTS)
         if then not in ACTIONS:
             return page(request, me, 400, problem="Unknown action")
 
@@ -287,6 +299,24 @@ def pages_router(access: LedgerAccess) -> APIRouter:
             return back("session_signed_out")
 
         return attempt(request, me, sign_out)
+
+    @router.get("/org/{slug}/compliance")
+    def compliance(request: Request, slug: Annotated[str, UrlPath(max_length=64)]) -> Response:
+        """For the organisation's admins: who meets its MFA requirement, now or `?as_of=`."""
+        me = signed_in(request)
+        try:
+            access_rules.require_admin_of(access.services(), me.email, slug)
+            asked = request.query_params.get("as_of")
+            at = parse_instant(asked[:40]) if asked else access.clock.now()
+            report = compliance_report(access.services().store, slug, at)
+        except AdminRequired as refused:
+            return page(request, me, 403, problem=refused.message)
+        except ValueError:
+            return page(request, me, 400, problem="as_of: not an ISO 8601 instant")
+        except LedgerError as refused:  # the organisation did not exist yet then
+            return page(request, me, 400, problem=refused.message)
+        context = {"email": me.email, "csrf": me.csrf_token, "report": report}
+        return TEMPLATES.TemplateResponse(request, "compliance.html", context)
 
     @router.post("/security/sessions/revoke-others")
     def revoke_others(request: Request, csrf: FIELD) -> Response:

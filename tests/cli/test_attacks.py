@@ -1635,3 +1635,115 @@ def test_a_sign_in_without_its_secret_is_bad_input_and_never_counts_towards_a_lo
     assert ledger.event_count() == before
     assert history(ledger, ada) == []
     assert sign_in(ledger, ada)["outcome"] == "success"  # not locked out
+
+
+# ---- issue 14: required MFA, who may read compliance, a leaked key enrolling --------------------
+
+
+def test_a_session_restricted_by_required_mfa_reaches_nothing_but_enrolment(
+    ledger: Ledger, ada: str
+) -> None:
+    """Past her deadline without a factor, a password sign-in opens a session that may only
+    enrol and sign out: every other route of the API, and every other form of the page, is
+    refused before anything is done or recorded. The restriction holds for sessions opened
+    during the grace period too, and enrolling lifts it."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import MovableClock
+    from web.app import create_app
+
+    ledger.ok("org", "require-mfa", "acme", "on", "--grace-days", "1")
+    clock = MovableClock(ledger.now + timedelta(hours=1))
+    with TestClient(create_app(StoreLocation.parse(ledger.url), clock)) as client:
+        body = {"email": ada, "method": "password", "password": PASSWORD}
+        in_grace = client.post("/api/login", json=body).json()
+        assert "mfa_enrolment_due" in in_grace
+        clock.advance(days=1)
+        restricted = client.post("/api/login", json=body).json()
+        assert restricted["restricted"] == "mfa_enrolment_required"
+        before = ledger.event_count()
+        for token in (in_grace["session_token"], restricted["session_token"]):
+            me = {"Authorization": f"Bearer {token}"}
+            for method, path, payload in (
+                ("GET", "/api/sessions", None),
+                ("GET", "/api/history", None),
+                ("GET", "/api/audit", None),
+                ("GET", "/api/alerts", None),
+                ("GET", "/api/api-keys", None),
+                ("GET", "/api/export", None),
+                ("POST", "/api/api-keys", {"name": "persistence"}),
+                ("POST", "/api/sessions/revoke-others", None),
+                ("POST", "/api/mfa/recovery-codes/regenerate", None),
+                ("GET", f"/api/state?email={ada}&as_of=2026-11-14T09:00:00Z", None),
+            ):
+                answer = client.request(method, path, headers=me, json=payload)
+                assert answer.status_code == 403, (path, answer.text)
+                assert answer.json()["error"]["code"] == "mfa_enrolment_required"
+        assert ledger.event_count() == before
+        me = {"Authorization": f"Bearer {restricted['session_token']}"}
+        secret = client.post("/api/mfa/totp/enrol", headers=me).json()["secret"]
+        code = pyotp.TOTP(secret).at(clock.now())
+        client.post("/api/mfa/totp/confirm", headers=me, json={"code": code})
+        assert client.get("/api/sessions", headers=me).status_code == 200
+
+
+def test_nobody_but_the_organisations_admin_learns_its_members_compliance(
+    ledger: Ledger, ada: str
+) -> None:
+    """A member, another organisation's admin, and anyone naming an organisation that does not
+    exist get the same 403, so the answer tells nobody which organisations exist."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import MovableClock
+    from web.app import create_app
+
+    create_user(ledger, "root@acme.test")
+    ledger.ok("org", "admin", "add", "acme", "root@acme.test")
+    ledger.ok("org", "create", "rival")
+    ledger.ok("user", "create", "eve@rival.test", "--org", "rival", "--password-stdin",
+              stdin=f"{PASSWORD}\n")  # fmt: skip
+    ledger.ok("org", "admin", "add", "rival", "eve@rival.test")
+    clock = MovableClock(ledger.now + timedelta(minutes=1))
+    with TestClient(create_app(StoreLocation.parse(ledger.url), clock)) as client:
+
+        def bearer(email: str) -> dict[str, str]:
+            body = {"email": email, "method": "password", "password": PASSWORD}
+            token = client.post("/api/login", json=body).json()["session_token"]
+            return {"Authorization": f"Bearer {token}"}
+
+        root, member, eve = bearer("root@acme.test"), bearer(ada), bearer("eve@rival.test")
+        assert client.get("/api/org/acme/compliance", headers=root).status_code == 200
+        answers = [
+            client.get(f"/api/org/{slug}/compliance", headers=who)
+            for slug, who in (("acme", member), ("acme", eve), ("ghost", eve), ("ghost", member))
+        ]
+        assert {(a.status_code, a.text) for a in answers} == {(403, answers[0].text)}
+
+
+def test_a_leaked_api_key_cannot_enrol_its_holders_second_factor(ledger: Ledger, ada: str) -> None:
+    """Without this rule, an API key's session could enrol the attacker's app on an account
+    with no factor, and its owner would then be asked for the attacker's codes."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import MovableClock
+    from web.app import create_app
+
+    key = ledger.ok("api-keys", "create", ada, "--name", "ci")["key"]
+    clock = MovableClock(ledger.now + timedelta(minutes=1))
+    with TestClient(create_app(StoreLocation.parse(ledger.url), clock)) as client:
+        body = {"email": ada, "method": "api_key", "api_key": key}
+        token = client.post("/api/login", json=body).json()["session_token"]
+        me = {"Authorization": f"Bearer {token}"}
+        for path, payload in (
+            ("/api/mfa/totp/enrol", None),
+            ("/api/mfa/sms/enrol", {"phone": "+14155550199"}),
+        ):
+            answer = client.post(path, headers=me, json=payload)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (
+                403,
+                "reauthentication_required",
+            ), answer.text
+    status = ledger.ok("mfa", "status", ada)
+    assert not status["totp"]["enabled"] and not status["sms"]["enabled"]
+    refused = [e for e in ledger.ok("audit", ada) if e["action"] == "reauthentication_required"]
+    assert len(refused) == 2
