@@ -2,7 +2,8 @@
 
 Streams the ledger in batches (bounded memory), cut at a signed checkpoint so that an auditor
 knows exactly which state of the ledger the export reflects. The same range exported twice is
-byte-identical, manifest included (Ed25519 signatures are deterministic).
+byte-identical, manifest included (Ed25519 signatures are deterministic). Every instant is
+written to the millisecond, and an IPv4 client as IPv4.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+from ledger.addresses import plain_ip
 from ledger.checkpoints import take_checkpoint
-from ledger.clock import SystemClock, format_instant
+from ledger.clock import SystemClock, format_instant_ms
 from ledger.events import LedgerEvent
 from ledger.geolocation import locate
 from ledger.organisation import Organisation
@@ -64,7 +66,7 @@ class ExportResult:
 class Exporter:
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
-        self.forensics = Forensics(store)
+        self.forensics = Forensics(store, instant=format_instant_ms)
         self._orgs: dict[UUID, str] = {}
         self._accounts: dict[UUID, tuple[str | None, UUID] | None] = {}
 
@@ -109,8 +111,8 @@ class Exporter:
         manifest: dict[str, Any] = {
             "format": fmt,
             "scope": scope.as_dict(),
-            "from": since and format_instant(since),
-            "to": until and format_instant(until),
+            "from": since and format_instant_ms(since),
+            "to": until and format_instant_ms(until),
             "records": count,
             "time_range": {"first": first, "last": last},
             "record_chain": chain,
@@ -176,6 +178,7 @@ class Exporter:
         details = dict(sorted(described["details"].items()))
         client = details.pop("client", None)
         is_org = isinstance(event, Organisation.Event)
+        ip = described["ip"]
         return {
             "position": position,
             "timestamp": described["timestamp"],
@@ -183,10 +186,8 @@ class Exporter:
             "org": self._org_slug(event.originator_id if is_org else self._org_of(event)),
             "event": described["event"],
             "actor": described["actor"],
-            "ip": described["ip"],
-            "location": client.get("location")
-            if isinstance(client, dict)
-            else self._location(described["ip"]),
+            "ip": plain_ip(ip) if ip and ip != ERASED else ip,
+            "location": client.get("location") if isinstance(client, dict) else self._location(ip),
             "user_agent": self.forensics.open(event.user_agent),
             "details": details,
         }
