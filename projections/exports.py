@@ -31,12 +31,10 @@ from ledger.store import LedgerStore
 from projections.export_files import (
     ANCHOR_EVERY,
     GENESIS,
-    csv_header,
-    encode_record,
+    RECORD_FORMATS,
     manifest_message,
     manifest_path,
     next_chain,
-    record_line,
 )
 from projections.forensics import Forensics
 from projections.framework import ERASED
@@ -87,20 +85,20 @@ class Exporter:
         )
         cut = checkpoint.notification_id if checkpoint else 0
         wanted = self._wanted(scope)
+        codec = RECORD_FORMATS[fmt]
         chain, count, anchors = GENESIS, 0, {}
         first = last = None
         file_digest = hashlib.sha256()
         with open_private(out) as f:  # never over an existing file (the CLI checks first, too)
-            if fmt == "csv":
-                f.write(csv_header())
-                file_digest.update(csv_header())
+            f.write(codec.header)
+            file_digest.update(codec.header)
             for position, event in self._events(cut, progress):
                 if not wanted(event) or not _within(event.timestamp, since, until):
                     continue
                 record = self._record(position, event)
-                record_bytes = encode_record(record, fmt)
-                chain = next_chain(chain, record_bytes)
-                line = record_line(record_bytes, chain, fmt)
+                encoded = codec.encode(record)
+                chain = next_chain(chain, encoded)
+                line = codec.line(record, encoded, chain)
                 f.write(line)
                 file_digest.update(line)
                 count += 1
