@@ -1,9 +1,9 @@
 """The export file formats, and their offline verification (no database, only the public key).
 
-Each record carries `chain`: SHA-256 of the previous record's chain and this record's bytes
-(the record without its chain, exactly as written). The signed manifest holds the record count,
-the time range, the final chain, an anchor every ANCHOR_EVERY records, the SHA-256 of the whole
-file and the ledger checkpoint the export was cut from.
+Each record carries `chain` (in OCSF lines, `unmapped.chain`): SHA-256 of the previous record's
+chain and this record's bytes (the record without its chain, exactly as written). The signed
+manifest holds the record count, the time range, the final chain, an anchor every ANCHOR_EVERY
+records, the SHA-256 of the whole file and the ledger checkpoint the export was cut from.
 """
 
 from __future__ import annotations
@@ -109,10 +109,33 @@ class Csv(RecordFormat):
         return dict(zip(FIELDS, values, strict=True)), stated
 
 
+class OcsfLines(RecordFormat):
+    """One OCSF event per line (projections.ocsf). The chain rides in `unmapped.chain`, where
+    OCSF keeps what it has no attribute for; keys are sorted, so the line re-encodes alike."""
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        return _sorted_json(record)
+
+    def line(self, record: dict[str, Any], encoded: bytes, chain: str) -> bytes:
+        chained = {**record, "unmapped": {**record["unmapped"], "chain": chain}}
+        return _sorted_json(chained) + b"\n"
+
+    def parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        parsed = json.loads(line)
+        if not isinstance(parsed, dict):
+            raise ValueError("a record is a JSON object")
+        return parsed, str(parsed["unmapped"].pop("chain"))
+
+
 RECORD_FORMATS: dict[str, RecordFormat] = {
     "jsonl": JsonLines(),
     "csv": Csv(),
+    "ocsf": OcsfLines(),
 }
+
+
+def _sorted_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _csv_cell(value: Any) -> str:

@@ -237,7 +237,7 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return Forensics(store()).state(email, instant)
 
     @router.get("/export")
-    def export(me: Me, format: Literal["jsonl", "csv"] = "jsonl") -> dict[str, Any]:
+    def export(me: Me, format: Literal["jsonl", "csv", "ocsf"] = "jsonl") -> dict[str, Any]:
         """The signed compliance export of the account's own events, with its manifest."""
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / f"security-events.{format}"
