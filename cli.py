@@ -1504,9 +1504,10 @@ def verify_export_file(path: str, public_key: str | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv"]),
+    type=click.Choice(["jsonl", "csv", "ocsf"]),
     required=True,
-    help="One JSON object per line, or CSV with a header.",
+    help="One JSON object per line, CSV with a header, or one OCSF 1.7.0 event per line "
+    "(Authentication and Account Change only).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @json_option

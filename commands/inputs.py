@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from ledger import recovery_codes
+from ledger.addresses import plain_ip
 from ledger.events import MAX_USER_AGENT_LENGTH
 
 _EMAIL = re.compile(
@@ -87,7 +87,7 @@ def _ip(value: str) -> str:
     if "%" in value:  # an IPv6 zone id names a local interface, never a client
         raise ValueError(f"{value[:64]!r} has a zone id; give the address alone")
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return plain_ip(value.strip())
     except ValueError:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 

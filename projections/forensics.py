@@ -10,6 +10,7 @@ short for accounts and sessions with long histories.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -51,8 +52,12 @@ HIDDEN_FIELDS = {
 
 
 class Forensics:
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(
+        self, store: LedgerStore, instant: Callable[[datetime], str] = format_instant
+    ) -> None:
+        """`instant` writes the instants `describe` shows (exports fix their precision)."""
         self.store = store
+        self.instant = instant
         self._emails: dict[UUID, str] = {}
 
     # ---- timeline ----------------------------------------------------------------------------
@@ -81,9 +86,12 @@ class Forensics:
         for name, value in event.model_dump(mode="json").items():
             if name in BASE_FIELDS or name in HIDDEN_FIELDS:
                 continue
-            details[name] = self._readable(name, value)
+            field = getattr(event, name)
+            details[name] = (
+                self.instant(field) if isinstance(field, datetime) else self._readable(name, value)
+            )
         return {
-            "timestamp": format_instant(event.timestamp),
+            "timestamp": self.instant(event.timestamp),
             "event": event_name(event),
             "actor": self.email_of(event.actor_id),
             "ip": self.open(event.ip),
@@ -98,8 +106,13 @@ class Forensics:
             return ERASED
         if name == "phone":
             return mask_phone(opened)
-        if name in ("client", "sso_evidence"):
+        if name == "client":
             return json.loads(opened)
+        if name == "sso_evidence":
+            evidence = json.loads(opened)
+            if evidence.get("auth_time"):
+                evidence["auth_time"] = self.instant(datetime.fromisoformat(evidence["auth_time"]))
+            return evidence
         return opened
 
     # ---- state as of an instant ----------------------------------------------------------------

@@ -248,7 +248,7 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return compliance_report(store(), slug, at).members
 
     @router.get("/export")
-    def export(me: Me, format: Literal["jsonl", "csv"] = "jsonl") -> dict[str, Any]:
+    def export(me: Me, format: Literal["jsonl", "csv", "ocsf"] = "jsonl") -> dict[str, Any]:
         """The signed compliance export of the account's own events, with its manifest."""
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / f"security-events.{format}"

@@ -54,7 +54,7 @@ from ledger.sign_in import SignIn
 from ledger.snapshots import AUTHENTICATED, MAC_SIZE
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
-from projections.export_files import FIELDS, FORMULA_STARTS, encode_record
+from projections.export_files import FIELDS, FORMULA_STARTS, RECORD_FORMATS
 from tests.cli.test_exports import Export, forge_without_last_record, public_key_of
 from tests.cli.test_login import (
     BROWSER,
@@ -1602,7 +1602,7 @@ def test_a_formula_planted_in_a_user_agent_reaches_the_csv_export_as_text_only(
     # No command can start a value with a tab or a carriage return; neutralised all the same.
     for start in ("\t", "\r"):
         record = {name: start + "=1+1" for name in FIELDS}
-        encoded = encode_record(record, "csv")
+        encoded = RECORD_FORMATS["csv"].encode(record)
         assert encoded.startswith(b"\"'" + start.encode() + b'=1+1",')
 
 

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cli import main
 from ledger import identity
-from ledger.clock import format_instant
+from ledger.clock import format_instant_ms
+from ledger.events import Context, Stamp
 from ledger.store import LedgerStore
 from projections.export_files import manifest_message
 from tests.cli.test_forensics import (
@@ -471,8 +472,8 @@ def test_from_and_to_select_whole_utc_days(
         assert result["records"] == len(expected)
         assert {r["timestamp"][:10] for r in records} == days
         manifest = manifest_of(path)
-        assert manifest["from"] == (since and f"{since}T00:00:00Z")
-        assert manifest["to"] == (until and format_instant(instant(until) + timedelta(days=1)))
+        assert manifest["from"] == (since and f"{since}T00:00:00.000Z")
+        assert manifest["to"] == (until and format_instant_ms(instant(until) + timedelta(days=1)))
         if not records:
             assert manifest["time_range"] == {"first": None, "last": None}
         assert_intact(path)
@@ -532,9 +533,69 @@ def test_the_manifests_time_range_spans_every_record_even_out_of_time_order(
     records = read_records(path)
     assert [r["position"] for r in records] == [1, 2, 3, 4, 5]  # recorded order
     timestamps = [r["timestamp"] for r in records]
-    assert timestamps[-2:] == ["2026-11-14T11:00:00Z", "2026-11-14T10:00:00Z"]
+    assert timestamps[-2:] == ["2026-11-14T11:00:00.000Z", "2026-11-14T10:00:00.000Z"]
     assert_intact(path)
     assert manifest_of(path)["time_range"] == {"first": min(timestamps), "last": max(timestamps)}
+
+
+MILLISECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_every_instant_in_an_export_is_written_to_the_millisecond(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """One fixed width, whatever the instant: a SIEM parses every record alike."""
+    create_members(ledger)  # on the second
+    ledger.at(T0 + timedelta(seconds=1, microseconds=123_999))  # cut, not rounded
+    ledger.ok("mfa", "sms", "enrol", ADA, "--phone", "+14155550123")  # a code for ten minutes
+
+    for fmt in FORMATS:
+        path = tmp_path / f"ada.{fmt}"
+        export(ledger, path, fmt, "--user", ADA, "--from", "2026-11-14")
+
+        records = read_records(path)
+        assert [r["timestamp"] for r in records] == [
+            "2026-11-14T09:00:00.000Z",
+            "2026-11-14T09:00:01.123Z",
+        ]
+        assert records[-1]["details"]["expires_at"] == "2026-11-14T09:10:01.123Z"
+        manifest = manifest_of(path)
+        assert manifest["from"] == "2026-11-14T00:00:00.000Z"
+        instants = [manifest["from"], *manifest["time_range"].values()]
+        assert all(MILLISECONDS.match(instant) for instant in instants), instants
+
+
+MAPPED = "::ffff:808:404"  # the IPv4 client 8.8.4.4, as an IPv6 socket sees it
+
+
+def test_addresses_are_written_as_the_client_has_them_and_labelled_for_what_they_are(
+    ledger: Ledger, store: LedgerStore, tmp_path: Path
+) -> None:
+    create_members(ledger)
+    for workspace, ip in [("a", MAPPED), ("b", "203.0.113.7"), ("c", "10.1.2.3")]:
+        ledger.ok("workspace", "grant", ADA, workspace, "--role", "member", "--ip", ip)
+    # Recorded as it came, before the command line wrote such an address as IPv4.
+    account = store.account(ADA)
+    stamp = Stamp(at=T0 + timedelta(minutes=1), context=Context(ip=MAPPED), sealer=store.keyring)
+    account.grant_workspace("d", "member", stamp)
+    store.app.save(account)
+
+    for fmt in FORMATS:
+        path = tmp_path / f"ada.{fmt}"
+        export(ledger, path, fmt, "--user", ADA)
+
+        granted = [
+            (r["ip"], r["location"])
+            for r in read_records(path)
+            if r["event"] == "WorkspaceMembershipGranted"
+        ]
+        assert granted == [
+            ("8.8.4.4", "United States"),
+            ("203.0.113.7", "Documentation range"),
+            ("10.1.2.3", "Private network"),
+            ("8.8.4.4", "United States"),
+        ]
+        assert MAPPED not in path.read_text()
 
 
 def test_an_export_needs_exactly_one_known_scope_and_writes_nothing_otherwise(

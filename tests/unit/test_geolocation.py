@@ -76,22 +76,56 @@ def test_loopback_is_this_computer(ip: str) -> None:
         "192.168.1.1",
         "169.254.10.20",  # link-local
         "100.64.0.1",  # shared address space (carrier-grade NAT)
-        "0.0.0.0",
-        "224.0.0.251",  # multicast
-        "240.0.0.1",  # reserved
-        "192.0.2.1",  # documentation
         "fe80::1",
         "fe80::1%eth0",
         "fd12:3456:789a::1",  # unique local
-        "ff02::1",
-        "::",
-        "2001:db8::1",
+        "::ffff:192.168.1.1",
     ],
 )
-def test_non_public_addresses_are_a_private_network(ip: str) -> None:
+def test_private_addresses_are_a_private_network(ip: str) -> None:
     location = locate(ip)
     assert location.scope is NetworkScope.PRIVATE
     assert location.label == "Private network"
+    assert location.country is None
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "192.0.2.1",  # TEST-NET-1
+        "198.51.100.66",  # TEST-NET-2
+        "203.0.113.255",  # TEST-NET-3
+        "233.252.0.7",  # multicast documentation
+        "2001:db8::1",
+        "2001:DB8:ffff::1",
+        "3fff::1",
+        "::ffff:203.0.113.9",
+    ],
+)
+def test_documentation_addresses_are_labelled_as_such_not_private(ip: str) -> None:
+    """Addresses from the RFCs' examples are made up: no client is on a private network there."""
+    location = locate(ip)
+    assert location.scope is NetworkScope.DOCUMENTATION
+    assert location.label == "Documentation range"
+    assert location.country is None
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "0.0.0.0",
+        "224.0.0.251",  # multicast
+        "240.0.0.1",  # reserved for future use
+        "255.255.255.255",
+        "198.18.0.1",  # benchmarking
+        "ff02::1",
+        "::",
+    ],
+)
+def test_reserved_addresses_are_a_reserved_range(ip: str) -> None:
+    location = locate(ip)
+    assert location.scope is NetworkScope.RESERVED
+    assert location.label == "Reserved range"
     assert location.country is None
 
 
@@ -100,6 +134,8 @@ def test_non_public_addresses_never_open_the_database(
 ) -> None:
     monkeypatch.setenv(GEOIP_ENV, str(tmp_path / "missing.mmdb"))
     assert locate("192.168.0.1").label == "Private network"
+    assert locate("192.0.2.1").label == "Documentation range"
+    assert locate("240.0.0.1").label == "Reserved range"
     assert locate("::1").label == "This computer (loopback)"
     assert open_database.cache_info().currsize == 0
 
@@ -109,6 +145,8 @@ def test_labels() -> None:
     assert Location("United Kingdom", "GB", None).label == "United Kingdom"
     assert Location(None, None, None).label == "Unknown"
     assert Location(None, None, None, NetworkScope.PRIVATE).label == "Private network"
+    assert Location(None, None, None, NetworkScope.DOCUMENTATION).label == "Documentation range"
+    assert Location(None, None, None, NetworkScope.RESERVED).label == "Reserved range"
 
 
 def test_the_reader_is_opened_once() -> None:

@@ -6,13 +6,17 @@ is real to the ledger.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
+from projections.export_files import manifest_path, verify_export
 from tests.conftest import T0, Ledger
+from tests.ocsf_schema import conform
 from tests.web.conftest import MovableClock, error_code, sign_in, signed_in_browser
 
 
@@ -197,6 +201,31 @@ def test_api_keys_audit_and_export_mirror_the_command_line(
     assert "api_key_created" in export["file"] or "ApiKeyCreated" in export["file"]
     assert issued["key"] not in export["file"] + export["manifest"]
     assert '"signature"' in export["manifest"]
+
+
+def test_the_export_comes_as_ocsf_too_signed_and_verifiable(
+    client: TestClient, tmp_path: Path
+) -> None:
+    me = sign_in(client)
+    client.post("/api/api-keys", headers=me, json={"name": "ci"})
+
+    answer = client.get("/api/export", headers=me, params={"format": "ocsf"})
+
+    assert answer.status_code == 200, answer.text
+    export = answer.json()
+    lines = [json.loads(line) for line in export["file"].splitlines()]
+    assert [line["metadata"]["event_code"] for line in lines][-2:] == [
+        "LoginSucceeded",
+        "ApiKeyCreated",
+    ]
+    for line in lines:
+        conform(line)
+    assert json.loads(export["manifest"])["format"] == "ocsf"
+    path = tmp_path / json.loads(export["manifest"])["file"]
+    path.write_text(export["file"])
+    manifest_path(path).write_text(export["manifest"])
+    assert verify_export(path) is None
+    assert client.get("/api/export", headers=me, params={"format": "xml"}).status_code == 422
 
 
 def test_forensics_on_another_account_are_for_its_organisation_admins_only(
