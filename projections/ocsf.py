@@ -5,8 +5,8 @@ ships. Sign-ins, sign-outs, session revocations and second-factor checks are Aut
 (3002); changes to an account (created, password, factors, recovery codes, API keys, roles,
 alerts, erasure) are Account Change (3001). An event that is neither (a step in progress, the
 session's copy of an act its account records, an organisation's settings, the throttle's and
-SSO's bookkeeping) has no OCSF line (`has_ocsf_line`). docs/FORMAT.md ("OCSF mapping") is the table. This
-module builds plain dictionaries: nothing of OCSF's is needed at run time.
+SSO's bookkeeping) has no OCSF line (`has_ocsf_line`). The table is in docs/FORMAT.md ("OCSF
+mapping"). This module builds plain dictionaries: nothing of OCSF's is needed at run time.
 
 What OCSF has no attribute for rides in `unmapped`: the ledger's own description of the event
 (`details`) and, once written, the record's chain (projections.export_files).
@@ -286,4 +286,5 @@ ACTIVITIES: dict[type[LedgerEvent], Activity] = {
     Account.AlertSettingsChanged: Activity(ACCOUNT_CHANGE, (OTHER, "Security Alerts Change")),
     Account.SsoDisconnected: Activity(ACCOUNT_CHANGE, (OTHER, "SSO Disconnect")),
     Account.Erased: Activity(ACCOUNT_CHANGE, (6, "Delete")),
+    Account.MfaEnrolmentOverdue: Activity(ACCOUNT_CHANGE, (OTHER, "MFA Enrolment Overdue")),
 }
