@@ -114,6 +114,27 @@ def test_enrol_an_authenticator_app(context: BrowserContext, server: BackgroundS
     expect(page.locator("#recovery-codes")).to_contain_text("10 of 10 left")
 
 
+def test_past_the_deadline_the_page_offers_only_enrolment_until_she_enrols(
+    context: BrowserContext, server: BackgroundServer, ledger: Ledger
+) -> None:
+    ledger.ok("org", "require-mfa", "acme", "on", "--grace-days", "0")  # at T0, long past
+    page = signed_in_page(context, server)
+    expect(page.locator("#mfa-restricted")).to_be_visible()
+    for hidden in ("#sessions", "#history", "#audit", "#recovery-codes"):
+        expect(page.locator(hidden)).to_have_count(0)
+
+    page.locator("#factor-totp").get_by_role("button", name="Enable authenticator app").click()
+    secret = page.locator("code#totp-secret").inner_text().strip()
+    enrolment = page.locator("#totp-enrolment")
+    enrolment.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    enrolment.get_by_role("button", name="Confirm").click()
+
+    expect(page.locator("#new-recovery-codes")).to_be_visible()
+    expect(page.locator("#mfa-restricted")).to_have_count(0)
+    page.goto(f"{server.url}/security")
+    expect(page.locator("#sessions")).to_be_visible()
+
+
 def test_sign_out_another_session(browser: Browser, server: BackgroundServer) -> None:
     first = browser.new_context(viewport={"width": 1280, "height": 900})
     second = browser.new_context(viewport={"width": 1280, "height": 900})
