@@ -105,10 +105,11 @@ def indexed_as_usual(topic: str, state: bytes, recorded_at: object, subject_id: 
     with six digits of microseconds) and whose subject, if any, is text. False means only that
     this quick path cannot tell: ask `time_index`.
 
-    `verify --store` asks this of every event, and `time_index` costs as much again as the rest
-    of verifying an event (it decodes with `json` and formats with `strftime`). This decodes
-    with pydantic-core's parser, which accepts no document `json` rejects and reads the same
-    strings from those it accepts. It formats nothing: a timestamp in that form is stored as
+    `verify --store` asks this of every event, and `time_index` costs nearly as much again as
+    the rest of verifying an event (it decodes with `json` and formats with `strftime`). This
+    decodes with pydantic-core's parser, which accepts no document `json` rejects and reads the
+    same strings from those it accepts (tests/unit/test_time_index.py holds it to that, on the
+    documents where the two could part). It formats nothing: a timestamp in that form is stored as
     the same digits (with `.000000` when it has none), once they are known to be an instant
     in range (the pattern) on a real day (`fromisoformat` refuses the 30th of February).
     """

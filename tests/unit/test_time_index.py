@@ -12,6 +12,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from pydantic_core import from_json
 
 from ledger.chain import (
     USUAL_RECORDED_AT,
@@ -144,3 +145,36 @@ def test_outside_1970_9000_the_old_recorders_index_is_accepted_beside_todays_emp
     assert recorded_at_before_the_instant_range(usual) == time_index(ACCOUNT, usual).recorded_at
     for unreadable in (b"not json", json.dumps(["a list"]).encode(), state(7), state("noon")):
         assert recorded_at_before_the_instant_range(unreadable) is None
+
+
+# Where two JSON parsers may part: encodings, escapes, numbers, duplicates, what follows the value.
+DOCUMENTS = [
+    b'{"timestamp":"a","timestamp":"b"}',
+    b'{"timestamp":"2026-11-14T09:30:00Z"} trailing',
+    b'{"timestamp":"\xff"}',
+    b'{"timestamp":"\\udc00"}',
+    b'{"timestamp":"\\ud83d\\udd12\\u0041\\/"}',
+    b'{"timestamp":"\x01"}',
+    b'{"timestamp":"a\\x41"}',
+    b"\xef\xbb\xbf" + b'{"timestamp":"a"}',
+    '{"timestamp":"é"}'.encode("utf-16"),
+    b'{"timestamp":"a",}',
+    b'{"timestamp":"a","n":[1,]}',
+    b'{"timestamp":"a","n":01}',
+    b'{"timestamp":"a","n":1.}',
+    b'{"timestamp":"a","n":NaN,"m":-Infinity,"k":1e400}',
+    b'{"timestamp":"a","n":inf}',
+    b' \t\r\n{"timestamp":"a"}\n ',
+    b'{"timestamp":"a","n":' + b"[" * 300 + b"]" * 300 + b"}",
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=repr)
+def test_the_quick_paths_parser_reads_nothing_the_recorders_parser_would_not(
+    document: bytes,
+) -> None:
+    try:
+        quick = from_json(document)
+    except ValueError:
+        return  # refused: the quick path leaves the event to `time_index`
+    assert json.loads(document)["timestamp"] == quick["timestamp"]
