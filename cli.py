@@ -1424,7 +1424,8 @@ class PublicKey(click.ParamType[str]):
 def verify(path: str | None, whole_store: bool, public_key: str | None, as_json: bool) -> None:
     """Check that an export (or, with --store, the ledger) is intact.
 
-    Exit 1 names the first record that was altered, removed, inserted or reordered.
+    Exit 1 names the first record that was altered, removed, inserted or reordered (with
+    --store, also an event whose time index was moved or refiled).
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")

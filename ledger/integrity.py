@@ -6,6 +6,9 @@ leaves a link without an event (or a gap in its stream); a moved one breaks its 
 Whoever also rewrote the links cannot re-sign the checkpoints, whose log hash then differs.
 Whoever also deleted the checkpoints meets the anchor kept outside the database; a ledger whose
 read models have read past the checkpoint interval without a single checkpoint lost them too.
+The time index beside each link (`recorded_at`, `subject_id`), which no hash covers, must be
+what the recorder wrote for the event: moved in time or filed under another account, it would
+hide the event from (or put it into) an answer as of an instant, or an account's timeline.
 Last, every snapshot must be authenticated and agree with its aggregate's events.
 """
 
@@ -15,7 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from ledger.chain import GENESIS, link
+from ledger.chain import (
+    GENESIS,
+    indexed_as_usual,
+    link,
+    recorded_at_before_the_instant_range,
+    time_index,
+)
 from ledger.checkpoints import (
     CHECKPOINT_EVERY,
     AnchorUnreadable,
@@ -33,7 +42,8 @@ BATCH = 5000
 
 @dataclass(frozen=True)
 class Finding:
-    problem: str  # modified | inserted | deleted | reordered | checkpoint | anchor | snapshot
+    # modified | inserted | deleted | reordered | misindexed | checkpoint | anchor | snapshot
+    problem: str
     notification_id: int | None
     originator_id: str | None
     originator_version: int | None
@@ -58,17 +68,23 @@ class IntegrityReport:
         return self.finding is None
 
 
-def _chain_rows(store: LedgerStore) -> Iterator[tuple[int, str, int, bytes]]:
+# A chain row: position, stream, version, link, and the time index as stored (recorded_at and
+# subject_id, left as the database returns them: a hand edit may leave a number or bytes).
+ChainRow = tuple[int, str, int, bytes, object, object]
+
+
+def _chain_rows(store: LedgerStore) -> Iterator[ChainRow]:
     position = 0
     while True:
         with store.database.transaction() as tx:
             rows = tx.fetchall(
-                "SELECT notification_id, originator_id, originator_version, chain_hash "
-                "FROM ledger_chain WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                "SELECT notification_id, originator_id, originator_version, chain_hash, "
+                "recorded_at, subject_id FROM ledger_chain "
+                "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
                 (position, BATCH),
             )
         for row in rows:
-            yield int(row[0]), str(row[1]), int(row[2]), bytes(row[3])
+            yield int(row[0]), str(row[1]), int(row[2]), bytes(row[3]), row[4], row[5]
         if len(rows) < BATCH:
             return
         position = int(rows[-1][0])
@@ -113,7 +129,7 @@ def verify_store(
             Finding(problem, at, None if stream is None else str(stream), version, detail),
         )
 
-    def missing(link_row: tuple[int, str, int, bytes]) -> IntegrityReport:
+    def missing(link_row: ChainRow) -> IntegrityReport:
         return found(
             "deleted",
             link_row[0],
@@ -154,6 +170,10 @@ def verify_store(
                 version,
                 "the stored event no longer matches its chain link",
             )
+        if not indexed_as_usual(topic, state, pending[4], pending[5]):
+            misindexed = _index_problem(topic, state, pending[4], pending[5])
+            if misindexed is not None:
+                return found("misindexed", notification_id, stream, version, misindexed)
         streams[stream] = (version, recomputed)
         log_hash = fold(log_hash, notification_id, recomputed)
         count += 1
@@ -209,6 +229,35 @@ def verify_store(
     if snapshot is not None:
         return found("snapshot", None, snapshot.stream, snapshot.version, snapshot.detail)
     return IntegrityReport(count, len(checkpoints), None)
+
+
+def _index_problem(topic: str, state: bytes, recorded_at: object, subject_id: object) -> str | None:
+    """What differs between the stored time index and what the recorder wrote for the event
+    (`time_index`; or, for an instant outside 1970-9000, what recorders wrote before that
+    range was enforced), or None if they agree."""
+    try:
+        index = time_index(topic, state)
+        before_the_range = recorded_at_before_the_instant_range(state)
+    except (AttributeError, RecursionError):  # a timestamp that is no text, or nested too deep
+        return "the recorder fails on this event's timestamp: it cannot have recorded it"
+    written = [index.recorded_at]  # '' for an event without a timestamp in range
+    if before_the_range is not None and before_the_range != index.recorded_at:
+        written.append(before_the_range)
+    if recorded_at not in written:
+        return (
+            f"the time index says it was recorded at {recorded_at!r}, but the recorder "
+            f"indexes it at {' or '.join(map(repr, written))}"
+        )
+    if subject_id != index.subject_id:
+        return (
+            f"the time index files it under {_filed(subject_id)}, but the recorder files it under "
+            f"{_filed(index.subject_id)}"
+        )
+    return None
+
+
+def _filed(subject_id: object) -> str:
+    return "its own stream alone" if subject_id is None else f"account {subject_id!r}"
 
 
 def _anchor(store: LedgerStore, has_checkpoints: bool) -> tuple[Checkpoint | None, str | None]:

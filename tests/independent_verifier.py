@@ -13,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ FIELDS = (
 CSV_HEADER = ",".join((*FIELDS, "chain")).encode() + b"\r\n"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEX = frozenset(b"0123456789abcdef")
+INDEXED_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+INDEXED_UNTIL = datetime(9000, 1, 1, tzinfo=UTC)
+RECORDED_AT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SESSION_TOPICS = "ledger.session:Session."
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class ChainRow:
     stream: bytes
     version: int
     chain_hash: bytes
+    recorded_at: Any  # 3.8: as the database returns it
+    subject_id: Any
 
 
 @dataclass(frozen=True)
@@ -135,8 +142,8 @@ def read_sqlite(path: Path) -> StoreRows:
             "FROM stored_events ORDER BY rowid"
         ).fetchall()
         chain = connection.execute(
-            "SELECT notification_id, originator_id, originator_version, chain_hash "
-            "FROM ledger_chain ORDER BY notification_id"
+            "SELECT notification_id, originator_id, originator_version, chain_hash, "
+            "recorded_at, subject_id FROM ledger_chain ORDER BY notification_id"
         ).fetchall()
         checkpoints = connection.execute(
             "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
@@ -158,8 +165,8 @@ def read_postgres(conninfo: str) -> StoreRows:
             "FROM ledger_events ORDER BY notification_id"
         ).fetchall()
         chain = connection.execute(
-            "SELECT notification_id, originator_id, originator_version, chain_hash "
-            "FROM ledger_chain ORDER BY notification_id"
+            "SELECT notification_id, originator_id, originator_version, chain_hash, "
+            "recorded_at, subject_id FROM ledger_chain ORDER BY notification_id"
         ).fetchall()
         checkpoints = connection.execute(
             "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
@@ -172,7 +179,7 @@ def read_postgres(conninfo: str) -> StoreRows:
 def _rows(events: list[Any], chain: list[Any], checkpoints: list[Any], identity: Any) -> StoreRows:
     return StoreRows(
         [Event(int(p), uuid_bytes(s), int(v), str(t), state_bytes(b)) for p, s, v, t, b in events],
-        [ChainRow(int(p), uuid_bytes(s), int(v), bytes(h)) for p, s, v, h in chain],
+        [ChainRow(int(p), uuid_bytes(s), int(v), bytes(h), r, j) for p, s, v, h, r, j in chain],
         [Checkpoint(int(p), bytes(h), bytes(s)) for p, h, s in checkpoints],
         None if identity is None else str(identity[0]),
     )
@@ -209,6 +216,55 @@ def read_anchor(path: Path) -> Checkpoint:
         bytes.fromhex(kept["log_hash"]),
         base64.b64decode(kept["signature"], validate=True),
     )
+
+
+# ---- 3.8: the time index ------------------------------------------------------------------
+
+
+def indexed_at(state: bytes) -> set[str] | None:
+    """3.8: the `recorded_at` texts the ledger may have written for this state (two for an
+    instant outside 1970-9000: today's empty text, or that instant as written until then);
+    None for a timestamp that is not text, which the ledger never recorded."""
+    try:
+        fields = json.loads(state)
+    except ValueError:
+        return {""}
+    if not isinstance(fields, dict) or "timestamp" not in fields:
+        return {""}
+    if not isinstance(fields["timestamp"], str):
+        return None
+    try:
+        instant = datetime.fromisoformat(fields["timestamp"].strip())
+        instant = (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return {""}
+    written = instant.strftime(RECORDED_AT)
+    return {written} if INDEXED_FROM <= instant < INDEXED_UNTIL else {"", written}
+
+
+def filed_under(topic: str, state: bytes) -> str | None:
+    """3.8: a session's account, if it is indexed in time; every other event is found by its
+    own stream."""
+    if not topic.startswith(SESSION_TOPICS) or "" in (indexed_at(state) or {""}):
+        return None
+    try:
+        fields = json.loads(state)
+    except ValueError:
+        return None
+    account = fields.get("account_id") if isinstance(fields, dict) else None
+    return str(account) if account else None
+
+
+def check_index(event: Event, row: ChainRow) -> Finding | None:
+    """3.8: the chain row's index, recomputed from the event."""
+    written = indexed_at(event.state)
+    if written is None:
+        return Finding("misindexed", event.position, "a timestamp the ledger cannot index")
+    if row.recorded_at not in written:
+        return Finding("misindexed", event.position, f"moved in time to {row.recorded_at!r}")
+    if row.subject_id != filed_under(event.topic, event.state):
+        return Finding("misindexed", event.position, f"filed under {row.subject_id!r}")
+    return None
 
 
 # ---- 3.7: verifying a store ----------------------------------------------------------------
@@ -258,6 +314,9 @@ def verify_store(
         recomputed = link(previous, event.stream, event.version, event.topic, event.state)
         if recomputed != row.chain_hash:
             return report(Finding("modified", event.position, "the event differs from its link"))
+        misindexed = check_index(event, row)
+        if misindexed is not None:
+            return report(misindexed)
         streams[event.stream] = (event.version, recomputed)
         log_hash = fold(log_hash, event.position, recomputed)
         log_hashes[event.position] = log_hash

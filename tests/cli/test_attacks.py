@@ -1223,6 +1223,52 @@ def test_verify_takes_an_empty_or_malformed_public_key_as_bad_input_never_the_ma
 # ---- beyond the list: an insider with write access to the database ------------------------------
 
 
+def test_an_event_moved_or_refiled_in_the_time_index_changes_no_answer_unnoticed(
+    ledger: Ledger, ada: str, store: LedgerStore
+) -> None:
+    """Issue 14's attack: the time index (`recorded_at`, `subject_id`) is covered by no hash.
+    Ada's new admin role moved a day later left `state --as-of` and the day's timeline, and her
+    session filed under nobody left them too, while `verify --store` said intact."""
+    session = sign_in(ledger.later(minutes=1), ada)["session_id"]
+    ledger.later(minutes=1).ok("workspace", "grant", ada, "billing", "--role", "admin")
+    asked_at = format_instant(ledger.now)
+
+    def answers() -> tuple[dict[str, str], list[str], list[str]]:
+        """Her roles and sessions as of now, and the names of the day's events."""
+        state = ledger.ok("state", ada, "--as-of", asked_at)
+        timeline = ledger.ok("timeline", ada, "--on", asked_at[:10])
+        return (
+            {w["workspace"]: w["role"] for w in state["workspaces"]},
+            [s["session_id"] for s in state["sessions"]],
+            [e["event"] for e in timeline],
+        )
+
+    roles, sessions, events = answers()
+    assert (roles, sessions) == ({"billing": "admin"}, [session])
+    assert {"SessionOpened", "WorkspaceMembershipGranted"} <= set(events)
+    attacker = Attacker(store)
+    account = store.account_id(ada)
+    granted = attacker.event(account, "WorkspaceMembershipGranted")
+
+    was, _ = attacker.move_in_time(granted, timedelta(days=1))
+
+    roles, _, moved_events = answers()
+    assert roles == {} and "WorkspaceMembershipGranted" not in moved_events  # hidden...
+    message = ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+    assert message.startswith(f"misindexed {granted.named}: "), message  # ...but not from verify
+    attacker.set_time_index(granted, was, None)
+    assert ledger.ok("verify", "--store")["ok"] is True
+
+    opened, *rest = attacker.filed_under(account)
+    for row in (opened, *rest):
+        attacker.set_time_index(row, attacker.time_index(row)[0], None)
+
+    _, sessions, refiled_events = answers()
+    assert sessions == [] and "SessionOpened" not in refiled_events
+    message = ledger.refused("verify", "--store", code="tampered")["error"]["message"]
+    assert message.startswith(f"misindexed {opened.named}: "), message
+
+
 def test_a_rewritten_history_is_found_even_when_the_signed_checkpoints_are_deleted(
     ledger: Ledger, ada: str, store: LedgerStore
 ) -> None:

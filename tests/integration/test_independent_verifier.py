@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -256,6 +256,27 @@ def insert_an_event(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)", (stream, version + 1, topic, state))
 
 
+def move_an_event_a_day_later(db: sqlite3.Connection) -> None:
+    """3.8: the time index, which no hash covers: the event leaves the answers as of its day."""
+    position, recorded_at = db.execute(
+        "SELECT notification_id, recorded_at FROM ledger_chain ORDER BY notification_id "
+        "LIMIT 1 OFFSET 3"
+    ).fetchone()
+    moved = datetime.fromisoformat(recorded_at) + timedelta(days=1)
+    db.execute(
+        "UPDATE ledger_chain SET recorded_at = ? WHERE notification_id = ?",
+        (moved.strftime(auditor.RECORDED_AT), position),
+    )
+
+
+def file_a_sessions_events_under_no_account(db: sqlite3.Connection) -> None:
+    """3.8: the session leaves its account's timeline."""
+    (session,) = db.execute(
+        "SELECT originator_id FROM ledger_chain WHERE subject_id IS NOT NULL LIMIT 1"
+    ).fetchone()
+    db.execute("UPDATE ledger_chain SET subject_id = NULL WHERE originator_id = ?", (session,))
+
+
 def forge_a_checkpoint_signature(db: sqlite3.Connection) -> None:
     position, signature = db.execute(
         "SELECT notification_id, signature FROM ledger_checkpoints LIMIT 1"
@@ -279,6 +300,8 @@ def forge_a_checkpoint_signature(db: sqlite3.Connection) -> None:
         (swap_events_of_two_streams_with_their_links, "checkpoint"),
         (insert_an_event, "unlinked"),
         (forge_a_checkpoint_signature, "checkpoint"),
+        (move_an_event_a_day_later, "misindexed"),
+        (file_a_sessions_events_under_no_account, "misindexed"),
     ],
     ids=lambda value: value.__name__.replace("_", " ") if callable(value) else value,
 )
@@ -584,6 +607,8 @@ EXAMPLE = {
     "public key": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=",
     "link 1": "c4c44bafd23dce61e9c47cd944117d1d723c613d3aaf053c956cb80a2f007a34",
     "link 2": "8535681a9205d688e5b6c28e8238a291c368edaffef5d6958e8462be05214e6d",
+    "recorded_at 1": "2026-11-14T09:00:00.000000Z",
+    "recorded_at 2": "2026-11-14T09:05:00.000000Z",
     "log 1": "09cbbec7376b56fe7a7499337dcd86e9098a54e9a11647144c559333edc59019",
     "log 2": "59260ebc505201c884d7d3a317eedad7e15dbbca64d69b56c8e9e23d6b5a71d6",
     "checkpoint message": "666c65726f2d6c656467657220636865636b706f696e742076310a0000000000000002",
@@ -643,6 +668,10 @@ def test_the_documents_worked_examples_are_what_the_verifier_computes() -> None:
         "public key": base64.b64encode(raw_key).decode(),
         "link 1": link_1.hex(),
         "link 2": link_2.hex(),
+        **{
+            f"recorded_at {n}": "".join(auditor.indexed_at(state) or ())
+            for n, (_, state) in enumerate(EXAMPLE_EVENTS, start=1)
+        },
         "log 1": log_1.hex(),
         "log 2": log_2.hex(),
         "checkpoint message": message[:-32].hex(),

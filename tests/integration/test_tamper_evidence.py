@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -26,8 +27,9 @@ from eventsourcing.persistence import StoredEvent
 from commands.services import Services
 from commands.workspaces import GrantWorkspace, grant_workspace
 from ledger import passwords
-from ledger.chain import GENESIS, link
+from ledger.chain import GENESIS, indexed_as_usual, link
 from ledger.checkpoints import CHECKPOINT_EVERY, checkpoint_message, fold
+from ledger.clock import parse_stored_instant, stored_instant
 from ledger.database import Transaction
 from ledger.keyring import derive_key
 from ledger.signing import public_key_text, verify_signature
@@ -120,6 +122,20 @@ class Attacker:
             )
         return [(int(n), bytes(h)) for n, h in rows]
 
+    def time_index(self, row: StoredRow) -> tuple[Any, Any]:
+        """The event's (recorded_at, subject_id), as the chain row holds them."""
+        with self.store.database.transaction() as tx:
+            found = tx.fetchone(
+                "SELECT recorded_at, subject_id FROM ledger_chain WHERE notification_id = ?",
+                (row.notification_id,),
+            )
+        assert found is not None
+        return found[0], found[1]
+
+    def filed_under(self, account: UUID) -> list[StoredRow]:
+        """The events of other streams that the time index files under `account`."""
+        return [row for row in self.events() if self.time_index(row)[1] == str(account)]
+
     def snapshots(self, stream: UUID) -> list[SnapshotRow]:
         with self.store.database.transaction() as tx:
             rows = tx.fetchall(
@@ -185,6 +201,21 @@ class Attacker:
             row = tx.fetchone(f"SELECT MAX({self.position}) FROM {self.events_table}")
         assert row is not None
         return int(row[0])
+
+    def set_time_index(self, row: StoredRow, recorded_at: Any, subject_id: Any) -> None:
+        """Rewrite the event's time index (no hash covers it)."""
+        with self.writing() as tx:
+            tx.execute(
+                "UPDATE ledger_chain SET recorded_at = ?, subject_id = ? WHERE notification_id = ?",
+                (recorded_at, subject_id, row.notification_id),
+            )
+
+    def move_in_time(self, row: StoredRow, delta: timedelta) -> tuple[str, str]:
+        """Move the event in the time index by `delta`: (where it was, where it is now)."""
+        recorded_at, subject_id = self.time_index(row)
+        moved = stored_instant(parse_stored_instant(recorded_at) + delta)
+        self.set_time_index(row, moved, subject_id)
+        return recorded_at, moved
 
     def swap_versions(self, first: StoredRow, second: StoredRow) -> None:
         """Move two events of a stream past each other (through a free version number)."""
@@ -548,6 +579,83 @@ def test_a_checkpoint_signed_with_another_key_is_found(ledger: Ledger, history: 
     attacker.add_checkpoint(head, log_hash, impostor.sign(checkpoint_message(head, log_hash)))
 
     assert tampering_reported(ledger).startswith(f"checkpoint at event {head} ")
+
+
+# ---- (h) the time index beside each link, which no hash covers --------------------------------
+
+
+@pytest.mark.parametrize(
+    "when", [timedelta(days=-1), timedelta(days=1)], ids=["a day earlier", "a day later"]
+)
+def test_an_event_moved_in_the_time_index_is_found_as_misindexed(
+    ledger: Ledger, history: History, when: timedelta
+) -> None:
+    """Moved, Ada's design role would enter (or leave) what `state --as-of` answers."""
+    granted = history.attacker.event(history.ada, "WorkspaceMembershipGranted", b'"design"')
+
+    was, moved = history.attacker.move_in_time(granted, when)
+
+    assert tampering_reported(ledger) == (
+        f"misindexed {granted.named}: the time index says it was recorded at {moved!r}, but "
+        f"the recorder indexes it at {was!r}"
+    )
+
+
+def test_a_time_index_written_to_trouble_a_terminal_is_named_escaped(
+    ledger: Ledger, history: History
+) -> None:
+    granted = history.attacker.event(history.ada, "WorkspaceMembershipGranted", b'"design"')
+
+    history.attacker.set_time_index(granted, "\x1b[2J2026-11-14", None)
+
+    message = tampering_reported(ledger)
+    assert message.startswith(f"misindexed {granted.named}: ")
+    assert "'\\x1b[2J2026-11-14'" in message and "\x1b" not in message
+
+
+@pytest.mark.parametrize(
+    "refiled",
+    ["a session's event under no account", "a session's event under another account",
+     "an account's own event under another account"],
+)  # fmt: skip
+def test_an_event_filed_under_another_account_in_the_time_index_is_found_as_misindexed(
+    ledger: Ledger, history: History, refiled: str
+) -> None:
+    """Filed elsewhere, an event leaves Ada's timeline (or enters Grace's)."""
+    attacker = history.attacker
+    owner: str | None = None
+    if refiled.startswith("a session's"):
+        target = attacker.filed_under(history.ada)[0]  # the first event of her first session
+        assert target.topic.startswith("ledger.session:Session.")
+        owner = str(history.ada)
+    else:
+        target = attacker.event(history.ada, "WorkspaceMembershipGranted")
+    elsewhere = None if refiled.endswith("no account") else str(history.grace)
+    recorded_at, _ = attacker.time_index(target)
+
+    attacker.set_time_index(target, recorded_at, elsewhere)
+
+    assert tampering_reported(ledger) == (
+        f"misindexed {target.named}: the time index files it under {filed(elsewhere)}, but the "
+        f"recorder files it under {filed(owner)}"
+    )
+
+
+def filed(subject: str | None) -> str:
+    return "its own stream alone" if subject is None else f"account {subject!r}"
+
+
+def test_the_demos_untampered_store_verifies_and_every_event_is_read_the_quick_way(
+    ledger: Ledger, store: LedgerStore
+) -> None:
+    """The quick path (`indexed_as_usual`) is what keeps checking the index cheap: every event
+    the ledger records must take it."""
+    ledger.ok("demo")
+
+    assert ledger.ok("verify", "--store")["ok"] is True
+    attacker = Attacker(store)
+    for row in attacker.events():
+        assert indexed_as_usual(row.topic, row.state, *attacker.time_index(row)), row.named
 
 
 # ---- PostgreSQL refuses the rewrite unless the triggers are switched off -----------------------
