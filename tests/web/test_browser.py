@@ -12,49 +12,18 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from ledger.store_location import StoreLocation
+from ledger import totp
 from tests.conftest import Ledger
+from tests.web.conftest import EMAIL, PASSWORD
 from web.screenshot import BackgroundServer
 
-CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
-EMAIL = "ada@acme.test"
-PASSWORD = "correct horse 42"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def server(ledger: Ledger) -> Iterator[BackgroundServer]:
-    """The web app over the test's store, with ada@acme.test holding a password."""
-    ledger.ok("org", "create", "acme")
-    ledger.ok("user", "create", EMAIL, "--org", "acme", "--password-stdin", stdin=PASSWORD + "\n")
-    with BackgroundServer(StoreLocation.parse(ledger.url)) as running:
-        yield running
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    opened = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened.set_default_timeout(10_000)
-    yield opened
-    opened.close()
 
 
 def sign_in(page: Page, server: BackgroundServer, password: str = PASSWORD) -> None:
@@ -246,3 +215,41 @@ def test_sign_in_with_sso_through_a_real_openid_provider(
         latest = page.locator("#history tbody tr").first
         expect(latest).to_contain_text("SSO (mock)")
         expect(latest).to_contain_text("success")
+
+
+def test_the_qr_code_on_the_page_scans_to_the_exact_otpauth_uri(
+    context: BrowserContext, server: BackgroundServer, tmp_path: Path
+) -> None:
+    """Decoded by a real decoder (zbar's zbarimg) from what Chromium draws, as a phone's camera
+    sees the screen: the whole symbol, finder squares and quiet zone, inside the box."""
+    page = signed_in_page(context, server)
+    page.locator("#factor-totp").get_by_role("button", name="Enable authenticator app").click()
+    qr = page.get_by_role("img", name="QR code for your authenticator app")
+    qr.scroll_into_view_if_needed()
+    shown = qr.locator("svg").bounding_box()
+    box = qr.bounding_box()
+    assert shown and box and shown["width"] >= 160, shown  # big enough for a phone's camera
+    assert shown["x"] + shown["width"] <= box["x"] + box["width"] + 0.5, (shown, box)
+    assert shown["y"] + shown["height"] <= box["y"] + box["height"] + 0.5, (shown, box)
+    secret = page.locator("code#totp-secret").inner_text().strip()
+
+    screen = tmp_path / "screen.png"
+    page.screenshot(path=str(screen))  # the viewport, with the page around the code
+    decoded = zbarimg(screen)
+
+    assert decoded == [totp.provisioning_uri(secret, EMAIL)]
+    assert decoded[0].startswith("otpauth://totp/Flero:ada%40acme.test?secret=" + secret)
+    assert pyotp.parse_uri(decoded[0]).now() == pyotp.TOTP(secret).now()
+
+
+def zbarimg(png: Path) -> list[str]:
+    """Every QR code zbarimg finds in the picture (exit 4: none)."""
+    found = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert found.returncode in (0, 4), found.stderr
+    return found.stdout.splitlines()
