@@ -12,6 +12,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyotp
@@ -253,3 +254,141 @@ def zbarimg(png: Path) -> list[str]:
     )
     assert found.returncode in (0, 4), found.stderr
     return found.stdout.splitlines()
+
+
+def test_a_sessions_location_shows_on_tap_on_keyboard_focus_and_on_hover(
+    browser: Browser, server: BackgroundServer
+) -> None:
+    """The help page: "coarse geolocation shown on hover". Touch screens have no hover and a
+    keyboard no pointer: the IP is a disclosure, shown on focus and opened by a tap."""
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    try:
+        page = signed_in_page(phone, server)
+        ip = page.locator("#sessions details.where").first
+        place = ip.locator(".place")
+        expect(place).to_be_hidden()
+        expected = place.text_content()
+        assert expected and expected.strip()
+
+        ip.locator("summary").tap()
+        expect(place).to_be_visible()
+        expect(place).to_have_text(expected)
+        page.locator("h1").tap()  # elsewhere: it stays open until tapped again
+        expect(place).to_be_visible()
+        ip.locator("summary").tap()
+        page.locator("h1").tap()
+        expect(place).to_be_hidden()
+    finally:
+        phone.close()
+
+    desk = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = signed_in_page(desk, server)
+        ip = page.locator("#sessions details.where").first
+        place = ip.locator(".place")
+        expect(place).to_be_hidden()
+        page.locator("h1").click()
+        for _ in range(40):  # Tab, as a keyboard user does, until the IP has the focus
+            page.keyboard.press("Tab")
+            if ip.locator("summary").evaluate("e => e === document.activeElement"):
+                break
+        expect(ip.locator("summary")).to_be_focused()
+        expect(place).to_be_visible()
+        page.keyboard.press("Tab")
+        expect(place).to_be_hidden()
+
+        ip.locator("summary").hover()
+        expect(place).to_be_visible()
+        page.locator("h1").hover()
+        expect(place).to_be_hidden()
+    finally:
+        desk.close()
+
+
+def test_a_phone_390_wide_never_scrolls_sideways_and_tables_stack(
+    browser: Browser, server: BackgroundServer, ledger: Ledger
+) -> None:
+    ledger.ok("org", "admin", "add", "acme", EMAIL)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    phone.set_default_timeout(10_000)
+
+    def fits(page: Page, where: str) -> None:
+        wide, shown = page.evaluate(
+            "[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
+        )
+        assert wide <= shown, f"{where}: {wide} px wide in {shown}"
+
+    try:
+        page = phone.new_page()
+        page.goto(f"{server.url}/signin")
+        fits(page, "sign-in")
+        sign_in(page, server)
+        expect(page).to_have_url(f"{server.url}/security")
+        fits(page, "security")
+
+        row = page.locator("#sessions tbody tr").first
+        cells = row.locator("td").all()
+        boxes = [cell.bounding_box() for cell in cells if cell.inner_text().strip()]
+        assert len(boxes) >= 4
+        tops = [box["y"] for box in boxes if box]
+        assert tops == sorted(tops) and len(set(tops)) == len(tops), tops  # one under another
+        # Each cell says its column (the header row is out of sight), and is still a cell.
+        label = row.locator("td").first.evaluate("td => getComputedStyle(td, '::before').content")
+        assert label == '"Device / browser: "', label
+        expect(row.get_by_role("cell").first).to_have_accessible_name(
+            re.compile(r"^Device / browser: HeadlessChrome")
+        )
+
+        page.locator("#factor-totp").get_by_role("button", name="Enable authenticator app").tap()
+        expect(page.locator("#totp-enrolment")).to_be_visible()
+        fits(page, "enrolling")
+        secret = page.locator("code#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Confirm").tap()
+        expect(page.locator("#new-recovery-codes")).to_be_visible()
+        fits(page, "recovery codes")
+        page.locator("#factor-totp").get_by_role("button", name="Disable").tap()
+        expect(page.locator("#disable-confirm")).to_be_visible()
+        fits(page, "disable?")
+
+        page.goto(f"{server.url}/org/acme/compliance")
+        fits(page, "compliance")
+    finally:
+        phone.close()
+
+
+def test_disable_asks_first_and_works_without_javascript(
+    browser: Browser, server: BackgroundServer
+) -> None:
+    plain = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    plain.set_default_timeout(10_000)
+    try:
+        page = signed_in_page(plain, server)
+        page.get_by_role("button", name="Enable authenticator app").click()
+        secret = page.locator("code#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#new-recovery-codes")).to_be_visible()
+        page.goto(f"{server.url}/security")
+
+        factor = page.locator("#factor-totp")
+        factor.get_by_role("button", name="Disable the authenticator app").click()
+        question = page.locator("#disable-confirm")
+        expect(question).to_contain_text("Disable the authenticator app?")
+        question.get_by_role("link", name="No, keep it").click()
+        expect(factor).to_contain_text("Authenticator app: enabled")
+
+        factor.get_by_role("button", name="Disable the authenticator app").click()
+        question.get_by_role("button", name="Yes, disable the authenticator app").click()
+        reauth = page.locator("#reauth")  # this session has not proven a factor lately
+        expect(reauth).to_contain_text("to disable the authenticator app")
+        # The next time step's code: the one used to enrol cannot be used again.
+        reauth.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+        reauth.get_by_role("button", name="Confirm").click()
+
+        expect(page.get_by_role("status")).to_have_text("Authenticator app disabled")
+        expect(factor).not_to_contain_text("enabled")
+    finally:
+        plain.close()
