@@ -32,7 +32,7 @@ def axe_context(browser: Browser) -> Iterator[BrowserContext]:
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: `scripts/bootstrap test` installs it (npm ci)")
     opened = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    opened.set_default_timeout(10_000)
+    opened.set_default_timeout(30_000)  # axe and a sign-in on a busy machine
     yield opened
     opened.close()
 
