@@ -13,6 +13,9 @@ from ledger import totp
 
 class EnrolTotp(Actor):
     email: Email
+    # The page: show again the secret of an enrolment started and not confirmed, so that an
+    # app which scanned it keeps working; the command line and the API draw a new one.
+    keep_pending: bool = False
 
 
 class ConfirmTotp(Actor):
@@ -27,7 +30,7 @@ class VerifyTotp(Actor):
 
 @dataclass(frozen=True)
 class TotpEnrolment:
-    secret: str  # shown once, never again
+    secret: str  # shown to its owner only, never logged
     otpauth_uri: str
 
 
@@ -36,9 +39,19 @@ def enrol_totp(services: Services, cmd: EnrolTotp) -> TotpEnrolment:
     account = services.store.account(cmd.email)
     stamp = services.stamp(cmd)
     require_enrolment_allowed(services, account, cmd, "enrol_totp", stamp)
-    secret = account.start_totp_enrolment(stamp)
+    secret = account.start_totp_enrolment(stamp, keep_pending=cmd.keep_pending)
     services.save(account)
     return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, cmd.email))
+
+
+def pending_totp_enrolment(services: Services, email: str) -> TotpEnrolment | None:
+    """The enrolment `email` started and has not confirmed, to show its owner again (the page,
+    after a mistyped code); None if none is waiting. Only for the signed-in account's own
+    address: the caller answers for that."""
+    secret = services.store.account(email).pending_totp_secret(services.store.keyring)
+    if secret is None:
+        return None
+    return TotpEnrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, email))
 
 
 @retry_on_conflict

@@ -328,13 +328,25 @@ class Account(SignIn, LedgerAggregate):
 
     # ---- TOTP -------------------------------------------------------------------------------
 
-    def start_totp_enrolment(self, stamp: Stamp) -> str:
-        """Draw a new secret (shown once); it is enabled only after a correct code."""
+    def start_totp_enrolment(self, stamp: Stamp, keep_pending: bool = False) -> str:
+        """Draw a new secret; it is enabled only after a correct code. `keep_pending`: if an
+        enrolment was started and not confirmed, its secret instead (an app may have scanned
+        it already), recording nothing."""
         if self.totp_secret is not None:
             raise FactorAlreadyEnabled("the authenticator app is already enabled; disable it first")
+        pending = self.pending_totp_secret(stamp.sealer)
+        if keep_pending and pending is not None:
+            return pending
         secret = totp.new_secret()
         self._record(self.TotpEnrolmentStarted, stamp, secret=stamp.sealer.seal(self.id, secret))
         return secret
+
+    def pending_totp_secret(self, sealer: Sealer) -> str | None:
+        """The secret of the enrolment waiting for its first code, for its owner to see again
+        (after a mistyped code); None when none is waiting."""
+        if self.totp_secret is not None or self.totp_pending_secret is None:
+            return None
+        return self._open(sealer, self.totp_pending_secret)
 
     def confirm_totp(self, code: str, stamp: Stamp) -> list[str]:
         """Enable the authenticator app; returns recovery codes if it is the first factor."""
@@ -441,20 +453,31 @@ class Account(SignIn, LedgerAggregate):
     def disable_factor(
         self, factor: Factor, requirement: MfaRequirement | None, stamp: Stamp
     ) -> None:
-        """Refused when the organisation requires MFA and this is the last factor, or the
-        last one its requirement counts (the app, when texted codes do not count)."""
+        """Disable `factor`, unless `refusal_to_disable` says why not."""
+        refused = self.refusal_to_disable(factor, requirement)
+        if refused is not None:
+            raise refused
+        event = self.TotpDisabled if factor == "totp" else self.SmsDisabled
+        self._record(event, stamp)
+
+    def refusal_to_disable(
+        self, factor: Factor, requirement: MfaRequirement | None
+    ) -> LedgerError | None:
+        """Why `factor` may not be disabled (None: it may): it is not enabled, or the
+        organisation requires MFA and this is the last factor, or the last one its requirement
+        counts (the app, when texted codes do not count). The Security tab asks before it
+        offers "Disable"."""
         if factor not in self.enabled_factors:
-            raise FactorNotEnabled(f"{factor} is not enabled on this account")
+            return FactorNotEnabled(f"{factor} is not enabled on this account")
         left = [f for f in self.enabled_factors if f != factor]
         if requirement is not None and (
             not left or (requirement.counts(self.enabled_factors) and not requirement.counts(left))
         ):
-            raise MfaRequiredByOrg(
+            return MfaRequiredByOrg(
                 "your organisation requires MFA: enable another factor it accepts before "
                 "disabling this one"
             )
-        event = self.TotpDisabled if factor == "totp" else self.SmsDisabled
-        self._record(event, stamp)
+        return None
 
     def regenerate_recovery_codes(self, stamp: Stamp) -> list[str]:
         """A fresh set of ten; every earlier code stops working."""

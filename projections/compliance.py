@@ -63,13 +63,18 @@ def compliance_report(store: LedgerStore, slug: str, at: datetime) -> Compliance
 
 
 def member_compliance(store: LedgerStore, email: str, at: datetime) -> dict[str, Any]:
-    """Where one account stands now, and which factors count: what the Security tab tells
-    its owner."""
+    """Where one account stands now, which factors count, and why any enabled factor may not
+    be disabled (`disable_refused`: factor → reason): what the Security tab tells its owner."""
     account = store.account(email)
     org = store.app.find_organisation(account.org_id)
     requirement = org.mfa_requirement() if org else None
     methods = requirement.methods if requirement else None
-    return _member_row(email, account, requirement, at) | {"methods": methods}
+    refused = {f: account.refusal_to_disable(f, requirement) for f in account.enabled_factors}
+    reasons = {factor: error.message for factor, error in refused.items() if error is not None}
+    return _member_row(email, account, requirement, at) | {
+        "methods": methods,
+        "disable_refused": reasons,
+    }
 
 
 def _member_row(

@@ -29,10 +29,15 @@ from projections.sessions import DEFAULT_PAGE, read_cursor
 from web.ledger_access import LedgerAccess, Visitor
 
 Parsed = TypeVar("Parsed")
+QUIET_ZONE = 4  # modules of light margin around a QR code (ISO/IEC 18004)
 
 
 def qr_svg(uri: str) -> str:
-    return segno.make(uri, error="m").svg_inline(scale=5, dark="#111827")
+    """The QR code as an inline SVG that scales to whatever box holds it: a viewBox in modules
+    and no width or height of its own (the page sizes it by CSS), with the four-module quiet
+    zone a scanner needs drawn white, so that a dark page around it cannot eat into it."""
+    symbol = segno.make(uri, error="m")
+    return symbol.svg_inline(border=QUIET_ZONE, dark="#000", light="#fff", omitsize=True)
 
 
 def query_value(name: str, parse: Callable[[str], Parsed], text: str) -> Parsed:

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 from commands import access as access_rules
 from commands import factors, login, recovery_codes, sessions, sms, totp
 from ledger.clock import parse_instant
-from ledger.errors import AdminRequired, FreshFactorRequired, LedgerError, LoginDenied
+from ledger.errors import (
+    AdminRequired,
+    FreshFactorRequired,
+    LedgerError,
+    LoginDenied,
+    VerificationDenied,
+)
 from ledger.sign_in import THROTTLED
 from projections import queries
 from projections.compliance import compliance_report, member_compliance
@@ -36,14 +42,14 @@ from web.ledger_access import (
     start_session,
 )
 from web.login_csrf import require_login_csrf, with_login_csrf
+from web.readable import audit_details
 from web.sso import sso_router
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 TEMPLATES.env.filters["day"] = lambda stamp: (stamp or "")[:10]
 TEMPLATES.env.filters["when"] = lambda stamp: (stamp or "")[:16].replace("T", " ")
-TEMPLATES.env.filters["details"] = lambda details: ", ".join(
-    f"{key}: {value}" for key, value in (details or {}).items()
-)
+TEMPLATES.env.filters["details"] = audit_details
+TEMPLATES.env.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
 FIELD = Annotated[str, Form(max_length=256)]
 ACTIONS = {  # what a "confirm it is you" form goes on to do
     "disable:totp": "disable the authenticator app",
@@ -204,7 +210,17 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         me = signed_in(request, csrf, enrolling=True)
 
         def confirm() -> Response:
-            codes = totp.confirm_totp(access.services(), totp.ConfirmTotp(**actor(me), code=code))
+            try:
+                command = totp.ConfirmTotp(**actor(me), code=code)
+                codes = totp.confirm_totp(access.services(), command)
+            except (VerificationDenied, ValidationError) as wrong:
+                # A typo: the same key and QR code again (the app has scanned them), and why
+                # beside the field. Starting over would draw a new key the app does not have.
+                pending = totp.pending_totp_enrolment(access.services(), me.email)
+                if pending is None:
+                    raise
+                shown = enrolment_shown(pending) | {"problem": problem_text(wrong)}
+                return page(request, me, 400, enrolment=shown)
             return page(request, me, codes=codes, message="Authenticator app enabled")
 
         return attempt(request, me, confirm)
@@ -241,9 +257,10 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         return page(request, me, codes=codes, message="New recovery codes: the old ones are void")
 
     def enrol_totp(request: Request, me: Visitor) -> Response:
-        enrolment = totp.enrol_totp(access.services(), totp.EnrolTotp(**actor(me)))
-        shown = {"secret": enrolment.secret, "qr_svg": qr_svg(enrolment.otpauth_uri)}
-        return page(request, me, enrolment=shown)
+        # An enrolment already started shows its key again: an app may have scanned it.
+        command = totp.EnrolTotp(**actor(me), keep_pending=True)
+        enrolment = totp.enrol_totp(access.services(), command)
+        return page(request, me, enrolment=enrolment_shown(enrolment))
 
     def carry_out(request: Request, me: Visitor, then: str) -> Response:
         if then == "regenerate":
@@ -255,10 +272,21 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         return disable_factor(me, then.removeprefix("disable:"))
 
     @router.post("/security/disable")
-    def disable(request: Request, csrf: FIELD, factor: FIELD) -> Response:
+    def disable(
+        request: Request,
+        csrf: FIELD,
+        factor: FIELD,
+        confirmed: Annotated[str, Form(max_length=8)] = "",
+    ) -> Response:
+        """First the question ("Disable the authenticator app?"), then, with `confirmed=yes`
+        from its form, the change: without it nothing is disabled, script or not."""
         me = signed_in(request, csrf)
         then = f"disable:{factor}"
-        reauth = {"then": then, "label": ACTIONS.get(then, "go on")}
+        if then not in ACTIONS:
+            return page(request, me, 400, problem="Unknown factor")
+        if confirmed != "yes":
+            return page(request, me, disabling={"factor": factor, "label": ACTIONS[then]})
+        reauth = {"then": then, "label": ACTIONS[then]}
         return attempt(request, me, lambda: disable_factor(me, factor), reauth=reauth)
 
     @router.post("/security/recovery-codes/regenerate")
@@ -330,6 +358,11 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         return attempt(request, me, sign_out_others)
 
     return router
+
+
+def enrolment_shown(enrolment: totp.TotpEnrolment) -> dict[str, str]:
+    """What the enrolment panel shows: the key to type, and the same as a QR code."""
+    return {"secret": enrolment.secret, "qr_svg": qr_svg(enrolment.otpauth_uri)}
 
 
 def problem_text(error: Exception) -> str:

@@ -1,5 +1,6 @@
-"""The web tests' shared set-up: accounts made with the command line, and a test client over
-the app on a clock the tests move (so that "ten minutes later" is real to the ledger)."""
+"""The web tests' shared set-up: accounts made with the command line, a test client over the
+app on a clock the tests move (so that "ten minutes later" is real to the ledger), and for the
+browser tests the real server on its own wall clock with headless Chromium."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from ledger.store_location import StoreLocation
 from tests.conftest import T0, Ledger
 from web.app import create_app
+from web.screenshot import BackgroundServer
 
 PASSWORD = "correct horse 42"
+EMAIL = "ada@acme.test"  # the browser tests' user
+CHROMIUM = "/usr/bin/chromium"
 
 
 class MovableClock:
@@ -73,3 +78,33 @@ def signed_in_browser(client: TestClient, email: str = "ada@acme.test") -> str:
     assert "samesite=strict" in cookie.lower()
     page = client.get("/security").text
     return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+# ---- the browser tests: the real server, headless Chromium -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def server(ledger: Ledger) -> Iterator[BackgroundServer]:
+    """The web app over the test's store, with ada@acme.test holding a password."""
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", EMAIL, "--org", "acme", "--password-stdin", stdin=PASSWORD + "\n")
+    with BackgroundServer(StoreLocation.parse(ledger.url)) as running:
+        yield running
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened.set_default_timeout(10_000)
+    yield opened
+    opened.close()

@@ -12,49 +12,19 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
 from pathlib import Path
 
 import pyotp
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from ledger.store_location import StoreLocation
+from ledger import totp
 from tests.conftest import Ledger
+from tests.web.conftest import EMAIL, PASSWORD
 from web.screenshot import BackgroundServer
 
-CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
-EMAIL = "ada@acme.test"
-PASSWORD = "correct horse 42"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def server(ledger: Ledger) -> Iterator[BackgroundServer]:
-    """The web app over the test's store, with ada@acme.test holding a password."""
-    ledger.ok("org", "create", "acme")
-    ledger.ok("user", "create", EMAIL, "--org", "acme", "--password-stdin", stdin=PASSWORD + "\n")
-    with BackgroundServer(StoreLocation.parse(ledger.url)) as running:
-        yield running
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    opened = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened.set_default_timeout(10_000)
-    yield opened
-    opened.close()
 
 
 def sign_in(page: Page, server: BackgroundServer, password: str = PASSWORD) -> None:
@@ -246,3 +216,179 @@ def test_sign_in_with_sso_through_a_real_openid_provider(
         latest = page.locator("#history tbody tr").first
         expect(latest).to_contain_text("SSO (mock)")
         expect(latest).to_contain_text("success")
+
+
+def test_the_qr_code_on_the_page_scans_to_the_exact_otpauth_uri(
+    context: BrowserContext, server: BackgroundServer, tmp_path: Path
+) -> None:
+    """Decoded by a real decoder (zbar's zbarimg) from what Chromium draws, as a phone's camera
+    sees the screen: the whole symbol, finder squares and quiet zone, inside the box."""
+    page = signed_in_page(context, server)
+    page.locator("#factor-totp").get_by_role("button", name="Enable authenticator app").click()
+    qr = page.get_by_role("img", name="QR code for your authenticator app")
+    qr.scroll_into_view_if_needed()
+    shown = qr.locator("svg").bounding_box()
+    box = qr.bounding_box()
+    assert shown and box and shown["width"] >= 160, shown  # big enough for a phone's camera
+    assert shown["x"] + shown["width"] <= box["x"] + box["width"] + 0.5, (shown, box)
+    assert shown["y"] + shown["height"] <= box["y"] + box["height"] + 0.5, (shown, box)
+    secret = page.locator("code#totp-secret").inner_text().strip()
+
+    screen = tmp_path / "screen.png"
+    page.screenshot(path=str(screen))  # the viewport, with the page around the code
+    decoded = zbarimg(screen)
+
+    assert decoded == [totp.provisioning_uri(secret, EMAIL)]
+    assert decoded[0].startswith("otpauth://totp/Flero:ada%40acme.test?secret=" + secret)
+    assert pyotp.parse_uri(decoded[0]).now() == pyotp.TOTP(secret).now()
+
+
+def zbarimg(png: Path) -> list[str]:
+    """Every QR code zbarimg finds in the picture (exit 4: none)."""
+    found = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert found.returncode in (0, 4), found.stderr
+    return found.stdout.splitlines()
+
+
+def test_a_sessions_location_shows_on_tap_on_keyboard_focus_and_on_hover(
+    browser: Browser, server: BackgroundServer
+) -> None:
+    """The help page: "coarse geolocation shown on hover". Touch screens have no hover and a
+    keyboard no pointer: the IP is a disclosure, shown on focus and opened by a tap."""
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    try:
+        page = signed_in_page(phone, server)
+        ip = page.locator("#sessions details.where").first
+        place = ip.locator(".place")
+        expect(place).to_be_hidden()
+        expected = place.text_content()
+        assert expected and expected.strip()
+
+        ip.locator("summary").tap()
+        expect(place).to_be_visible()
+        expect(place).to_have_text(expected)
+        page.locator("h1").tap()  # elsewhere: it stays open until tapped again
+        expect(place).to_be_visible()
+        ip.locator("summary").tap()
+        page.locator("h1").tap()
+        expect(place).to_be_hidden()
+    finally:
+        phone.close()
+
+    desk = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = signed_in_page(desk, server)
+        ip = page.locator("#sessions details.where").first
+        place = ip.locator(".place")
+        expect(place).to_be_hidden()
+        page.locator("h1").click()
+        for _ in range(40):  # Tab, as a keyboard user does, until the IP has the focus
+            page.keyboard.press("Tab")
+            if ip.locator("summary").evaluate("e => e === document.activeElement"):
+                break
+        expect(ip.locator("summary")).to_be_focused()
+        expect(place).to_be_visible()
+        page.keyboard.press("Tab")
+        expect(place).to_be_hidden()
+
+        ip.locator("summary").hover()
+        expect(place).to_be_visible()
+        page.locator("h1").hover()
+        expect(place).to_be_hidden()
+    finally:
+        desk.close()
+
+
+def test_a_phone_390_wide_never_scrolls_sideways_and_tables_stack(
+    browser: Browser, server: BackgroundServer, ledger: Ledger
+) -> None:
+    ledger.ok("org", "admin", "add", "acme", EMAIL)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    phone.set_default_timeout(10_000)
+
+    def fits(page: Page, where: str) -> None:
+        wide, shown = page.evaluate(
+            "[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
+        )
+        assert wide <= shown, f"{where}: {wide} px wide in {shown}"
+
+    try:
+        page = phone.new_page()
+        page.goto(f"{server.url}/signin")
+        fits(page, "sign-in")
+        sign_in(page, server)
+        expect(page).to_have_url(f"{server.url}/security")
+        fits(page, "security")
+
+        row = page.locator("#sessions tbody tr").first
+        cells = row.locator("td").all()
+        boxes = [cell.bounding_box() for cell in cells if cell.inner_text().strip()]
+        assert len(boxes) >= 4
+        tops = [box["y"] for box in boxes if box]
+        assert tops == sorted(tops) and len(set(tops)) == len(tops), tops  # one under another
+        # Each cell says its column (the header row is out of sight), and is still a cell.
+        label = row.locator("td").first.evaluate("td => getComputedStyle(td, '::before').content")
+        assert label == '"Device / browser: "', label
+        expect(row.get_by_role("cell").first).to_have_accessible_name(
+            re.compile(r"^Device / browser: HeadlessChrome")
+        )
+
+        page.locator("#factor-totp").get_by_role("button", name="Enable authenticator app").tap()
+        expect(page.locator("#totp-enrolment")).to_be_visible()
+        fits(page, "enrolling")
+        secret = page.locator("code#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Confirm").tap()
+        expect(page.locator("#new-recovery-codes")).to_be_visible()
+        fits(page, "recovery codes")
+        page.locator("#factor-totp").get_by_role("button", name="Disable").tap()
+        expect(page.locator("#disable-confirm")).to_be_visible()
+        fits(page, "disable?")
+
+        page.goto(f"{server.url}/org/acme/compliance")
+        fits(page, "compliance")
+    finally:
+        phone.close()
+
+
+def test_disable_asks_first_and_works_without_javascript(
+    browser: Browser, server: BackgroundServer
+) -> None:
+    plain = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    plain.set_default_timeout(10_000)
+    try:
+        page = signed_in_page(plain, server)
+        page.get_by_role("button", name="Enable authenticator app").click()
+        secret = page.locator("code#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#new-recovery-codes")).to_be_visible()
+        page.goto(f"{server.url}/security")
+
+        factor = page.locator("#factor-totp")
+        factor.get_by_role("button", name="Disable the authenticator app").click()
+        question = page.locator("#disable-confirm")
+        expect(question).to_contain_text("Disable the authenticator app?")
+        question.get_by_role("link", name="No, keep it").click()
+        expect(factor).to_contain_text("Authenticator app: enabled")
+
+        factor.get_by_role("button", name="Disable the authenticator app").click()
+        question.get_by_role("button", name="Yes, disable the authenticator app").click()
+        reauth = page.locator("#reauth")  # this session has not proven a factor lately
+        expect(reauth).to_contain_text("to disable the authenticator app")
+        # The next time step's code: the one used to enrol cannot be used again.
+        reauth.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+        reauth.get_by_role("button", name="Confirm").click()
+
+        expect(page.get_by_role("status")).to_have_text("Authenticator app disabled")
+        expect(factor).not_to_contain_text("enabled")
+    finally:
+        plain.close()
