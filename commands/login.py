@@ -93,7 +93,7 @@ def log_in(services: Services, cmd: Login) -> NewSession:
     """A new session, or LoginDenied with the contract's reason (the attempt is recorded)."""
     stamp = services.stamp_for(Context(ip=cmd.ip, user_agent=cmd.user_agent))
     client = describe_client(cmd.ip, cmd.user_agent, cmd.peer_ip)
-    source = _sign_in_source(services, cmd.ip, stamp)
+    source = sign_in_source(services, cmd.ip, stamp)
     throttled_for = source.throttled_for(stamp.at)
     account = services.store.live_account(cmd.email)
     if account is None:
@@ -199,8 +199,9 @@ def _new_binding(
     return [held]
 
 
-def _sign_in_source(services: Services, ip: str, stamp: Stamp) -> SignInSource:
-    """The source's failure count; a new one (saved with its first failure) if it has none."""
+def sign_in_source(services: Services, ip: str, stamp: Stamp) -> SignInSource:
+    """The source's throttle (its failures, and the texts asked for from it); a new one, saved
+    with the first thing it counts, if it has none."""
     source = source_of(ip)
     stream_id = identity.sign_in_source_id(services.store.keyring.lookup_hash(source))
     found = services.store.app.find_sign_in_source(stream_id)

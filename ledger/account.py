@@ -172,6 +172,13 @@ class Account(SignIn, LedgerAggregate):
                 "failures": 0,
             }
 
+    class SmsLoginCodeRefused(Event):
+        """A sign-in code was asked for (the page's "Text me a code", the API) and none was
+        texted: the account has no phone for sign-in (`factor_not_enabled`), or asking is
+        throttled (`too_many_attempts`). Nothing changes; it is on record."""
+
+        reason: str
+
     class SmsDisabled(Event):
         def apply(self, account: Account) -> None:
             account.sms_phone = None
@@ -425,6 +432,19 @@ class Account(SignIn, LedgerAggregate):
             expires_at=stamp.at + SMS_CODE_LIFETIME,
         )
         return code
+
+    def text_sign_in_code(self, stamp: Stamp) -> str | None:
+        """A sign-in code asked for from outside (the page, the API), which must not tell
+        whether the account has a phone: the code to text, or None (the request is recorded
+        all the same)."""
+        if self.sms_phone is None:
+            self.refuse_sms_sign_in_code(FactorNotEnabled.code, stamp)
+            return None
+        return self.start_sms_login_code(stamp)
+
+    def refuse_sms_sign_in_code(self, reason: str, stamp: Stamp) -> None:
+        """Record a request for a sign-in code that texted nothing, and why."""
+        self._record(self.SmsLoginCodeRefused, stamp, reason=reason)
 
     def enabled_phone(self, sealer: Sealer) -> str:
         """The number login codes go to."""

@@ -17,6 +17,7 @@ from ledger.mapper import PydanticMapper
 from ledger.organisation import Organisation
 from ledger.session import Session
 from ledger.sign_in_source import SignInSource
+from ledger.sms_code_requests import SmsCodeRequests
 from ledger.snapshots import AuthenticatedSnapshots
 from ledger.sso_domain import SsoDomain
 from ledger.sso_identity import SsoIdentity
@@ -43,6 +44,7 @@ class SecurityLedger(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         Account: SNAPSHOT_INTERVAL,
         SignInSource: SNAPSHOT_INTERVAL,  # an attacker's address can fail for years
+        SmsCodeRequests: SNAPSHOT_INTERVAL,  # a victim's address can be asked for for years
         Session: SNAPSHOT_INTERVAL,  # a browser left open records activity for months
     }
     snapshot_class = Snapshot
@@ -84,6 +86,9 @@ class SecurityLedger(Application[UUID]):
 
     def find_sign_in_source(self, stream_id: UUID) -> SignInSource | None:
         return self._find(stream_id, SignInSource)
+
+    def find_sms_code_requests(self, stream_id: UUID) -> SmsCodeRequests | None:
+        return self._find(stream_id, SmsCodeRequests)
 
     def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The aggregate, if there is one of that kind (stream ids never collide across kinds,

@@ -119,6 +119,17 @@ class SmsGatewayMisconfigured(LedgerError):
     code = "sms_gateway_misconfigured"
 
 
+class TooManyTexts(LedgerError):
+    """Texting a sign-in code is throttled (ledger.sms_code_requests): none was texted, and
+    asking again can succeed in `retry_after` seconds."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class LockedOut(VerificationDenied):
     code = "locked_out"
 

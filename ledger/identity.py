@@ -39,6 +39,11 @@ def sign_in_source_id(source_lookup_hash: str) -> UUID:
     return uuid5(_NAMESPACE, f"sign-in-source:{source_lookup_hash}")
 
 
+def sms_code_requests_id(email_lookup_hash: str) -> UUID:
+    """The stream of requests to text a sign-in code to an address (ledger.sms_code_requests)."""
+    return uuid5(_NAMESPACE, f"sms-code-requests:{email_lookup_hash}")
+
+
 def sso_domain_id(domain: str) -> UUID:
     """The stream saying which organisation signs in an e-mail domain's people."""
     return uuid5(_NAMESPACE, f"sso-domain:{domain}")

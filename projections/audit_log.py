@@ -79,6 +79,9 @@ class AuditLogProjection(Projection):
                 "mfa_verification_failed",
                 {"factor": e.factor, "reason": e.reason},
             ),
+            # Someone asked for a sign-in code to be texted, and none was (no phone, or
+            # throttled): worth seeing, since it takes nothing but the address.
+            Account.SmsLoginCodeRefused: lambda e: ("sms_code_refused", {"reason": e.reason}),
         }
         handlers = {cls: self._writer(details) for cls, details in describe.items()}
         return handlers | {Organisation.SsoConfigured: self.sso_configured}

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from ledger.errors import LoginDenied
+from ledger.errors import LoginDenied, TooManyTexts
 from ledger.sign_in import THROTTLED
 
 _QUOTED_VALUE = re.compile(r"""^(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")  # a str's repr
@@ -52,7 +52,7 @@ def login_status(refusal: LoginDenied) -> int:
     return 429 if refusal.reason == THROTTLED else 401
 
 
-def retry_after(refusal: LoginDenied) -> dict[str, str]:
+def retry_after(refusal: LoginDenied | TooManyTexts) -> dict[str, str]:
     """The Retry-After header, when the ledger knows when trying again can succeed."""
     return {} if refusal.retry_after is None else {"Retry-After": str(refusal.retry_after)}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import segno
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,6 +84,17 @@ class KeyName(Body):
     name: Annotated[str, Field(max_length=64)]
 
 
+class SmsCodeRequest(Body):
+    email: Annotated[str, Field(max_length=254)]
+
+
+# The one answer to a request for a texted code, whoever holds the address (no probing).
+SMS_CODE_ASKED = {
+    "ok": True,
+    "message": "if this address has a phone for sign-in, a code is on its way (valid 10 minutes)",
+}
+
+
 class SignInRequest(Body):
     """SSO is not here: it signs in through the browser, with the IdP."""
 
@@ -94,6 +105,20 @@ class SignInRequest(Body):
     totp: Annotated[str | None, Field(max_length=16)] = None
     sms: Annotated[str | None, Field(max_length=16)] = None
     recovery_code: Annotated[str | None, Field(max_length=32)] = None
+
+
+def text_sign_in_code(
+    access: LedgerAccess, email: str, request: Request, later: BackgroundTasks
+) -> None:
+    """Ask for a sign-in code to be texted to `email`'s phone, and deliver it once the request
+    is answered (commands.sms). Raises TooManyTexts, or ValidationError for a bad address."""
+    origin = access.sign_in_origin(request)
+    command = sms.RequestSmsSignInCode(
+        email=email, ip=origin["ip"], user_agent=origin["user_agent"]
+    )
+    text = sms.request_sms_sign_in_code(access.services(), command)
+    if text is not None:  # in the thread that delivers: a store belongs to one thread
+        later.add_task(lambda: sms.deliver(access.services(), text))
 
 
 def api_router(access_: LedgerAccess) -> APIRouter:
@@ -114,6 +139,16 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         """Sign in (recorded, success or not); the session token is shown once."""
         command = login.Login(**body.model_dump(), **access_.sign_in_origin(request))
         return login.signed_in(login.log_in(access_.services(), command))
+
+    @router.post("/login/sms-code", status_code=202)
+    def sms_sign_in_code(
+        body: SmsCodeRequest, request: Request, later: BackgroundTasks
+    ) -> dict[str, Any]:
+        """Text a sign-in code to the address's phone, if its account has one; then sign in
+        with `"sms"` beside the password. The same answer whether or not the address has an
+        account or a phone; throttled per address and per source (429 with Retry-After)."""
+        text_sign_in_code(access_, body.email, request, later)
+        return SMS_CODE_ASKED
 
     @router.get("/mfa")
     def mfa_status(me: Enrolling) -> dict[str, Any]:

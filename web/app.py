@@ -20,9 +20,9 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.clock import Clock, SystemClock
-from ledger.errors import LedgerError, LoginDenied, MfaEnrolmentRequired
+from ledger.errors import LedgerError, LoginDenied, MfaEnrolmentRequired, TooManyTexts
 from ledger.store_location import StoreLocation
-from web.answers import error, input_problem, login_refused
+from web.answers import error, input_problem, login_refused, retry_after
 from web.api import api_router
 from web.ledger_access import (
     SESSION_COOKIE,
@@ -165,6 +165,10 @@ def create_app(
     @app.exception_handler(LoginDenied)
     def denied(_: Request, refusal: LoginDenied) -> Response:
         return login_refused(refusal)
+
+    @app.exception_handler(TooManyTexts)
+    def too_many_texts(_: Request, refusal: TooManyTexts) -> Response:
+        return error(429, refusal.code, refusal.message, retry_after(refusal))
 
     @app.exception_handler(LedgerError)
     def refused(_: Request, refusal: LedgerError) -> Response:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -25,6 +25,7 @@ from ledger.errors import (
     FreshFactorRequired,
     LedgerError,
     LoginDenied,
+    TooManyTexts,
     VerificationDenied,
 )
 from ledger.sign_in import THROTTLED
@@ -32,7 +33,7 @@ from projections import queries
 from projections.compliance import compliance_report, member_compliance
 from projections.sessions import BadCursor, read_cursor
 from web.answers import input_problem, login_status, retry_after
-from web.api import qr_svg
+from web.api import qr_svg, text_sign_in_code
 from web.ledger_access import (
     SESSION_COOKIE,
     ForgedForm,
@@ -60,10 +61,15 @@ ACTIONS = {  # what a "confirm it is you" form goes on to do
 }
 ENROLMENTS = {"enrol_totp", "enrol_sms"}  # what a restricted session may still confirm
 SIGN_IN_REASONS = {
-    "mfa_required": "Enter a code from your authenticator app (or a recovery code).",
+    "mfa_required": (
+        "Enter a code from your authenticator app, a code we text you (Text me a code) "
+        "or a recovery code."
+    ),
+    "sms_code_expired": "That code has expired: ask for a new one (Text me a code).",
     "locked_out": "Too many failed attempts: sign-in is locked for a while.",
     THROTTLED: "Too many attempts: wait a little, then try again.",
 }
+TOO_MANY_TEXTS = "Too many codes asked for: wait a little, then ask again."
 DONE = {  # what `/security?done=KEY` shows: the page's own words, never text from the URL
     "totp_disabled": "Authenticator app disabled",
     "sms_disabled": "SMS disabled",
@@ -166,23 +172,44 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         email: FIELD,
         password: FIELD,
         totp_code: Annotated[str, Form(alias="totp", max_length=16)] = "",
+        sms_code: Annotated[str, Form(alias="sms", max_length=16)] = "",
         recovery_code: Annotated[str, Form(max_length=32)] = "",
     ) -> Response:
         fields: dict[str, str | None] = {"email": email, "method": "password"}
         fields |= {"password": password, "totp": totp_code.strip() or None}
+        fields |= {"sms": sms_code.strip() or None}
         fields |= {"recovery_code": recovery_code.strip() or None}
+        # Someone signing in with a texted code keeps the field for it.
+        shown = {"given_email": email, "sms_asked": bool(sms_code.strip())}
         try:
             command = login.Login(**fields, **access.sign_in_origin(request))
             opened = login.log_in(access.services(), command)
         except LoginDenied as denied:
-            answer = signin_page(
-                request, login_status(denied), given_email=email, problem=problem_text(denied)
-            )
+            status = login_status(denied)
+            answer = signin_page(request, status, problem=problem_text(denied), **shown)
             answer.headers.update(retry_after(denied))
             return answer
         except ValidationError as invalid:
-            return signin_page(request, 401, given_email=email, problem=problem_text(invalid))
+            return signin_page(request, 401, problem=problem_text(invalid), **shown)
         return start_session(request, opened.token)
+
+    @router.post("/signin/sms-code", dependencies=[Depends(require_login_csrf)])
+    def text_me_a_code(
+        request: Request, later: BackgroundTasks, email: Annotated[str, Form(max_length=256)] = ""
+    ) -> Response:
+        """ "Text me a code": the same page whoever holds the address, now with the field for
+        the code (the password typed, if any, is not kept: it is typed again with the code)."""
+        try:
+            text_sign_in_code(access, email, request, later)
+        except TooManyTexts as refused:
+            answer = signin_page(
+                request, 429, given_email=email, sms_asked=True, problem=TOO_MANY_TEXTS
+            )
+            answer.headers.update(retry_after(refused))
+            return answer
+        except ValidationError as invalid:
+            return signin_page(request, 422, given_email=email, problem=problem_text(invalid))
+        return signin_page(request, given_email=email, sms_asked=True, texted=True)
 
     @router.post("/signout")
     def signout(request: Request, csrf: FIELD) -> Response:

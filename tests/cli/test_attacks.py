@@ -1793,3 +1793,71 @@ def test_a_leaked_api_key_cannot_enrol_its_holders_second_factor(ledger: Ledger,
     assert not status["totp"]["enabled"] and not status["sms"]["enabled"]
     refused = [e for e in ledger.ok("audit", ada) if e["action"] == "reauthentication_required"]
     assert len(refused) == 2
+
+
+def test_asking_for_texted_codes_can_neither_probe_accounts_nor_flood_a_phone(
+    ledger: Ledger, ada: str, tmp_path: Path
+) -> None:
+    """`POST /api/login/sms-code` (and "Text me a code") take nothing but an address. The
+    attacker asks for Ada (whose phone is her only factor), Bob (no phone) and an address with
+    no account: every answer is the same, throttled ones included. A botnet, a new address per
+    request, gets at most 3 texts to her phone in 10 minutes and 10 in a day; one address gets
+    50 requests a day across every account. Each refusal is on her record; a code read off her
+    phone (a SIM swap) still needs her password."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import MovableClock
+    from web.app import create_app
+
+    enable_sms(ledger, ada)
+    create_user(ledger, "bob@acme.test")
+    everyone = (ada, "bob@acme.test", "nobody@acme.test")
+    clock = MovableClock(ledger.now + timedelta(minutes=1))
+    app = create_app(StoreLocation.parse(ledger.url), clock)
+    bots = iter(f"198.51.{n // 250}.{n % 250 + 1}" for n in range(10_000))
+
+    def ask(email: str, source: str | None = None) -> tuple[int, str, str | None]:
+        with TestClient(app, client=(source or next(bots), 40_000)) as attacker:
+            answer = attacker.post("/api/login/sms-code", json={"email": email})
+        return answer.status_code, answer.text, answer.headers.get("retry-after")
+
+    def sign_in_codes_texted() -> list[str]:
+        texted = ledger.ok("sms", "outbox", "--to", PHONE)
+        return [t["sent_at"] for t in texted if "sign-in code" in t["body"]]
+
+    # Probing: the same answer for all three, before the throttle and under it.
+    for _burst in range(4):  # 10 minutes apart: 3 let through each time, then the day's last
+        answers = {ask(email) for email in everyone for _ in range(4)}
+        assert len(answers) == 2, answers  # one 202 and one 429, each alike for every address
+        assert {status for status, _, _ in answers} == {202, 429}
+        clock.advance(minutes=10)
+    assert len(sign_in_codes_texted()) == 10  # 3 a burst, 10 in a day
+    for email in everyone:  # the day's budget is spent, for each address alike
+        assert {ask(email)[0] for _ in range(5)} == {429}
+    assert len({ask(email) for email in everyone}) == 1
+    clock.advance(hours=24)
+    assert {ask(email)[0] for email in everyone} == {202}
+    assert len(sign_in_codes_texted()) == 11
+
+    # Burning money from one address: 50 requests a day, whatever they name.
+    for n in range(50):
+        assert ask(f"user{n}@acme.test", "203.0.113.66")[0] == 202
+    assert ask(ada, "203.0.113.66")[:1] == (429,)
+    assert len(sign_in_codes_texted()) == 11
+
+    # Recorded where it concerns an account; the address with no account is named nowhere.
+    refused = [e for e in ledger.ok("audit", ada) if e["action"] == "sms_code_refused"]
+    assert len(refused) == (4 * 4 - 10) + (5 + 1) + 1  # the bursts, the spent day, from .66
+    assert {e["details"]["reason"] for e in refused} == {"too_many_attempts"}
+    bobs = [e for e in ledger.ok("audit", "bob@acme.test") if e["action"] == "sms_code_refused"]
+    assert {e["details"]["reason"] for e in bobs} == {"factor_not_enabled", "too_many_attempts"}
+    out = tmp_path / "all.jsonl"
+    ledger.ok("export", "--all", "--format", "jsonl", "--out", str(out))
+    assert "nobody@" not in out.read_text()
+
+    # A code read off her phone is not a sign-in.
+    code = newest_texted_code(ledger)
+    with TestClient(app) as thief:
+        body = {"email": ada, "method": "password", "password": "guess-guess", "sms": code}
+        stolen = thief.post("/api/login", json=body)
+    assert (stolen.status_code, stolen.json()["reason"]) == (401, "invalid_password")

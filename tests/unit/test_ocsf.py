@@ -20,6 +20,7 @@ from ledger.events import LedgerCreatedEvent, LedgerEvent
 from ledger.organisation import Organisation
 from ledger.session import Session
 from ledger.sign_in_source import SignInSource
+from ledger.sms_code_requests import SmsCodeRequests
 from ledger.sso_domain import SsoDomain
 from ledger.sso_identity import SsoIdentity
 from ledger.unknown_account import UnknownAccountAttempts
@@ -38,11 +39,15 @@ LEFT_OUT: dict[type[LedgerEvent], str] = {
     Account.TotpEnrolmentStarted: "nothing changes until the code confirms it",
     Account.SmsEnrolmentStarted: "nothing changes until the code confirms it",
     Account.SmsLoginCodeSent: "a code texted; its use or refusal has a line",
+    Account.SmsLoginCodeRefused: "a code asked for and not texted; nothing changed",
     Organisation.Created: "an organisation, not an account",
     Organisation.MfaRequirementChanged: "an organisation's policy, not an account",
     Organisation.SsoConfigured: "an organisation's policy, not an account",
     SignInSource.Created: "the throttle's bookkeeping; the attempts have lines",
     SignInSource.FailureCounted: "the throttle's bookkeeping; the attempts have lines",
+    SignInSource.SmsCodeRequestCounted: "the throttle's bookkeeping, naming no account",
+    SmsCodeRequests.Created: "the throttle's bookkeeping, naming no account",
+    SmsCodeRequests.SmsCodeRequested: "the throttle's bookkeeping, naming no account",
     SsoDomain.Claimed: "which organisation an e-mail domain signs in through",
     SsoDomain.Reclaimed: "which organisation an e-mail domain signs in through",
     SsoDomain.Released: "which organisation an e-mail domain signs in through",

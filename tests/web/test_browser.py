@@ -19,7 +19,8 @@ import pyotp
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ledger import totp
-from tests.conftest import Ledger
+from tests.cli.test_sms import code_in, enable_sms
+from tests.conftest import Ledger, wait_for
 from tests.web.conftest import EMAIL, PASSWORD
 from web.screenshot import BackgroundServer
 
@@ -159,6 +160,33 @@ def test_failed_login_shows_in_history(context: BrowserContext, server: Backgrou
     expect(failed).to_contain_text("invalid password")
     expect(failed).to_contain_text("password")
     expect(page.locator("#history tbody tr.success")).to_have_count(1)
+
+
+def test_an_sms_only_user_signs_in_with_a_texted_code(
+    context: BrowserContext, server: BackgroundServer, ledger: Ledger
+) -> None:
+    """She enrolled her phone and nothing else; on the page she asks for a code, reads it in
+    her texts (the outbox, through the command line) and signs in with it."""
+    enable_sms(ledger, EMAIL)
+    page = context.new_page()
+    page.goto(f"{server.url}/signin")
+    page.get_by_label("E-mail", exact=True).fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+
+    page.get_by_role("button", name="Text me a code").click()
+
+    expect(page.get_by_role("status")).to_contain_text("we have texted it a code")
+    expect(page.get_by_label("E-mail", exact=True)).to_have_value(EMAIL)
+    expect(page.get_by_label("Password")).to_have_value("")  # never written into a page
+    wait_for(lambda: len(ledger.ok("sms", "outbox")) == 2)  # delivered after the answer
+    code = code_in(ledger.ok("sms", "outbox")[0]["body"])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Code we texted you").fill(code)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    expect(page).to_have_url(f"{server.url}/security")
+    expect(page.locator("#factor-sms")).to_contain_text("enabled")
+    expect(page.locator("#history tbody tr.success")).to_contain_text("sms")
 
 
 def test_screenshot_command(tmp_path: Path) -> None:
