@@ -83,7 +83,7 @@ class Forensics:
 
     def describe(self, event: LedgerEvent) -> dict[str, Any]:
         details: dict[str, Any] = {}
-        for name, value in event.model_dump(mode="json").items():
+        for name, value in event.model_dump(mode="json", exclude_unset=True).items():
             if name in BASE_FIELDS or name in HIDDEN_FIELDS:
                 continue
             field = getattr(event, name)
