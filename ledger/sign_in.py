@@ -25,7 +25,7 @@ from ledger.errors import (
 )
 from ledger.events import LedgerEvent, Stamp
 from ledger.mfa_requirement import RESTRICTED, Compliance, MfaRequirement
-from ledger.passwords import verify_password
+from ledger.passwords import hash_password, needs_rehash, verify_password
 from ledger.session import ACTIVITY_GRANULARITY, IDLE_LIMIT, Method, Session, SignInFactor, Standing
 
 if TYPE_CHECKING:
@@ -299,6 +299,15 @@ class SignIn:
         def apply(self, account: Account) -> None:
             account.api_keys[self.key_id]["revoked"] = True
 
+    class PasswordRehashed(LedgerEvent):
+        """The same password, hashed again with today's parameters at a successful sign-in
+        (ledger.passwords): the person changed nothing."""
+
+        password_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = self.password_hash
+
     class MfaEnrolmentOverdue(LedgerEvent):
         """The organisation's deadline to enrol a factor passed without one: noted at the
         first sign-in after it, which opens a restricted session."""
@@ -342,6 +351,7 @@ class SignIn:
         if factor is None and attempt.sso is not None and attempt.sso.token is not None:
             factor = "idp" if attempt.sso.token.asserts_mfa else None
         obligation = self._enrolment_owed(attempt.method, mfa, stamp)
+        self._rehash_password(attempt, stamp)
         issued = credentials.issue_session_token(self.id)
         self._record(
             self.LoginSucceeded,
@@ -359,6 +369,14 @@ class SignIn:
             issued, attempt.method, evidence, factor, client, stamp, obligation.get("restricted")
         )
         return NewSession(issued.public_id, issued.secret, factor, opened, **obligation)
+
+    def _rehash_password(self, attempt: SignInAttempt, stamp: Stamp) -> None:
+        """A password just proven, hashed with older parameters: hash it again now (the only
+        moment the ledger holds it)."""
+        proven = attempt.method == "password" and attempt.password is not None
+        if proven and self.password_hash is not None and needs_rehash(self.password_hash):
+            rehashed = hash_password(attempt.password or "")
+            self._record(self.PasswordRehashed, stamp, password_hash=rehashed)
 
     def _enrolment_owed(
         self, method: Method, mfa: MfaRequirement | None, stamp: Stamp

@@ -39,6 +39,7 @@ LEFT_OUT: dict[type[LedgerEvent], str] = {
     Account.TotpEnrolmentStarted: "nothing changes until the code confirms it",
     Account.SmsEnrolmentStarted: "nothing changes until the code confirms it",
     Account.SmsLoginCodeSent: "a code texted; its use or refusal has a line",
+    Account.PasswordRehashed: "the same password under stronger parameters: nobody changed it",
     Account.SmsLoginCodeRefused: "a code asked for and not texted; nothing changed",
     Organisation.Created: "an organisation, not an account",
     Organisation.MfaRequirementChanged: "an organisation's policy, not an account",
