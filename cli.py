@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar, cast
 import click
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from commands.inputs import CommandInput
     from commands.services import Services
     from ledger.sign_in import NewSession
@@ -200,9 +202,11 @@ def read_secret_line(what: str) -> str:
 
 
 def console() -> Any:
+    """A terminal's own width (or COLUMNS); 160 columns when piped, so lines stay whole."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+    sized = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=sys.stdout, width=None if sized else 160)
 
 
 # ---- the group ---------------------------------------------------------------------------
@@ -416,6 +420,8 @@ def org_compliance(
 
 
 def render_compliance(report: ComplianceReport) -> None:
+    from projections.wording import when
+
     required = report.requirement
     if required is not None:
         counted = "the authenticator app" if required.methods == "totp" else "any factor"
@@ -427,15 +433,15 @@ def render_compliance(report: ComplianceReport) -> None:
             m["email"],
             ", ".join(m["factors"]) or "none",
             m["recovery_codes_remaining"],
-            m["last_sign_in"] and m["last_sign_in"][:16].replace("T", " "),
-            m["deadline"] and m["deadline"][:16].replace("T", " "),
+            when(m["last_sign_in"]),
+            when(m["deadline"]),
             m["status"] + (" (SMS only)" if m["sms_only"] else ""),
         ]
         for m in report.members
     ]
     render_table(
-        f"MFA compliance — {report.org} as of {report.as_of}",
-        ["Member", "Factors", "Recovery codes", "Last sign-in", "Deadline", "Status"],
+        f"MFA compliance — {report.org} as of {when(report.as_of)} UTC",
+        ["Member", "Factors", "Recovery codes", "Last sign-in (UTC)", "Deadline (UTC)", "Status"],
         rows,
         f"{report.org} {policy}",
     )
@@ -699,27 +705,34 @@ def mfa_status(email: str, as_json: bool) -> None:
     emit(status, lambda: render_mfa_status(address, status))
 
 
-def render_mfa_status(email: str, status: dict[str, Any]) -> None:
+def render_mfa_status(email: str, status: dict[str, Any], *, actions: bool = True) -> None:
+    """The Security tab's MFA panel; `actions=False` for a past state, which offers none."""
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
+
+    from projections.wording import when
+
+    def offer(button: str) -> str:
+        return f"  {escape(button)}" if actions else ""
 
     table = Table.grid(padding=(0, 2))
     totp, sms, codes = status["totp"], status["sms"], status["recovery_codes"]
     table.add_row(
         "[bold]Authenticator app (TOTP)[/] [green]recommended[/]",
-        f"[green]enabled[/] since {totp['enrolled_at']}  [Disable]"
+        f"[green]enabled[/] since {when(totp['enrolled_at'])} UTC{offer('[Disable]')}"
         if totp["enabled"]
-        else "not enabled  [Enable authenticator app]",
+        else f"not enabled{offer('[Enable authenticator app]')}",
     )
     table.add_row(
         "[bold]SMS[/] [yellow]less secure: vulnerable to SIM swap, use as a backup[/]",
-        f"[green]enabled[/] {sms['phone']}  [Disable]"
+        f"[green]enabled[/] {escape(str(sms['phone']))}{offer('[Disable]')}"
         if sms["enabled"]
-        else "not enabled  [Enable SMS 2FA]",
+        else f"not enabled{offer('[Enable SMS 2FA]')}",
     )
     table.add_row(
         "[bold]Recovery codes[/]",
-        f"{codes['remaining']} remaining (generated {codes['generated_at']})"
+        f"{codes['remaining']} remaining (generated {when(codes['generated_at'])} UTC)"
         if codes["generated_at"]
         else "none: they come with your first factor",
     )
@@ -919,11 +932,13 @@ def sms_outbox(recipient: str | None, as_json: bool) -> None:
     from ledger.sms_gateway import OutboxGateway
 
     number = parse_phone(recipient) if recipient else None
+    from projections.wording import when
+
     messages = OutboxGateway(runtime().store.database).messages(number)
 
     def human() -> None:
         for message in messages:
-            click.echo(f"{message['sent_at']}  {message['to']}  {message['body']}")
+            click.echo(f"{when(message['sent_at'])} UTC  {message['to']}  {message['body']}")
 
     emit(messages, human)
 
@@ -1053,10 +1068,19 @@ def sessions_list(email: str, limit: int, cursor: str | None, as_json: bool) -> 
     emit(page.sessions, lambda: render_sessions(address, page.sessions, page.next_cursor))
 
 
-def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = None) -> None:
+def render_sessions(
+    email: str, rows: list[dict[str, Any]], more: str | None = None, *, actions: bool = True
+) -> None:
+    """Active sessions, each id whole; `actions=False` for a past state (nothing to sign out)."""
+    from projections.wording import when
+
+    hint = (
+        f"Sign out one: flero-ledger sessions revoke {email} SESSION · "
+        f"all but one: flero-ledger sessions revoke-others {email} --keep SESSION"
+    )
     render_table(
         f"Active sessions — {email}",
-        ["Session", "Device / browser", "IP address", "Last activity", "Created"],
+        ["Session", "Device / browser", "IP address", "Last activity (UTC)", "Created (UTC)"],
         [
             [
                 r["session_id"],
@@ -1064,13 +1088,13 @@ def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = N
                 + " on ".join(p for p in (r["browser"], r["os"]) if p not in ("Unknown", None))
                 + (f" ({r['device']})" if r["device"] not in ("Unknown", None) else ""),
                 f"{r['ip']} ({r['location']})",
-                r["last_activity"],
-                r["created"],
+                when(r["last_activity"]),
+                when(r["created"]),
             ]
             for r in rows
         ],
-        "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
-        "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
+        hint if actions and rows else "",
+        whole=0,
     )
     if more:
         click.echo(f"More: flero-ledger sessions list {email} --cursor {more}")
@@ -1156,12 +1180,14 @@ def history(email: str, days: int, as_json: bool) -> None:
 
 
 def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
+    from projections.wording import when
+
     render_table(
         f"Login history (last {days} days) — {email}",
         ["Timestamp (UTC)", "Method", "IP address", "Outcome", "MFA factor"],
         [
             [
-                r["timestamp"],
+                when(r["timestamp"]),
                 r["method"] + (f" ({r['idp']})" if r.get("idp") else ""),
                 f"{r['ip']} ({r['location']})",
                 r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
@@ -1179,12 +1205,13 @@ def alerts(email: str, as_json: bool) -> None:
     """Security alerts raised for the account, newest first."""
     from commands.inputs import parse_email
     from projections.queries import account_alerts
+    from projections.wording import when
 
     rows = account_alerts(runtime().store, parse_email(email))
 
     def human() -> None:
         for row in rows:
-            click.echo(f"{row['timestamp']}  [{row['category']}] {row['message']}")
+            click.echo(f"{when(row['timestamp'])} UTC  [{row['category']}] {row['message']}")
 
     emit(rows, human)
 
@@ -1219,6 +1246,7 @@ def api_keys_list(email: str, as_json: bool) -> None:
     """The account's API keys: name, created, last used, revoked."""
     from commands.inputs import parse_email
     from projections.queries import account_api_keys
+    from projections.wording import when
 
     address = parse_email(email)
     rows = account_api_keys(runtime().store, address)
@@ -1226,17 +1254,18 @@ def api_keys_list(email: str, as_json: bool) -> None:
         rows,
         lambda: render_table(
             f"API keys — {address}",
-            ["Key", "Name", "Created", "Last used", "Revoked"],
+            ["Key", "Name", "Created (UTC)", "Last used (UTC)", "Revoked"],
             [
                 [
                     r["key_id"],
                     r["name"],
-                    r["created"],
-                    r["last_used"] or "never",
+                    when(r["created"]),
+                    when(r["last_used"]) or "never",
                     "yes" if r["revoked"] else "no",
                 ]
                 for r in rows
             ],
+            whole=0,
         ),
     )
 
@@ -1257,15 +1286,24 @@ def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> Non
     )
 
 
-def render_table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+def render_table(
+    title: str, columns: list[str], rows: list[list[Any]], note: str = "", whole: int | None = None
+) -> None:
+    """A table for people. The column `whole` (an id someone copies into the next command) is
+    never cut: on a narrow terminal the other columns wrap, and fold long words, first."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=escape(title), caption=note or None)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:  # stored text is shown as it is, never read as markup
-        table.add_row(*[escape(str(cell)) if cell is not None else "" for cell in row])
+    cells = [[escape(str(cell)) if cell is not None else "" for cell in row] for row in rows]
+    for index, column in enumerate(columns):
+        if index == whole:
+            longest = max((len(row[index]) for row in cells), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(longest, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:  # stored text is shown as it is, never read as markup
+        table.add_row(*row)
     console().print(table)
 
 
@@ -1322,16 +1360,20 @@ def timeline(email: str, day: str, as_json: bool) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--on") from None
     events = Forensics(runtime().store).timeline(address, start, end)
-    emit(
-        events,
-        lambda: render_table(
-            f"Timeline of {address} on {day}",
-            ["Timestamp (UTC)", "Event", "Actor", "IP", "Details"],
-            [
-                [e["timestamp"], e["event"], e["actor"], e["ip"], json.dumps(e["details"])]
-                for e in events
-            ],
-        ),
+    emit(events, lambda: render_timeline(address, start, events))
+
+
+def render_timeline(email: str, day: datetime, events: list[dict[str, Any]]) -> None:
+    from projections.wording import details_text, when
+
+    render_table(
+        f"Timeline of {email} on {day:%Y-%m-%d} (UTC)",
+        ["Time", "Event", "Actor", "IP", "Details"],
+        [
+            [when(e["timestamp"])[11:], e["event"], e["actor"], e["ip"], details_text(e["details"])]
+            for e in events
+        ],
+        "" if events else "Nothing was recorded for this account on that day.",
     )
 
 
@@ -1359,15 +1401,15 @@ def state(email: str, as_of: str, as_json: bool) -> None:
     snapshot = Forensics(runtime().store).state(address, instant)
 
     def human() -> None:
-        click.echo(f"{address} as of {snapshot['as_of']}")
-        render_mfa_status(address, snapshot["mfa"])
-        render_sessions(address, snapshot["sessions"])
+        from projections.wording import org_policy_text, when
+
+        click.echo(f"{address} as it was at {when(snapshot['as_of'])} UTC")
+        render_mfa_status(address, snapshot["mfa"], actions=False)
+        render_sessions(address, snapshot["sessions"], actions=False)
         roles = ", ".join(f"{w['workspace']} ({w['role']})" for w in snapshot["workspaces"])
         click.echo(f"Workspaces: {roles or 'none'}")
-        click.echo(
-            f"Organisation {snapshot['org']['slug']}: requires MFA "
-            f"{snapshot['org']['requires_mfa']}, SSO {snapshot['org']['sso']}"
-        )
+        org = snapshot["org"]
+        click.echo(f"Organisation {org['slug']}: {org_policy_text(org)}")
 
     emit(snapshot, human)
 
@@ -1753,12 +1795,14 @@ def screenshot(out: str, as_json: bool) -> None:
 
 
 def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
+    from projections.wording import when
+
     render_table(
         f"Audit log — {email}",
         ["Timestamp (UTC)", "Action", "Actor", "IP", "Details"],
         [
             [
-                e["timestamp"],
+                when(e["timestamp"]),
                 e["action"],
                 e["actor"],
                 e["ip"],
@@ -1770,13 +1814,15 @@ def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
 
 
 def audit_details(details: dict[str, Any]) -> str:
-    """`key_id=…, 3 sessions ended`: the sessions a change ended counted, not listed."""
+    """`key id: …; 3 sessions ended`: the sessions a change ended counted, not listed."""
+    from projections.wording import details_text
+
+    ended = details.get("sessions")
+    if not isinstance(ended, list):
+        return details_text(details)
     shown = {k: v for k, v in details.items() if k not in ("sessions", "count", "sessions_ended")}
-    parts = [f"{k}={v}" for k, v in shown.items()]
-    if isinstance(details.get("sessions"), list):
-        ended = len(details["sessions"])
-        parts.append(f"{ended} session{'' if ended == 1 else 's'} ended")
-    return ", ".join(parts)
+    counted = f"{len(ended)} session{'' if len(ended) == 1 else 's'} ended"
+    return "; ".join(part for part in (details_text(shown), counted) if part)
 
 
 if __name__ == "__main__":
