@@ -155,8 +155,38 @@ def runtime() -> Runtime:
 
 
 def set_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
-    ctx.ensure_object(Runtime).json = value
+    """--json before the command or after it: either one asks for JSON."""
+    state = ctx.ensure_object(Runtime)
+    state.json = state.json or value
     return value
+
+
+def set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--db or --now given after the command: it counts as if given before it."""
+    if value is not None and param.name in ("db", "now"):
+        setattr(ctx.ensure_object(Runtime), param.name, value)
+
+
+def accept_global_options(group: click.Group) -> None:
+    """Let every command take --db, --now and --json after its name too (`flero-ledger info
+    --db URL`), parsed by click as that command's own options (hidden from its help: the
+    top-level help describes them)."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            accept_global_options(command)
+            continue
+        taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+        for name in ("--db", "--now"):
+            if name not in taken:
+                command.params.append(
+                    click.Option([name], expose_value=False, hidden=True, callback=set_global)
+                )
+        if "--json" not in taken:
+            command.params.append(
+                click.Option(
+                    ["--json"], is_flag=True, expose_value=False, hidden=True, callback=set_json
+                )
+            )
 
 
 json_option = click.option(
@@ -226,6 +256,14 @@ def console() -> Any:
     metavar="TIMESTAMP",
     help="Evaluate and record as of this UTC instant (ISO 8601). Refused if earlier than "
     "what is already recorded for what the command touches.",
+)
+@click.option(
+    "--json",
+    is_flag=True,
+    expose_value=False,
+    callback=set_json,
+    help="Print exactly one JSON document on stdout (every command takes it, before or after "
+    "its name).",
 )
 @click.version_option("0.1.0", prog_name="flero-ledger")
 @click.pass_context
@@ -1824,6 +1862,8 @@ def audit_details(details: dict[str, Any]) -> str:
     counted = f"{len(ended)} session{'' if len(ended) == 1 else 's'} ended"
     return "; ".join(part for part in (details_text(shown), counted) if part)
 
+
+accept_global_options(main)
 
 if __name__ == "__main__":
     sys.exit(main())
