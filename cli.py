@@ -155,9 +155,15 @@ def runtime() -> Runtime:
 
 
 def set_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
-    """--json before the command or after it: either one asks for JSON."""
-    state = ctx.ensure_object(Runtime)
-    state.json = state.json or value
+    """--json before the command or after it: either one asks for JSON. Once the command's
+    own options are parsed this replaces the guess `parse_args` made (an option's value may
+    be the text "--json")."""
+    if ctx.parent is None:
+        ctx.meta["flero_ledger.json"] = value
+        if value:
+            ctx.ensure_object(Runtime).json = True
+    else:
+        ctx.ensure_object(Runtime).json = ctx.meta.get("flero_ledger.json", False) or value
     return value
 
 

@@ -72,3 +72,13 @@ def test_a_bad_db_after_the_command_is_still_bad_input(ledger: Ledger, account: 
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
     assert "sqlite:///PATH" in result.stderr
+
+
+def test_the_text_json_as_an_options_value_does_not_ask_for_json(
+    ledger: Ledger, account: str
+) -> None:
+    result = ledger.run("audit", account, "--from", "--json")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "'--json' is not an ISO 8601 timestamp" in result.stderr
