@@ -90,7 +90,7 @@ class LedgerGroup(click.Group):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+            usage_error(ctx, error)
 
     def invoke(self, ctx: click.Context) -> Any:
         from eventsourcing.persistence import OperationalError, RecordConflictError
@@ -110,7 +110,9 @@ class LedgerGroup(click.Group):
             click.echo(f"Sign-in failed ({denied.reason}): {denied.message}", err=True)
             ctx.exit(EXIT_REFUSED)
         except LedgerError as error:
-            fail(ctx, error.code, error.message, EXIT_REFUSED)
+            remedy = REMEDIES.get(error.code)
+            message = f"{error.message}; {remedy}" if remedy else error.message
+            fail(ctx, error.code, message, EXIT_REFUSED)
         except RecordConflictError:
             message = "the account changed while this command ran; nothing was recorded, retry"
             fail(ctx, "concurrent_change", message, EXIT_REFUSED)
@@ -121,7 +123,7 @@ class LedgerGroup(click.Group):
 
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
-            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+            usage_error(ctx, error)
         except (MasterKeyError, SigningKeyError) as error:
             fail(ctx, "key_unavailable", str(error), EXIT_REFUSED)
         except Exception as error:
@@ -129,6 +131,68 @@ class LedgerGroup(click.Group):
             if psycopg is not None and isinstance(error, psycopg.OperationalError):
                 store_unavailable(ctx, error)
             raise
+
+
+# How to put right what the ledger refused, from the command line, where its own words do not
+# say (the web shows the same refusals with remedies of its own).
+REMEDIES = {
+    "unknown_user": "check the address (`flero-ledger user create EMAIL --org SLUG` adds one)",
+    "unknown_org": "check the slug (`flero-ledger org create SLUG` creates one)",
+    "account_exists": "it is there already: act on it, or create another address",
+    "org_exists": "it is there already: act on it, or choose another slug",
+    "not_in_org": "add the admin from among the organisation's own members",
+    "clock_behind": "give a later --now, or none to record at the current time",
+    "unknown_session": "`flero-ledger sessions list EMAIL` shows the active sessions",
+    "session_expired": "sign in again for a new session",
+    "unknown_api_key": "`flero-ledger api-keys list EMAIL` shows the account's keys",
+    "admin_required": "act as an admin of the organisation with --actor ADMIN_EMAIL "
+    "(`flero-ledger org admin add SLUG EMAIL` appoints one)",
+    "factor_not_enabled": "`flero-ledger mfa status EMAIL` shows which factors are on",
+    "factor_already_enabled": "`flero-ledger mfa status EMAIL` shows which factors are on",
+    "invalid_mfa_code": "type the code the app or the text shows now",
+    "mfa_code_reused": "wait for the app's next code (a new one every 30 seconds)",
+    "invalid_recovery_code": "each recovery code works once; try another, or regenerate them "
+    "once signed in",
+    "not_yet_created": "give a later --as-of",
+    "sms_delivery_failed": "check the SMS gateway (FLERO_LEDGER_SMS_GATEWAY) and try again",
+}
+
+
+class FileNotThere(click.BadParameter):
+    """A file to read that does not exist: bad input, with the contract's `not_found` code."""
+
+    code = "not_found"
+
+
+class ReadableFile(click.File):
+    """A file to read (`-` is stdin); one that is not there is exit 2 `not_found`."""
+
+    def __init__(self) -> None:
+        super().__init__("r", encoding="utf-8")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value != "-" and not os.path.lexists(value):
+            raise FileNotThere(
+                f"{value}: no such file; give the path of one that exists", ctx, param
+            )
+        return super().convert(value, param, ctx)
+
+
+def usage_error(ctx: click.Context, error: click.UsageError) -> NoReturn:
+    """Misuse: exit 2 `invalid_input` (`not_found` for a missing file), pointing to the
+    command's help."""
+    code = error.code if isinstance(error, FileNotThere) else "invalid_input"
+    message = error.format_message().rstrip(".")
+    fail(ctx, code, f"{message}. See `{help_command(error.ctx or ctx)}`", EXIT_BAD_INPUT)
+
+
+def help_command(ctx: click.Context) -> str:
+    """`flero-ledger mfa sms enrol --help`, whatever name the program was started by."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["flero-ledger", *names, "--help"])
 
 
 def as_text(argument: str) -> str:
@@ -508,8 +572,9 @@ def render_compliance(report: ComplianceReport) -> None:
 )
 @click.option(
     "--jwks-file",
-    type=click.File("r", encoding="utf-8"),
-    help="Pin the provider's public keys (a JWKS file) instead of fetching them.",
+    type=ReadableFile(),
+    help="Pin the provider's public keys (a JWKS file; - reads it from stdin) instead of "
+    "fetching them.",
 )
 @click.option(
     "--domain",
@@ -1367,17 +1432,29 @@ def audit(email: str, since: str | None, until: str | None, as_json: bool) -> No
         flero-ledger audit ada@acme.test --from 2026-11-14 --to 2026-11-14
     """
     from commands.inputs import parse_email
-    from ledger.clock import day_bounds
     from projections.queries import account_audit_log
 
     address = parse_email(email)
+    start, end = time_range(since, until)
+    entries = account_audit_log(runtime().store, address, start, end)
+    emit(entries, lambda: render_audit_table(address, entries))
+
+
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """--from and --to as [start, end): each a UTC day (or instant); the start first."""
+    from ledger.clock import day_bounds
+
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--from/--to") from None
-    entries = account_audit_log(runtime().store, address, start, end)
-    emit(entries, lambda: render_audit_table(address, entries))
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--from {since} is after --to {until}; give the earlier one as --from",
+            param_hint="--from/--to",
+        )
+    return start, end
 
 
 # ---- forensics --------------------------------------------------------------------------
@@ -1558,7 +1635,8 @@ def verify_export_file(path: str, public_key: str | None) -> None:
     from projections.export_files import manifest_path, verify_export
 
     if not os.path.isfile(path):  # never raises, even for a name too long for the file system
-        fail(click.get_current_context(), "not_found", f"{path}: no such file", EXIT_BAD_INPUT)
+        message = f"{path}: no such file; give the path of a file `flero-ledger export` wrote"
+        fail(click.get_current_context(), "not_found", message, EXIT_BAD_INPUT)
     problem = verify_export(Path(path), public_key)
     if problem is not None:
         where = f"record {problem.record}: " if problem.record else ""
@@ -1612,7 +1690,6 @@ def export(
     from rich.progress import Progress
 
     from commands.inputs import parse_email
-    from ledger.clock import day_bounds
     from projections.export_files import manifest_path
     from projections.exports import Exporter, Format, Scope
 
@@ -1620,11 +1697,7 @@ def export(
         raise click.UsageError("choose exactly one of --user, --org and --all")
     check_new_file(Path(out))
     check_new_file(manifest_path(Path(out)))
-    try:
-        start = day_bounds(since)[0] if since else None
-        end = day_bounds(until)[1] if until else None
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--from/--to") from None
+    start, end = time_range(since, until)
     scope = (
         Scope("user", parse_email(email)) if email else Scope("org", slug) if slug else Scope("all")
     )
