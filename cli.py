@@ -316,6 +316,7 @@ def console() -> Any:
 @click.option(
     "--db",
     envvar="FLERO_LEDGER_DB",
+    show_envvar=True,
     metavar="URL",
     help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: an SQLite file in your "
     "data directory; `info` prints where).",
@@ -323,6 +324,7 @@ def console() -> Any:
 @click.option(
     "--now",
     envvar="FLERO_LEDGER_NOW",
+    show_envvar=True,
     metavar="TIMESTAMP",
     help="Evaluate and record as of this UTC instant (ISO 8601). Refused if earlier than "
     "what is already recorded for what the command touches.",
@@ -339,6 +341,22 @@ def console() -> Any:
 @click.pass_context
 def main(ctx: click.Context, db: str | None, now: str | None) -> None:
     """The Flero security ledger: every security action on an account, as an immutable event.
+
+    The store is --db URL or FLERO_LEDGER_DB (default: an SQLite file in your data directory;
+    `flero-ledger info` prints where). --db, --now and --json may come before the command's
+    name or after it. `flero-ledger COMMAND --help` shows each command with an example.
+
+    \b
+    Output: tables for people; with --json, exactly one JSON document on stdout,
+    and on failure {"error": {"code": "...", "message": "..."}}.
+
+    \b
+    Exit codes:
+        0  done
+        1  refused or denied (wrong code, policy, unknown session, tampered export...);
+           one line on stderr says why, and denied sign-ins are recorded
+        2  bad input (usage, a malformed e-mail, code or timestamp, a missing file);
+           nothing is recorded
 
     \b
     Example:
@@ -357,7 +375,12 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
 @main.command()
 @json_option
 def init(as_json: bool) -> None:
-    """Create the ledger's schema (idempotent). SQLite stores also create it on first use."""
+    """Create the ledger's schema (idempotent). SQLite stores also create it on first use.
+
+    \b
+    Example:
+        FLERO_LEDGER_DB=sqlite:////var/lib/flero/ledger.sqlite3 flero-ledger init
+    """
     from ledger.store import initialise_schema
 
     location = runtime().location()
@@ -371,7 +394,12 @@ def init(as_json: bool) -> None:
 @main.command()
 @json_option
 def info(as_json: bool) -> None:
-    """Where the ledger is, how many events it holds, and how far each read model has read."""
+    """Where the ledger is, how many events it holds, and how far each read model has read.
+
+    \b
+    Example:
+        flero-ledger info --json
+    """
     from projections.catalogue import runner_for
 
     store = runtime().store
@@ -398,7 +426,12 @@ def info(as_json: bool) -> None:
 
 @main.group()
 def org() -> None:
-    """Organisations: MFA policy, SSO and admins."""
+    """Organisations: MFA policy, SSO and admins.
+
+    \b
+    Example:
+        flero-ledger org create acme
+    """
 
 
 @org.command("create")
@@ -634,7 +667,12 @@ def org_sso(
 
 @org.group("admin")
 def org_admin() -> None:
-    """Organisation admins."""
+    """Organisation admins.
+
+    \b
+    Example:
+        flero-ledger org admin add acme it@acme.test
+    """
 
 
 @org_admin.command("add")
@@ -643,7 +681,12 @@ def org_admin() -> None:
 @actor_options
 @json_option
 def org_admin_add(slug: str, email: str, as_json: bool, **actor: Any) -> None:
-    """Make a member of the organisation one of its admins."""
+    """Make a member of the organisation one of its admins.
+
+    \b
+    Example:
+        flero-ledger org admin add acme it@acme.test
+    """
     from commands.organisations import AddAdmin, add_admin
 
     add_admin(runtime().services(), build(AddAdmin, slug=slug, email=email, **actor))
@@ -658,7 +701,12 @@ def org_admin_add(slug: str, email: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def user() -> None:
-    """User accounts: creation, password, notification settings."""
+    """User accounts: creation, password, notification settings.
+
+    \b
+    Example:
+        flero-ledger user create ada@acme.test --org acme
+    """
 
 
 @user.command("create")
@@ -670,7 +718,12 @@ def user() -> None:
 def user_create(
     email: str, org_slug: str, password_stdin: bool, as_json: bool, **actor: Any
 ) -> None:
-    """Create a user account in an organisation."""
+    """Create a user account in an organisation.
+
+    \b
+    Example:
+        echo "$PASSWORD" | flero-ledger user create ada@acme.test --org acme --password-stdin
+    """
     from commands.users import CreateUser, create_user
 
     password = read_secret_line("password") if password_stdin else None
@@ -701,7 +754,13 @@ def user_set_password(
     as_json: bool,
     **actor: Any,
 ) -> None:
-    """Change a user's password (refused while the organisation enforces SSO)."""
+    """Change a user's password (refused while the organisation enforces SSO).
+
+    \b
+    Example:
+        echo "$NEW_PASSWORD" | flero-ledger user set-password ada@acme.test --password-stdin \\
+            --revoke-other-sessions --keep 874e202f758e632d
+    """
     from commands.users import SetPassword, set_password
 
     cmd = build(
@@ -721,7 +780,12 @@ def user_set_password(
 @actor_options
 @json_option
 def user_sso_disconnect(email: str, as_json: bool, **actor: Any) -> None:
-    """Disconnect SSO from an account; only an admin of its organisation (--actor) may."""
+    """Disconnect SSO from an account; only an admin of its organisation (--actor) may.
+
+    \b
+    Example:
+        flero-ledger user sso-disconnect ada@acme.test --actor it@acme.test
+    """
     from commands.users import DisconnectSso, disconnect_sso
 
     disconnect_sso(runtime().services(), build(DisconnectSso, email=email, **actor))
@@ -739,7 +803,12 @@ def user_sso_disconnect(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def user_alerts(email: str, security: str, as_json: bool, **actor: Any) -> None:
-    """Turn the Security alert notification category on or off."""
+    """Turn the Security alert notification category on or off.
+
+    \b
+    Example:
+        flero-ledger user alerts ada@acme.test --security on
+    """
     from commands.users import SetSecurityAlerts, set_security_alerts
 
     set_security_alerts(
@@ -753,7 +822,12 @@ def user_alerts(email: str, security: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def workspace() -> None:
-    """Workspace memberships (recorded in the member's audit log)."""
+    """Workspace memberships (recorded in the member's audit log).
+
+    \b
+    Example:
+        flero-ledger workspace grant ada@acme.test design --role admin
+    """
 
 
 @workspace.command("grant")
@@ -765,7 +839,12 @@ def workspace() -> None:
 def workspace_grant(
     email: str, workspace_name: str, role: str, as_json: bool, **actor: Any
 ) -> None:
-    """Grant a user a role in a workspace."""
+    """Grant a user a role in a workspace.
+
+    \b
+    Example:
+        flero-ledger workspace grant ada@acme.test design --role admin
+    """
     from commands.workspaces import GrantWorkspace, grant_workspace
 
     cmd = build(GrantWorkspace, email=email, workspace=workspace_name, role=role, **actor)
@@ -782,7 +861,12 @@ def workspace_grant(
 @actor_options
 @json_option
 def workspace_revoke(email: str, workspace_name: str, as_json: bool, **actor: Any) -> None:
-    """Remove a user from a workspace."""
+    """Remove a user from a workspace.
+
+    \b
+    Example:
+        flero-ledger workspace revoke ada@acme.test design
+    """
     from commands.workspaces import RevokeWorkspace, revoke_workspace
 
     cmd = build(RevokeWorkspace, email=email, workspace=workspace_name, **actor)
@@ -798,14 +882,24 @@ def workspace_revoke(email: str, workspace_name: str, as_json: bool, **actor: An
 
 @main.group()
 def mfa() -> None:
-    """Two-factor authentication: authenticator app, SMS, recovery codes."""
+    """Two-factor authentication: authenticator app, SMS, recovery codes.
+
+    \b
+    Example:
+        flero-ledger mfa status ada@acme.test
+    """
 
 
 @mfa.command("status")
 @click.argument("email")
 @json_option
 def mfa_status(email: str, as_json: bool) -> None:
-    """Show the account's MFA state, as the Security tab does."""
+    """Show the account's MFA state, as the Security tab does.
+
+    \b
+    Example:
+        flero-ledger mfa status ada@acme.test --json
+    """
     from commands.inputs import parse_email
     from projections.queries import account_mfa_status
 
@@ -852,7 +946,12 @@ def render_mfa_status(email: str, status: dict[str, Any], *, actions: bool = Tru
 
 @mfa.group("totp")
 def mfa_totp() -> None:
-    """Authenticator app (TOTP), recommended."""
+    """Authenticator app (TOTP), recommended.
+
+    \b
+    Example:
+        flero-ledger mfa totp enrol ada@acme.test
+    """
 
 
 @mfa_totp.command("enrol")
@@ -860,7 +959,12 @@ def mfa_totp() -> None:
 @actor_options
 @json_option
 def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
-    """Start enrolling an authenticator app: shows the secret once, with a QR code to scan."""
+    """Start enrolling an authenticator app: shows the secret once, with a QR code to scan.
+
+    \b
+    Example:
+        flero-ledger mfa totp enrol ada@acme.test
+    """
     from commands.totp import EnrolTotp, enrol_totp
 
     enrolment = enrol_totp(runtime().services(), build(EnrolTotp, email=email, **actor))
@@ -883,7 +987,12 @@ def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_totp_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Enable the authenticator app with the 6-digit code it shows now."""
+    """Enable the authenticator app with the 6-digit code it shows now.
+
+    \b
+    Example:
+        flero-ledger mfa totp confirm ada@acme.test 123456
+    """
     from commands.totp import ConfirmTotp, confirm_totp
 
     codes = confirm_totp(runtime().services(), build(ConfirmTotp, email=email, code=code, **actor))
@@ -899,7 +1008,12 @@ def mfa_totp_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None
 @actor_options
 @json_option
 def mfa_totp_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Check a code from the authenticator app (each code is accepted once)."""
+    """Check a code from the authenticator app (each code is accepted once).
+
+    \b
+    Example:
+        flero-ledger mfa totp verify ada@acme.test 123456
+    """
     from commands.totp import VerifyTotp, verify_totp
 
     verify_totp(runtime().services(), build(VerifyTotp, email=email, code=code, **actor))
@@ -917,7 +1031,12 @@ def show_enabled(factor: str, codes: list[str]) -> None:
 
 @mfa.group("sms")
 def mfa_sms() -> None:
-    """SMS codes: less secure than an authenticator app, use as a backup."""
+    """SMS codes: less secure than an authenticator app, use as a backup.
+
+    \b
+    Example:
+        flero-ledger mfa sms enrol ada@acme.test --phone +14155550123
+    """
 
 
 @mfa_sms.command("enrol")
@@ -926,7 +1045,12 @@ def mfa_sms() -> None:
 @actor_options
 @json_option
 def mfa_sms_enrol(email: str, phone: str, as_json: bool, **actor: Any) -> None:
-    """Add a phone number: a confirmation code is texted to it."""
+    """Add a phone number: a confirmation code is texted to it.
+
+    \b
+    Example:
+        flero-ledger mfa sms enrol ada@acme.test --phone +14155550123
+    """
     from commands.sms import EnrolSms, enrol_sms
 
     cmd = build(EnrolSms, email=email, phone=phone, **actor)
@@ -943,7 +1067,12 @@ def mfa_sms_enrol(email: str, phone: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Set the number as the SMS factor with the code that was texted."""
+    """Set the number as the SMS factor with the code that was texted.
+
+    \b
+    Example:
+        flero-ledger mfa sms confirm ada@acme.test 123456
+    """
     from commands.sms import ConfirmSms, confirm_sms
 
     codes = confirm_sms(runtime().services(), build(ConfirmSms, email=email, code=code, **actor))
@@ -955,7 +1084,12 @@ def mfa_sms_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
-    """Text a sign-in code (valid 10 minutes, single use) to the enabled number."""
+    """Text a sign-in code (valid 10 minutes, single use) to the enabled number.
+
+    \b
+    Example:
+        flero-ledger mfa sms send-code ada@acme.test
+    """
     from commands.sms import SendSmsCode, send_sms_login_code
 
     send_sms_login_code(runtime().services(), build(SendSmsCode, email=email, **actor))
@@ -968,7 +1102,12 @@ def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Check a texted sign-in code (each works once, for 10 minutes)."""
+    """Check a texted sign-in code (each works once, for 10 minutes).
+
+    \b
+    Example:
+        flero-ledger mfa sms verify ada@acme.test 123456
+    """
     from commands.sms import VerifySmsCode, verify_sms_code
 
     verify_sms_code(runtime().services(), build(VerifySmsCode, email=email, code=code, **actor))
@@ -981,7 +1120,12 @@ def mfa_sms_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_disable(email: str, factor: str, as_json: bool, **actor: Any) -> None:
-    """Disable a factor (refused for the last one when the organisation requires MFA)."""
+    """Disable a factor (refused for the last one when the organisation requires MFA).
+
+    \b
+    Example:
+        flero-ledger mfa disable ada@acme.test sms
+    """
     from commands.factors import DisableFactor, disable_factor
 
     disable_factor(runtime().services(), build(DisableFactor, email=email, factor=factor, **actor))
@@ -990,7 +1134,12 @@ def mfa_disable(email: str, factor: str, as_json: bool, **actor: Any) -> None:
 
 @mfa.group("recovery-codes")
 def mfa_recovery_codes() -> None:
-    """Single-use codes that sign you in without your second factor."""
+    """Single-use codes that sign you in without your second factor.
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes regenerate ada@acme.test
+    """
 
 
 @mfa_recovery_codes.command("regenerate")
@@ -998,7 +1147,12 @@ def mfa_recovery_codes() -> None:
 @actor_options
 @json_option
 def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> None:
-    """Generate a fresh set of ten; every earlier code stops working."""
+    """Generate a fresh set of ten; every earlier code stops working.
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes regenerate ada@acme.test --json
+    """
     from commands.recovery_codes import RegenerateRecoveryCodes, regenerate_recovery_codes
 
     cmd = build(RegenerateRecoveryCodes, email=email, **actor)
@@ -1012,7 +1166,12 @@ def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> No
 @actor_options
 @json_option
 def mfa_recovery_codes_use(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Spend one recovery code (it never works again)."""
+    """Spend one recovery code (it never works again).
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes use ada@acme.test abcd-efgh-jkmn
+    """
     from commands.recovery_codes import UseRecoveryCode, use_recovery_code
 
     remaining = use_recovery_code(
@@ -1029,14 +1188,24 @@ def mfa_recovery_codes_use(email: str, code: str, as_json: bool, **actor: Any) -
 
 @main.group()
 def sms() -> None:
-    """The development SMS gateway."""
+    """The development SMS gateway.
+
+    \b
+    Example:
+        flero-ledger sms outbox --to +14155550123
+    """
 
 
 @sms.command("outbox")
 @click.option("--to", "recipient", metavar="E164", help="Only messages to this number.")
 @json_option
 def sms_outbox(recipient: str | None, as_json: bool) -> None:
-    """Texts handed to the `outbox` gateway, newest first."""
+    """Texts handed to the `outbox` gateway, newest first.
+
+    \b
+    Example:
+        flero-ledger sms outbox --to +14155550123 --json
+    """
     from commands.inputs import parse_phone
     from ledger.sms_gateway import OutboxGateway
 
@@ -1129,7 +1298,12 @@ def describe_sign_in(session: NewSession) -> str:
 
 @main.group()
 def sessions() -> None:
-    """Active sessions: list them, check a token, sign one or all others out."""
+    """Active sessions: list them, check a token, sign one or all others out.
+
+    \b
+    Example:
+        flero-ledger sessions list ada@acme.test
+    """
 
 
 class SessionCursor(click.ParamType[str]):
@@ -1217,7 +1391,12 @@ def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
     """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown.
 
     A session its organisation's MFA requirement restricts is active, and says so
-    ("restricted": "mfa_enrolment_required"): it may only enrol a factor and sign out."""
+    ("restricted": "mfa_enrolment_required"): it may only enrol a factor and sign out.
+
+    \b
+    Example:
+        echo "$SESSION_TOKEN" | flero-ledger sessions check --token-stdin --ip 203.0.113.9
+    """
     from commands.sessions import CheckSession, check_session
 
     cmd = build(CheckSession, token=read_secret_line("token"), ip=ip, enrolling=True)
@@ -1238,7 +1417,12 @@ def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
 @actor_options
 @json_option
 def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) -> None:
-    """Sign one session out; its token never works again."""
+    """Sign one session out; its token never works again.
+
+    \b
+    Example:
+        flero-ledger sessions revoke ada@acme.test 874e202f758e632d
+    """
     from commands.sessions import RevokeSession, revoke_session
 
     cmd = build(RevokeSession, email=email, session_id=session_id, **actor)
@@ -1255,7 +1439,12 @@ def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) ->
 @actor_options
 @json_option
 def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -> None:
-    """The panic button: sign out every session but the one kept."""
+    """The panic button: sign out every session but the one kept.
+
+    \b
+    Example:
+        flero-ledger sessions revoke-others ada@acme.test --keep 874e202f758e632d
+    """
     from commands.sessions import RevokeOtherSessions, revoke_other_sessions
     from projections.queries import sessions_ended
 
@@ -1279,7 +1468,12 @@ def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -
 )
 @json_option
 def history(email: str, days: int, as_json: bool) -> None:
-    """Sign-in attempts of the last days, newest first."""
+    """Sign-in attempts of the last days, newest first.
+
+    \b
+    Example:
+        flero-ledger history ada@acme.test --days 30
+    """
     from commands.inputs import parse_email
     from projections.queries import account_login_history
 
@@ -1311,7 +1505,12 @@ def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
 @click.argument("email")
 @json_option
 def alerts(email: str, as_json: bool) -> None:
-    """Security alerts raised for the account, newest first."""
+    """Security alerts raised for the account, newest first.
+
+    \b
+    Example:
+        flero-ledger alerts ada@acme.test
+    """
     from commands.inputs import parse_email
     from projections.queries import account_alerts
     from projections.wording import when
@@ -1327,7 +1526,12 @@ def alerts(email: str, as_json: bool) -> None:
 
 @main.group("api-keys")
 def api_keys() -> None:
-    """API keys: create (shown once), list, revoke."""
+    """API keys: create (shown once), list, revoke.
+
+    \b
+    Example:
+        flero-ledger api-keys create ada@acme.test --name nightly-backups
+    """
 
 
 @api_keys.command("create")
@@ -1336,7 +1540,12 @@ def api_keys() -> None:
 @actor_options
 @json_option
 def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
-    """Create an API key; it is shown once and only its hash is kept."""
+    """Create an API key; it is shown once and only its hash is kept.
+
+    \b
+    Example:
+        flero-ledger api-keys create ada@acme.test --name nightly-backups
+    """
     from commands.api_keys import CreateApiKey, create_api_key
 
     issued = create_api_key(
@@ -1352,7 +1561,12 @@ def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
 @click.argument("email")
 @json_option
 def api_keys_list(email: str, as_json: bool) -> None:
-    """The account's API keys: name, created, last used, revoked."""
+    """The account's API keys: name, created, last used, revoked.
+
+    \b
+    Example:
+        flero-ledger api-keys list ada@acme.test
+    """
     from commands.inputs import parse_email
     from projections.queries import account_api_keys
     from projections.wording import when
@@ -1385,7 +1599,12 @@ def api_keys_list(email: str, as_json: bool) -> None:
 @actor_options
 @json_option
 def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> None:
-    """Revoke an API key; it never works again."""
+    """Revoke an API key; it never works again.
+
+    \b
+    Example:
+        flero-ledger api-keys revoke ada@acme.test 3aee0861c556
+    """
     from commands.api_keys import RevokeApiKey, revoke_api_key
 
     revoke_api_key(runtime().services(), build(RevokeApiKey, email=email, key_id=key_id, **actor))
@@ -1509,7 +1728,12 @@ def render_timeline(email: str, day: datetime, events: list[dict[str, Any]]) -> 
 )
 @json_option
 def state(email: str, as_of: str, as_json: bool) -> None:
-    """The account's security state at an instant, rebuilt from its events."""
+    """The account's security state at an instant, rebuilt from its events.
+
+    \b
+    Example:
+        flero-ledger state ada@acme.test --as-of 2026-11-14T09:30:00Z
+    """
     from commands.inputs import parse_email
     from ledger.clock import parse_instant
     from projections.forensics import Forensics
@@ -1541,7 +1765,12 @@ def state(email: str, as_of: str, as_json: bool) -> None:
 @main.command()
 @json_option
 def checkpoint(as_json: bool) -> None:
-    """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events)."""
+    """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events).
+
+    \b
+    Example:
+        flero-ledger checkpoint --json
+    """
     from ledger.checkpoints import take_checkpoint
 
     store = runtime().store
@@ -1588,6 +1817,11 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
     """Check that an export (or, with --store, the ledger) is intact.
 
     Exit 1 names the first record that was altered, removed, inserted or reordered.
+
+    \b
+    Examples:
+        flero-ledger verify acme.jsonl --public-key "$LEDGER_PUBLIC_KEY"
+        flero-ledger verify --store
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")
@@ -1685,7 +1919,13 @@ def export(
     out: str,
     as_json: bool,
 ) -> None:
-    """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint."""
+    """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint.
+
+    \b
+    Example:
+        flero-ledger export --org acme --from 2026-11-01 --to 2026-11-30 --format jsonl \\
+            --out acme-november.jsonl
+    """
 
     from rich.progress import Progress
 
@@ -1736,7 +1976,12 @@ def export(
 @click.option("--user-agent", help="User-Agent of the client acting.")
 @json_option
 def erase(email: str, as_json: bool, **actor: Any) -> None:
-    """Crypto-shred an account's personal data everywhere in the ledger (it still verifies)."""
+    """Crypto-shred an account's personal data everywhere in the ledger (it still verifies).
+
+    \b
+    Example:
+        flero-ledger erase ada@acme.test --actor it@acme.test
+    """
     from commands.erasure import EraseAccount, erase_account
 
     erase_account(runtime().services(), build(EraseAccount, email=email, **actor))
@@ -1751,13 +1996,23 @@ def erase(email: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def projections() -> None:
-    """Read models: status, rebuild from zero, run continuously."""
+    """Read models: status, rebuild from zero, run continuously.
+
+    \b
+    Example:
+        flero-ledger projections status
+    """
 
 
 @projections.command("status")
 @json_option
 def projections_status(as_json: bool) -> None:
-    """How far each read model has read the ledger."""
+    """How far each read model has read the ledger.
+
+    \b
+    Example:
+        flero-ledger projections status --json
+    """
     from projections.catalogue import runner_for
 
     report = runner_for(runtime().store).status()
@@ -1773,7 +2028,12 @@ def projections_status(as_json: bool) -> None:
 @click.argument("name", required=False)
 @json_option
 def projections_rebuild(name: str | None, as_json: bool) -> None:
-    """Drop a read model (or all of them) and replay the whole ledger into it."""
+    """Drop a read model (or all of them) and replay the whole ledger into it.
+
+    \b
+    Example:
+        flero-ledger projections rebuild audit_log
+    """
     from rich.progress import Progress
 
     from projections.catalogue import runner_for
@@ -1809,7 +2069,12 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
 )
 @json_option
 def projections_run(follow: bool, interval: float, as_json: bool) -> None:
-    """Bring every read model up to date (once, or continuously with --follow)."""
+    """Bring every read model up to date (once, or continuously with --follow).
+
+    \b
+    Example:
+        flero-ledger projections run --follow
+    """
     from projections.catalogue import runner_for
     from projections.follow import follow_ledger
 
@@ -1828,7 +2093,12 @@ def projections_run(follow: bool, interval: float, as_json: bool) -> None:
 @main.command()
 @json_option
 def demo(as_json: bool) -> None:
-    """Build a realistic account history and show the account's Security page."""
+    """Build a realistic account history and show the account's Security page.
+
+    \b
+    Example:
+        FLERO_LEDGER_DB=sqlite:////tmp/demo.sqlite3 flero-ledger demo
+    """
     from commands.demo import build_demo
     from projections.compliance import compliance_report
 
@@ -1898,7 +2168,12 @@ def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
 )
 @json_option
 def screenshot(out: str, as_json: bool) -> None:
-    """Render the demo account's Security tab in headless Chromium and save it as a PNG."""
+    """Render the demo account's Security tab in headless Chromium and save it as a PNG.
+
+    \b
+    Example:
+        flero-ledger screenshot --out docs/settings__security-mfa.png
+    """
 
     from web.screenshot import take_screenshot
 
