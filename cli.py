@@ -654,13 +654,16 @@ def org_sso(
         pinned_keys=jwks_file.read(1024 * 1024) if jwks_file else None,
         **given,
     )
+    from projections.wording import SSO_MFA_MODES
+
     configure_sso(runtime().services(), cmd)
     shown = {"idp": idp, "mfa": mfa_mode, "enforced": enforce, "issuer": cmd.issuer}
     shown |= {"domains": sorted(set(cmd.domains))}
     emit(
         {"ok": True, "slug": slug, **shown, "client_id": cmd.client_id},
         lambda: click.echo(
-            f"SSO for {slug}: {idp} ({cmd.issuer}), MFA {mfa_mode}, enforced: {enforce}"
+            f"{slug} signs in through {idp} ({cmd.issuer}): {SSO_MFA_MODES[mfa_mode]}; "
+            + ("password sign-ins refused" if enforce else "passwords still allowed")
         ),
     )
 
@@ -1280,6 +1283,7 @@ def login(
 
 def describe_sign_in(session: NewSession) -> str:
     from ledger.clock import format_instant
+    from projections.wording import when
 
     lines = [
         f"Signed in (second factor: {session.factor or 'none'}); session {session.session_id}",
@@ -1291,7 +1295,7 @@ def describe_sign_in(session: NewSession) -> str:
             "only enrol a factor (mfa totp enrol / mfa sms enrol) and sign out."
         )
     elif session.mfa_enrolment_due:
-        due = format_instant(session.mfa_enrolment_due)
+        due = f"{when(format_instant(session.mfa_enrolment_due))} UTC"
         lines.append(f"Your organisation requires MFA: enrol a factor by {due}.")
     return "\n".join(lines)
 
@@ -2101,6 +2105,7 @@ def demo(as_json: bool) -> None:
     """
     from commands.demo import build_demo
     from projections.compliance import compliance_report
+    from projections.wording import when
 
     services = runtime().services()
     story = build_demo(services.store)
@@ -2116,7 +2121,7 @@ def demo(as_json: bool) -> None:
     render_sessions(story.email, page["sessions"])
     render_history(story.email, page["history"], 90)
     for alert in page["alerts"]:
-        click.echo(f"Security alert {alert['timestamp']}: {alert['message']}")
+        click.echo(f"Security alert {when(alert['timestamp'])} UTC: {alert['message']}")
     render_audit_table(story.email, page["audit"])
     render_compliance(compliance_report(services.store, story.org, services.now()))
 

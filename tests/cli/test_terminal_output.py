@@ -4,12 +4,14 @@ second, details in words, a past state without buttons. JSON stays as it is."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.cli.test_sessions import PASSWORD, sign_in
 from tests.cli.test_sms import MASKED_PHONE, enable_sms
 from tests.conftest import T0, Ledger
+from tests.identity_provider import SigningIdp
 from tests.unit.test_user_agents import CHROME_WINDOWS, SAFARI_IPHONE
 
 GRACE = "grace@acme.test"
@@ -139,3 +141,35 @@ def test_a_past_state_offers_no_actions_and_names_the_policy_in_words(
     assert "Organisation acme: MFA required; no SSO" in past
     for leaked in REPRS:
         assert leaked not in past, (leaked, past)
+
+
+def test_sso_settings_and_a_past_state_under_sso_read_as_words(
+    ledger: Ledger, account: str, tmp_path: Path
+) -> None:
+    idp = SigningIdp()
+    keys = ("--jwks-file", str(idp.jwks_file(tmp_path)))
+    sso = ("org", "sso", "acme", "--idp", "okta", "--issuer", idp.issuer)
+
+    said = ledger.run(*sso, "--client-id", idp.client_id, *keys, "--mfa", "idp", "--enforce")
+    past = ledger.later(minutes=1).run("state", account, "--as-of", ledger.now.isoformat())
+
+    assert said.exit_code == 0, said.output
+    assert "the IdP's MFA is enough; password sign-ins refused" in said.stdout
+    assert "SSO through okta (the IdP's MFA is enough; password sign-ins refused)" in past.stdout
+    for leaked in REPRS:
+        assert leaked not in said.stdout + past.stdout, leaked
+
+
+def test_a_sign_in_in_its_grace_period_gives_the_deadline_to_the_second(
+    ledger: Ledger, grace: str
+) -> None:
+    ledger.later(microseconds=250).ok("org", "require-mfa", "acme", "on", "--grace-days", "7")
+
+    said = ledger.later(minutes=1).run(
+        *("login", grace, "--method", "password", "--ip", "81.2.69.160"),
+        *("--user-agent", CHROME_WINDOWS, "--password-stdin"),
+        stdin=PASSWORD + "\n",
+    )
+
+    assert said.exit_code == 0, said.output
+    assert "enrol a factor by 2026-11-21 09:00:00 UTC" in said.stdout
