@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar, cast
 import click
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from commands.inputs import CommandInput
     from commands.services import Services
     from ledger.sign_in import NewSession
@@ -88,7 +90,7 @@ class LedgerGroup(click.Group):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+            usage_error(ctx, error)
 
     def invoke(self, ctx: click.Context) -> Any:
         from eventsourcing.persistence import OperationalError, RecordConflictError
@@ -108,7 +110,9 @@ class LedgerGroup(click.Group):
             click.echo(f"Sign-in failed ({denied.reason}): {denied.message}", err=True)
             ctx.exit(EXIT_REFUSED)
         except LedgerError as error:
-            fail(ctx, error.code, error.message, EXIT_REFUSED)
+            remedy = REMEDIES.get(error.code)
+            message = f"{error.message}; {remedy}" if remedy else error.message
+            fail(ctx, error.code, message, EXIT_REFUSED)
         except RecordConflictError:
             message = "the account changed while this command ran; nothing was recorded, retry"
             fail(ctx, "concurrent_change", message, EXIT_REFUSED)
@@ -119,7 +123,7 @@ class LedgerGroup(click.Group):
 
             fail(ctx, "invalid_input", validation_message(error), EXIT_BAD_INPUT)
         except click.UsageError as error:  # includes BadParameter
-            fail(ctx, "invalid_input", error.format_message(), EXIT_BAD_INPUT)
+            usage_error(ctx, error)
         except (MasterKeyError, SigningKeyError) as error:
             fail(ctx, "key_unavailable", str(error), EXIT_REFUSED)
         except Exception as error:
@@ -127,6 +131,68 @@ class LedgerGroup(click.Group):
             if psycopg is not None and isinstance(error, psycopg.OperationalError):
                 store_unavailable(ctx, error)
             raise
+
+
+# How to put right what the ledger refused, from the command line, where its own words do not
+# say (the web shows the same refusals with remedies of its own).
+REMEDIES = {
+    "unknown_user": "check the address (`flero-ledger user create EMAIL --org SLUG` adds one)",
+    "unknown_org": "check the slug (`flero-ledger org create SLUG` creates one)",
+    "account_exists": "it is there already: act on it, or create another address",
+    "org_exists": "it is there already: act on it, or choose another slug",
+    "not_in_org": "add the admin from among the organisation's own members",
+    "clock_behind": "give a later --now, or none to record at the current time",
+    "unknown_session": "`flero-ledger sessions list EMAIL` shows the active sessions",
+    "session_expired": "sign in again for a new session",
+    "unknown_api_key": "`flero-ledger api-keys list EMAIL` shows the account's keys",
+    "admin_required": "act as an admin of the organisation with --actor ADMIN_EMAIL "
+    "(`flero-ledger org admin add SLUG EMAIL` appoints one)",
+    "factor_not_enabled": "`flero-ledger mfa status EMAIL` shows which factors are on",
+    "factor_already_enabled": "`flero-ledger mfa status EMAIL` shows which factors are on",
+    "invalid_mfa_code": "type the code the app or the text shows now",
+    "mfa_code_reused": "wait for the app's next code (a new one every 30 seconds)",
+    "invalid_recovery_code": "each recovery code works once; try another, or regenerate them "
+    "once signed in",
+    "not_yet_created": "give a later --as-of",
+    "sms_delivery_failed": "check the SMS gateway (FLERO_LEDGER_SMS_GATEWAY) and try again",
+}
+
+
+class FileNotThere(click.BadParameter):
+    """A file to read that does not exist: bad input, with the contract's `not_found` code."""
+
+    code = "not_found"
+
+
+class ReadableFile(click.File):
+    """A file to read (`-` is stdin); one that is not there is exit 2 `not_found`."""
+
+    def __init__(self) -> None:
+        super().__init__("r", encoding="utf-8")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value != "-" and not os.path.lexists(value):
+            raise FileNotThere(
+                f"{value}: no such file; give the path of one that exists", ctx, param
+            )
+        return super().convert(value, param, ctx)
+
+
+def usage_error(ctx: click.Context, error: click.UsageError) -> NoReturn:
+    """Misuse: exit 2 `invalid_input` (`not_found` for a missing file), pointing to the
+    command's help."""
+    code = error.code if isinstance(error, FileNotThere) else "invalid_input"
+    message = error.format_message().rstrip(".")
+    fail(ctx, code, f"{message}. See `{help_command(error.ctx or ctx)}`", EXIT_BAD_INPUT)
+
+
+def help_command(ctx: click.Context) -> str:
+    """`flero-ledger mfa sms enrol --help`, whatever name the program was started by."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["flero-ledger", *names, "--help"])
 
 
 def as_text(argument: str) -> str:
@@ -153,8 +219,44 @@ def runtime() -> Runtime:
 
 
 def set_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
-    ctx.ensure_object(Runtime).json = value
+    """--json before the command or after it: either one asks for JSON. Once the command's
+    own options are parsed this replaces the guess `parse_args` made (an option's value may
+    be the text "--json")."""
+    if ctx.parent is None:
+        ctx.meta["flero_ledger.json"] = value
+        if value:
+            ctx.ensure_object(Runtime).json = True
+    else:
+        ctx.ensure_object(Runtime).json = ctx.meta.get("flero_ledger.json", False) or value
     return value
+
+
+def set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--db or --now given after the command: it counts as if given before it."""
+    if value is not None and param.name in ("db", "now"):
+        setattr(ctx.ensure_object(Runtime), param.name, value)
+
+
+def accept_global_options(group: click.Group) -> None:
+    """Let every command take --db, --now and --json after its name too (`flero-ledger info
+    --db URL`), parsed by click as that command's own options (hidden from its help: the
+    top-level help describes them)."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            accept_global_options(command)
+            continue
+        taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+        for name in ("--db", "--now"):
+            if name not in taken:
+                command.params.append(
+                    click.Option([name], expose_value=False, hidden=True, callback=set_global)
+                )
+        if "--json" not in taken:
+            command.params.append(
+                click.Option(
+                    ["--json"], is_flag=True, expose_value=False, hidden=True, callback=set_json
+                )
+            )
 
 
 json_option = click.option(
@@ -200,9 +302,11 @@ def read_secret_line(what: str) -> str:
 
 
 def console() -> Any:
+    """A terminal's own width (or COLUMNS); 160 columns when piped, so lines stay whole."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+    sized = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=sys.stdout, width=None if sized else 160)
 
 
 # ---- the group ---------------------------------------------------------------------------
@@ -212,6 +316,7 @@ def console() -> Any:
 @click.option(
     "--db",
     envvar="FLERO_LEDGER_DB",
+    show_envvar=True,
     metavar="URL",
     help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: an SQLite file in your "
     "data directory; `info` prints where).",
@@ -219,14 +324,39 @@ def console() -> Any:
 @click.option(
     "--now",
     envvar="FLERO_LEDGER_NOW",
+    show_envvar=True,
     metavar="TIMESTAMP",
     help="Evaluate and record as of this UTC instant (ISO 8601). Refused if earlier than "
     "what is already recorded for what the command touches.",
+)
+@click.option(
+    "--json",
+    is_flag=True,
+    expose_value=False,
+    callback=set_json,
+    help="Print exactly one JSON document on stdout (every command takes it, before or after "
+    "its name).",
 )
 @click.version_option("0.1.0", prog_name="flero-ledger")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, now: str | None) -> None:
     """The Flero security ledger: every security action on an account, as an immutable event.
+
+    The store is --db URL or FLERO_LEDGER_DB (default: an SQLite file in your data directory;
+    `flero-ledger info` prints where). --db, --now and --json may come before the command's
+    name or after it. `flero-ledger COMMAND --help` shows each command with an example.
+
+    \b
+    Output: tables for people; with --json, exactly one JSON document on stdout,
+    and on failure {"error": {"code": "...", "message": "..."}}.
+
+    \b
+    Exit codes:
+        0  done
+        1  refused or denied (wrong code, policy, unknown session, tampered export...);
+           one line on stderr says why, and denied sign-ins are recorded
+        2  bad input (usage, a malformed e-mail, code or timestamp, a missing file);
+           nothing is recorded
 
     \b
     Example:
@@ -245,7 +375,12 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
 @main.command()
 @json_option
 def init(as_json: bool) -> None:
-    """Create the ledger's schema (idempotent). SQLite stores also create it on first use."""
+    """Create the ledger's schema (idempotent). SQLite stores also create it on first use.
+
+    \b
+    Example:
+        FLERO_LEDGER_DB=sqlite:////var/lib/flero/ledger.sqlite3 flero-ledger init
+    """
     from ledger.store import initialise_schema
 
     location = runtime().location()
@@ -259,7 +394,12 @@ def init(as_json: bool) -> None:
 @main.command()
 @json_option
 def info(as_json: bool) -> None:
-    """Where the ledger is, how many events it holds, and how far each read model has read."""
+    """Where the ledger is, how many events it holds, and how far each read model has read.
+
+    \b
+    Example:
+        flero-ledger info --json
+    """
     from projections.catalogue import runner_for
 
     store = runtime().store
@@ -286,7 +426,12 @@ def info(as_json: bool) -> None:
 
 @main.group()
 def org() -> None:
-    """Organisations: MFA policy, SSO and admins."""
+    """Organisations: MFA policy, SSO and admins.
+
+    \b
+    Example:
+        flero-ledger org create acme
+    """
 
 
 @org.command("create")
@@ -416,6 +561,8 @@ def org_compliance(
 
 
 def render_compliance(report: ComplianceReport) -> None:
+    from projections.wording import when
+
     required = report.requirement
     if required is not None:
         counted = "the authenticator app" if required.methods == "totp" else "any factor"
@@ -427,15 +574,15 @@ def render_compliance(report: ComplianceReport) -> None:
             m["email"],
             ", ".join(m["factors"]) or "none",
             m["recovery_codes_remaining"],
-            m["last_sign_in"] and m["last_sign_in"][:16].replace("T", " "),
-            m["deadline"] and m["deadline"][:16].replace("T", " "),
+            when(m["last_sign_in"]),
+            when(m["deadline"]),
             m["status"] + (" (SMS only)" if m["sms_only"] else ""),
         ]
         for m in report.members
     ]
     render_table(
-        f"MFA compliance — {report.org} as of {report.as_of}",
-        ["Member", "Factors", "Recovery codes", "Last sign-in", "Deadline", "Status"],
+        f"MFA compliance — {report.org} as of {when(report.as_of)} UTC",
+        ["Member", "Factors", "Recovery codes", "Last sign-in (UTC)", "Deadline (UTC)", "Status"],
         rows,
         f"{report.org} {policy}",
     )
@@ -458,8 +605,9 @@ def render_compliance(report: ComplianceReport) -> None:
 )
 @click.option(
     "--jwks-file",
-    type=click.File("r", encoding="utf-8"),
-    help="Pin the provider's public keys (a JWKS file) instead of fetching them.",
+    type=ReadableFile(),
+    help="Pin the provider's public keys (a JWKS file; - reads it from stdin) instead of "
+    "fetching them.",
 )
 @click.option(
     "--domain",
@@ -506,20 +654,28 @@ def org_sso(
         pinned_keys=jwks_file.read(1024 * 1024) if jwks_file else None,
         **given,
     )
+    from projections.wording import SSO_MFA_MODES
+
     configure_sso(runtime().services(), cmd)
     shown = {"idp": idp, "mfa": mfa_mode, "enforced": enforce, "issuer": cmd.issuer}
     shown |= {"domains": sorted(set(cmd.domains))}
     emit(
         {"ok": True, "slug": slug, **shown, "client_id": cmd.client_id},
         lambda: click.echo(
-            f"SSO for {slug}: {idp} ({cmd.issuer}), MFA {mfa_mode}, enforced: {enforce}"
+            f"{slug} signs in through {idp} ({cmd.issuer}): {SSO_MFA_MODES[mfa_mode]}; "
+            + ("password sign-ins refused" if enforce else "passwords still allowed")
         ),
     )
 
 
 @org.group("admin")
 def org_admin() -> None:
-    """Organisation admins."""
+    """Organisation admins.
+
+    \b
+    Example:
+        flero-ledger org admin add acme it@acme.test
+    """
 
 
 @org_admin.command("add")
@@ -528,7 +684,12 @@ def org_admin() -> None:
 @actor_options
 @json_option
 def org_admin_add(slug: str, email: str, as_json: bool, **actor: Any) -> None:
-    """Make a member of the organisation one of its admins."""
+    """Make a member of the organisation one of its admins.
+
+    \b
+    Example:
+        flero-ledger org admin add acme it@acme.test
+    """
     from commands.organisations import AddAdmin, add_admin
 
     add_admin(runtime().services(), build(AddAdmin, slug=slug, email=email, **actor))
@@ -543,7 +704,12 @@ def org_admin_add(slug: str, email: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def user() -> None:
-    """User accounts: creation, password, notification settings."""
+    """User accounts: creation, password, notification settings.
+
+    \b
+    Example:
+        flero-ledger user create ada@acme.test --org acme
+    """
 
 
 @user.command("create")
@@ -555,7 +721,12 @@ def user() -> None:
 def user_create(
     email: str, org_slug: str, password_stdin: bool, as_json: bool, **actor: Any
 ) -> None:
-    """Create a user account in an organisation."""
+    """Create a user account in an organisation.
+
+    \b
+    Example:
+        echo "$PASSWORD" | flero-ledger user create ada@acme.test --org acme --password-stdin
+    """
     from commands.users import CreateUser, create_user
 
     password = read_secret_line("password") if password_stdin else None
@@ -586,7 +757,13 @@ def user_set_password(
     as_json: bool,
     **actor: Any,
 ) -> None:
-    """Change a user's password (refused while the organisation enforces SSO)."""
+    """Change a user's password (refused while the organisation enforces SSO).
+
+    \b
+    Example:
+        echo "$NEW_PASSWORD" | flero-ledger user set-password ada@acme.test --password-stdin \\
+            --revoke-other-sessions --keep 874e202f758e632d
+    """
     from commands.users import SetPassword, set_password
 
     cmd = build(
@@ -606,7 +783,12 @@ def user_set_password(
 @actor_options
 @json_option
 def user_sso_disconnect(email: str, as_json: bool, **actor: Any) -> None:
-    """Disconnect SSO from an account; only an admin of its organisation (--actor) may."""
+    """Disconnect SSO from an account; only an admin of its organisation (--actor) may.
+
+    \b
+    Example:
+        flero-ledger user sso-disconnect ada@acme.test --actor it@acme.test
+    """
     from commands.users import DisconnectSso, disconnect_sso
 
     disconnect_sso(runtime().services(), build(DisconnectSso, email=email, **actor))
@@ -624,7 +806,12 @@ def user_sso_disconnect(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def user_alerts(email: str, security: str, as_json: bool, **actor: Any) -> None:
-    """Turn the Security alert notification category on or off."""
+    """Turn the Security alert notification category on or off.
+
+    \b
+    Example:
+        flero-ledger user alerts ada@acme.test --security on
+    """
     from commands.users import SetSecurityAlerts, set_security_alerts
 
     set_security_alerts(
@@ -638,7 +825,12 @@ def user_alerts(email: str, security: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def workspace() -> None:
-    """Workspace memberships (recorded in the member's audit log)."""
+    """Workspace memberships (recorded in the member's audit log).
+
+    \b
+    Example:
+        flero-ledger workspace grant ada@acme.test design --role admin
+    """
 
 
 @workspace.command("grant")
@@ -650,7 +842,12 @@ def workspace() -> None:
 def workspace_grant(
     email: str, workspace_name: str, role: str, as_json: bool, **actor: Any
 ) -> None:
-    """Grant a user a role in a workspace."""
+    """Grant a user a role in a workspace.
+
+    \b
+    Example:
+        flero-ledger workspace grant ada@acme.test design --role admin
+    """
     from commands.workspaces import GrantWorkspace, grant_workspace
 
     cmd = build(GrantWorkspace, email=email, workspace=workspace_name, role=role, **actor)
@@ -667,7 +864,12 @@ def workspace_grant(
 @actor_options
 @json_option
 def workspace_revoke(email: str, workspace_name: str, as_json: bool, **actor: Any) -> None:
-    """Remove a user from a workspace."""
+    """Remove a user from a workspace.
+
+    \b
+    Example:
+        flero-ledger workspace revoke ada@acme.test design
+    """
     from commands.workspaces import RevokeWorkspace, revoke_workspace
 
     cmd = build(RevokeWorkspace, email=email, workspace=workspace_name, **actor)
@@ -683,14 +885,24 @@ def workspace_revoke(email: str, workspace_name: str, as_json: bool, **actor: An
 
 @main.group()
 def mfa() -> None:
-    """Two-factor authentication: authenticator app, SMS, recovery codes."""
+    """Two-factor authentication: authenticator app, SMS, recovery codes.
+
+    \b
+    Example:
+        flero-ledger mfa status ada@acme.test
+    """
 
 
 @mfa.command("status")
 @click.argument("email")
 @json_option
 def mfa_status(email: str, as_json: bool) -> None:
-    """Show the account's MFA state, as the Security tab does."""
+    """Show the account's MFA state, as the Security tab does.
+
+    \b
+    Example:
+        flero-ledger mfa status ada@acme.test --json
+    """
     from commands.inputs import parse_email
     from projections.queries import account_mfa_status
 
@@ -699,27 +911,34 @@ def mfa_status(email: str, as_json: bool) -> None:
     emit(status, lambda: render_mfa_status(address, status))
 
 
-def render_mfa_status(email: str, status: dict[str, Any]) -> None:
+def render_mfa_status(email: str, status: dict[str, Any], *, actions: bool = True) -> None:
+    """The Security tab's MFA panel; `actions=False` for a past state, which offers none."""
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
+
+    from projections.wording import when
+
+    def offer(button: str) -> str:
+        return f"  {escape(button)}" if actions else ""
 
     table = Table.grid(padding=(0, 2))
     totp, sms, codes = status["totp"], status["sms"], status["recovery_codes"]
     table.add_row(
         "[bold]Authenticator app (TOTP)[/] [green]recommended[/]",
-        f"[green]enabled[/] since {totp['enrolled_at']}  [Disable]"
+        f"[green]enabled[/] since {when(totp['enrolled_at'])} UTC{offer('[Disable]')}"
         if totp["enabled"]
-        else "not enabled  [Enable authenticator app]",
+        else f"not enabled{offer('[Enable authenticator app]')}",
     )
     table.add_row(
         "[bold]SMS[/] [yellow]less secure: vulnerable to SIM swap, use as a backup[/]",
-        f"[green]enabled[/] {sms['phone']}  [Disable]"
+        f"[green]enabled[/] {escape(str(sms['phone']))}{offer('[Disable]')}"
         if sms["enabled"]
-        else "not enabled  [Enable SMS 2FA]",
+        else f"not enabled{offer('[Enable SMS 2FA]')}",
     )
     table.add_row(
         "[bold]Recovery codes[/]",
-        f"{codes['remaining']} remaining (generated {codes['generated_at']})"
+        f"{codes['remaining']} remaining (generated {when(codes['generated_at'])} UTC)"
         if codes["generated_at"]
         else "none: they come with your first factor",
     )
@@ -730,7 +949,12 @@ def render_mfa_status(email: str, status: dict[str, Any]) -> None:
 
 @mfa.group("totp")
 def mfa_totp() -> None:
-    """Authenticator app (TOTP), recommended."""
+    """Authenticator app (TOTP), recommended.
+
+    \b
+    Example:
+        flero-ledger mfa totp enrol ada@acme.test
+    """
 
 
 @mfa_totp.command("enrol")
@@ -738,7 +962,12 @@ def mfa_totp() -> None:
 @actor_options
 @json_option
 def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
-    """Start enrolling an authenticator app: shows the secret once, with a QR code to scan."""
+    """Start enrolling an authenticator app: shows the secret once, with a QR code to scan.
+
+    \b
+    Example:
+        flero-ledger mfa totp enrol ada@acme.test
+    """
     from commands.totp import EnrolTotp, enrol_totp
 
     enrolment = enrol_totp(runtime().services(), build(EnrolTotp, email=email, **actor))
@@ -761,7 +990,12 @@ def mfa_totp_enrol(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_totp_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Enable the authenticator app with the 6-digit code it shows now."""
+    """Enable the authenticator app with the 6-digit code it shows now.
+
+    \b
+    Example:
+        flero-ledger mfa totp confirm ada@acme.test 123456
+    """
     from commands.totp import ConfirmTotp, confirm_totp
 
     codes = confirm_totp(runtime().services(), build(ConfirmTotp, email=email, code=code, **actor))
@@ -777,7 +1011,12 @@ def mfa_totp_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None
 @actor_options
 @json_option
 def mfa_totp_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Check a code from the authenticator app (each code is accepted once)."""
+    """Check a code from the authenticator app (each code is accepted once).
+
+    \b
+    Example:
+        flero-ledger mfa totp verify ada@acme.test 123456
+    """
     from commands.totp import VerifyTotp, verify_totp
 
     verify_totp(runtime().services(), build(VerifyTotp, email=email, code=code, **actor))
@@ -795,7 +1034,12 @@ def show_enabled(factor: str, codes: list[str]) -> None:
 
 @mfa.group("sms")
 def mfa_sms() -> None:
-    """SMS codes: less secure than an authenticator app, use as a backup."""
+    """SMS codes: less secure than an authenticator app, use as a backup.
+
+    \b
+    Example:
+        flero-ledger mfa sms enrol ada@acme.test --phone +14155550123
+    """
 
 
 @mfa_sms.command("enrol")
@@ -804,7 +1048,12 @@ def mfa_sms() -> None:
 @actor_options
 @json_option
 def mfa_sms_enrol(email: str, phone: str, as_json: bool, **actor: Any) -> None:
-    """Add a phone number: a confirmation code is texted to it."""
+    """Add a phone number: a confirmation code is texted to it.
+
+    \b
+    Example:
+        flero-ledger mfa sms enrol ada@acme.test --phone +14155550123
+    """
     from commands.sms import EnrolSms, enrol_sms
 
     cmd = build(EnrolSms, email=email, phone=phone, **actor)
@@ -821,7 +1070,12 @@ def mfa_sms_enrol(email: str, phone: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Set the number as the SMS factor with the code that was texted."""
+    """Set the number as the SMS factor with the code that was texted.
+
+    \b
+    Example:
+        flero-ledger mfa sms confirm ada@acme.test 123456
+    """
     from commands.sms import ConfirmSms, confirm_sms
 
     codes = confirm_sms(runtime().services(), build(ConfirmSms, email=email, code=code, **actor))
@@ -833,7 +1087,12 @@ def mfa_sms_confirm(email: str, code: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
-    """Text a sign-in code (valid 10 minutes, single use) to the enabled number."""
+    """Text a sign-in code (valid 10 minutes, single use) to the enabled number.
+
+    \b
+    Example:
+        flero-ledger mfa sms send-code ada@acme.test
+    """
     from commands.sms import SendSmsCode, send_sms_login_code
 
     send_sms_login_code(runtime().services(), build(SendSmsCode, email=email, **actor))
@@ -846,7 +1105,12 @@ def mfa_sms_send_code(email: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_sms_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Check a texted sign-in code (each works once, for 10 minutes)."""
+    """Check a texted sign-in code (each works once, for 10 minutes).
+
+    \b
+    Example:
+        flero-ledger mfa sms verify ada@acme.test 123456
+    """
     from commands.sms import VerifySmsCode, verify_sms_code
 
     verify_sms_code(runtime().services(), build(VerifySmsCode, email=email, code=code, **actor))
@@ -859,7 +1123,12 @@ def mfa_sms_verify(email: str, code: str, as_json: bool, **actor: Any) -> None:
 @actor_options
 @json_option
 def mfa_disable(email: str, factor: str, as_json: bool, **actor: Any) -> None:
-    """Disable a factor (refused for the last one when the organisation requires MFA)."""
+    """Disable a factor (refused for the last one when the organisation requires MFA).
+
+    \b
+    Example:
+        flero-ledger mfa disable ada@acme.test sms
+    """
     from commands.factors import DisableFactor, disable_factor
 
     disable_factor(runtime().services(), build(DisableFactor, email=email, factor=factor, **actor))
@@ -868,7 +1137,12 @@ def mfa_disable(email: str, factor: str, as_json: bool, **actor: Any) -> None:
 
 @mfa.group("recovery-codes")
 def mfa_recovery_codes() -> None:
-    """Single-use codes that sign you in without your second factor."""
+    """Single-use codes that sign you in without your second factor.
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes regenerate ada@acme.test
+    """
 
 
 @mfa_recovery_codes.command("regenerate")
@@ -876,7 +1150,12 @@ def mfa_recovery_codes() -> None:
 @actor_options
 @json_option
 def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> None:
-    """Generate a fresh set of ten; every earlier code stops working."""
+    """Generate a fresh set of ten; every earlier code stops working.
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes regenerate ada@acme.test --json
+    """
     from commands.recovery_codes import RegenerateRecoveryCodes, regenerate_recovery_codes
 
     cmd = build(RegenerateRecoveryCodes, email=email, **actor)
@@ -890,7 +1169,12 @@ def mfa_recovery_codes_regenerate(email: str, as_json: bool, **actor: Any) -> No
 @actor_options
 @json_option
 def mfa_recovery_codes_use(email: str, code: str, as_json: bool, **actor: Any) -> None:
-    """Spend one recovery code (it never works again)."""
+    """Spend one recovery code (it never works again).
+
+    \b
+    Example:
+        flero-ledger mfa recovery-codes use ada@acme.test abcd-efgh-jkmn
+    """
     from commands.recovery_codes import UseRecoveryCode, use_recovery_code
 
     remaining = use_recovery_code(
@@ -907,23 +1191,35 @@ def mfa_recovery_codes_use(email: str, code: str, as_json: bool, **actor: Any) -
 
 @main.group()
 def sms() -> None:
-    """The development SMS gateway."""
+    """The development SMS gateway.
+
+    \b
+    Example:
+        flero-ledger sms outbox --to +14155550123
+    """
 
 
 @sms.command("outbox")
 @click.option("--to", "recipient", metavar="E164", help="Only messages to this number.")
 @json_option
 def sms_outbox(recipient: str | None, as_json: bool) -> None:
-    """Texts handed to the `outbox` gateway, newest first."""
+    """Texts handed to the `outbox` gateway, newest first.
+
+    \b
+    Example:
+        flero-ledger sms outbox --to +14155550123 --json
+    """
     from commands.inputs import parse_phone
     from ledger.sms_gateway import OutboxGateway
 
     number = parse_phone(recipient) if recipient else None
+    from projections.wording import when
+
     messages = OutboxGateway(runtime().store.database).messages(number)
 
     def human() -> None:
         for message in messages:
-            click.echo(f"{message['sent_at']}  {message['to']}  {message['body']}")
+            click.echo(f"{when(message['sent_at'])} UTC  {message['to']}  {message['body']}")
 
     emit(messages, human)
 
@@ -987,6 +1283,7 @@ def login(
 
 def describe_sign_in(session: NewSession) -> str:
     from ledger.clock import format_instant
+    from projections.wording import when
 
     lines = [
         f"Signed in (second factor: {session.factor or 'none'}); session {session.session_id}",
@@ -998,14 +1295,19 @@ def describe_sign_in(session: NewSession) -> str:
             "only enrol a factor (mfa totp enrol / mfa sms enrol) and sign out."
         )
     elif session.mfa_enrolment_due:
-        due = format_instant(session.mfa_enrolment_due)
+        due = f"{when(format_instant(session.mfa_enrolment_due))} UTC"
         lines.append(f"Your organisation requires MFA: enrol a factor by {due}.")
     return "\n".join(lines)
 
 
 @main.group()
 def sessions() -> None:
-    """Active sessions: list them, check a token, sign one or all others out."""
+    """Active sessions: list them, check a token, sign one or all others out.
+
+    \b
+    Example:
+        flero-ledger sessions list ada@acme.test
+    """
 
 
 class SessionCursor(click.ParamType[str]):
@@ -1053,10 +1355,19 @@ def sessions_list(email: str, limit: int, cursor: str | None, as_json: bool) -> 
     emit(page.sessions, lambda: render_sessions(address, page.sessions, page.next_cursor))
 
 
-def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = None) -> None:
+def render_sessions(
+    email: str, rows: list[dict[str, Any]], more: str | None = None, *, actions: bool = True
+) -> None:
+    """Active sessions, each id whole; `actions=False` for a past state (nothing to sign out)."""
+    from projections.wording import when
+
+    hint = (
+        f"Sign out one: flero-ledger sessions revoke {email} SESSION · "
+        f"all but one: flero-ledger sessions revoke-others {email} --keep SESSION"
+    )
     render_table(
         f"Active sessions — {email}",
-        ["Session", "Device / browser", "IP address", "Last activity", "Created"],
+        ["Session", "Device / browser", "IP address", "Last activity (UTC)", "Created (UTC)"],
         [
             [
                 r["session_id"],
@@ -1064,13 +1375,13 @@ def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = N
                 + " on ".join(p for p in (r["browser"], r["os"]) if p not in ("Unknown", None))
                 + (f" ({r['device']})" if r["device"] not in ("Unknown", None) else ""),
                 f"{r['ip']} ({r['location']})",
-                r["last_activity"],
-                r["created"],
+                when(r["last_activity"]),
+                when(r["created"]),
             ]
             for r in rows
         ],
-        "Sign out: flero-ledger sessions revoke EMAIL SESSION_ID · "
-        "Sign out all other sessions: flero-ledger sessions revoke-others EMAIL --keep ID",
+        hint if actions and rows else "",
+        whole=0,
     )
     if more:
         click.echo(f"More: flero-ledger sessions list {email} --cursor {more}")
@@ -1084,7 +1395,12 @@ def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
     """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown.
 
     A session its organisation's MFA requirement restricts is active, and says so
-    ("restricted": "mfa_enrolment_required"): it may only enrol a factor and sign out."""
+    ("restricted": "mfa_enrolment_required"): it may only enrol a factor and sign out.
+
+    \b
+    Example:
+        echo "$SESSION_TOKEN" | flero-ledger sessions check --token-stdin --ip 203.0.113.9
+    """
     from commands.sessions import CheckSession, check_session
 
     cmd = build(CheckSession, token=read_secret_line("token"), ip=ip, enrolling=True)
@@ -1105,7 +1421,12 @@ def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
 @actor_options
 @json_option
 def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) -> None:
-    """Sign one session out; its token never works again."""
+    """Sign one session out; its token never works again.
+
+    \b
+    Example:
+        flero-ledger sessions revoke ada@acme.test 874e202f758e632d
+    """
     from commands.sessions import RevokeSession, revoke_session
 
     cmd = build(RevokeSession, email=email, session_id=session_id, **actor)
@@ -1122,7 +1443,12 @@ def sessions_revoke(email: str, session_id: str, as_json: bool, **actor: Any) ->
 @actor_options
 @json_option
 def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -> None:
-    """The panic button: sign out every session but the one kept."""
+    """The panic button: sign out every session but the one kept.
+
+    \b
+    Example:
+        flero-ledger sessions revoke-others ada@acme.test --keep 874e202f758e632d
+    """
     from commands.sessions import RevokeOtherSessions, revoke_other_sessions
     from projections.queries import sessions_ended
 
@@ -1146,7 +1472,12 @@ def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -
 )
 @json_option
 def history(email: str, days: int, as_json: bool) -> None:
-    """Sign-in attempts of the last days, newest first."""
+    """Sign-in attempts of the last days, newest first.
+
+    \b
+    Example:
+        flero-ledger history ada@acme.test --days 30
+    """
     from commands.inputs import parse_email
     from projections.queries import account_login_history
 
@@ -1156,12 +1487,14 @@ def history(email: str, days: int, as_json: bool) -> None:
 
 
 def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
+    from projections.wording import when
+
     render_table(
         f"Login history (last {days} days) — {email}",
         ["Timestamp (UTC)", "Method", "IP address", "Outcome", "MFA factor"],
         [
             [
-                r["timestamp"],
+                when(r["timestamp"]),
                 r["method"] + (f" ({r['idp']})" if r.get("idp") else ""),
                 f"{r['ip']} ({r['location']})",
                 r["outcome"] + (f" ({r['reason']})" if r["reason"] else ""),
@@ -1176,22 +1509,33 @@ def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
 @click.argument("email")
 @json_option
 def alerts(email: str, as_json: bool) -> None:
-    """Security alerts raised for the account, newest first."""
+    """Security alerts raised for the account, newest first.
+
+    \b
+    Example:
+        flero-ledger alerts ada@acme.test
+    """
     from commands.inputs import parse_email
     from projections.queries import account_alerts
+    from projections.wording import when
 
     rows = account_alerts(runtime().store, parse_email(email))
 
     def human() -> None:
         for row in rows:
-            click.echo(f"{row['timestamp']}  [{row['category']}] {row['message']}")
+            click.echo(f"{when(row['timestamp'])} UTC  [{row['category']}] {row['message']}")
 
     emit(rows, human)
 
 
 @main.group("api-keys")
 def api_keys() -> None:
-    """API keys: create (shown once), list, revoke."""
+    """API keys: create (shown once), list, revoke.
+
+    \b
+    Example:
+        flero-ledger api-keys create ada@acme.test --name nightly-backups
+    """
 
 
 @api_keys.command("create")
@@ -1200,7 +1544,12 @@ def api_keys() -> None:
 @actor_options
 @json_option
 def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
-    """Create an API key; it is shown once and only its hash is kept."""
+    """Create an API key; it is shown once and only its hash is kept.
+
+    \b
+    Example:
+        flero-ledger api-keys create ada@acme.test --name nightly-backups
+    """
     from commands.api_keys import CreateApiKey, create_api_key
 
     issued = create_api_key(
@@ -1216,9 +1565,15 @@ def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
 @click.argument("email")
 @json_option
 def api_keys_list(email: str, as_json: bool) -> None:
-    """The account's API keys: name, created, last used, revoked."""
+    """The account's API keys: name, created, last used, revoked.
+
+    \b
+    Example:
+        flero-ledger api-keys list ada@acme.test
+    """
     from commands.inputs import parse_email
     from projections.queries import account_api_keys
+    from projections.wording import when
 
     address = parse_email(email)
     rows = account_api_keys(runtime().store, address)
@@ -1226,17 +1581,18 @@ def api_keys_list(email: str, as_json: bool) -> None:
         rows,
         lambda: render_table(
             f"API keys — {address}",
-            ["Key", "Name", "Created", "Last used", "Revoked"],
+            ["Key", "Name", "Created (UTC)", "Last used (UTC)", "Revoked"],
             [
                 [
                     r["key_id"],
                     r["name"],
-                    r["created"],
-                    r["last_used"] or "never",
+                    when(r["created"]),
+                    when(r["last_used"]) or "never",
                     "yes" if r["revoked"] else "no",
                 ]
                 for r in rows
             ],
+            whole=0,
         ),
     )
 
@@ -1247,7 +1603,12 @@ def api_keys_list(email: str, as_json: bool) -> None:
 @actor_options
 @json_option
 def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> None:
-    """Revoke an API key; it never works again."""
+    """Revoke an API key; it never works again.
+
+    \b
+    Example:
+        flero-ledger api-keys revoke ada@acme.test 3aee0861c556
+    """
     from commands.api_keys import RevokeApiKey, revoke_api_key
 
     revoke_api_key(runtime().services(), build(RevokeApiKey, email=email, key_id=key_id, **actor))
@@ -1257,15 +1618,24 @@ def api_keys_revoke(email: str, key_id: str, as_json: bool, **actor: Any) -> Non
     )
 
 
-def render_table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+def render_table(
+    title: str, columns: list[str], rows: list[list[Any]], note: str = "", whole: int | None = None
+) -> None:
+    """A table for people. The column `whole` (an id someone copies into the next command) is
+    never cut: on a narrow terminal the other columns wrap, and fold long words, first."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=escape(title), caption=note or None)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:  # stored text is shown as it is, never read as markup
-        table.add_row(*[escape(str(cell)) if cell is not None else "" for cell in row])
+    cells = [[escape(str(cell)) if cell is not None else "" for cell in row] for row in rows]
+    for index, column in enumerate(columns):
+        if index == whole:
+            longest = max((len(row[index]) for row in cells), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(longest, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:  # stored text is shown as it is, never read as markup
+        table.add_row(*row)
     console().print(table)
 
 
@@ -1285,17 +1655,29 @@ def audit(email: str, since: str | None, until: str | None, as_json: bool) -> No
         flero-ledger audit ada@acme.test --from 2026-11-14 --to 2026-11-14
     """
     from commands.inputs import parse_email
-    from ledger.clock import day_bounds
     from projections.queries import account_audit_log
 
     address = parse_email(email)
+    start, end = time_range(since, until)
+    entries = account_audit_log(runtime().store, address, start, end)
+    emit(entries, lambda: render_audit_table(address, entries))
+
+
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """--from and --to as [start, end): each a UTC day (or instant); the start first."""
+    from ledger.clock import day_bounds
+
     try:
         start = day_bounds(since)[0] if since else None
         end = day_bounds(until)[1] if until else None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--from/--to") from None
-    entries = account_audit_log(runtime().store, address, start, end)
-    emit(entries, lambda: render_audit_table(address, entries))
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--from {since} is after --to {until}; give the earlier one as --from",
+            param_hint="--from/--to",
+        )
+    return start, end
 
 
 # ---- forensics --------------------------------------------------------------------------
@@ -1322,16 +1704,20 @@ def timeline(email: str, day: str, as_json: bool) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--on") from None
     events = Forensics(runtime().store).timeline(address, start, end)
-    emit(
-        events,
-        lambda: render_table(
-            f"Timeline of {address} on {day}",
-            ["Timestamp (UTC)", "Event", "Actor", "IP", "Details"],
-            [
-                [e["timestamp"], e["event"], e["actor"], e["ip"], json.dumps(e["details"])]
-                for e in events
-            ],
-        ),
+    emit(events, lambda: render_timeline(address, start, events))
+
+
+def render_timeline(email: str, day: datetime, events: list[dict[str, Any]]) -> None:
+    from projections.wording import details_text, when
+
+    render_table(
+        f"Timeline of {email} on {day:%Y-%m-%d} (UTC)",
+        ["Time", "Event", "Actor", "IP", "Details"],
+        [
+            [when(e["timestamp"])[11:], e["event"], e["actor"], e["ip"], details_text(e["details"])]
+            for e in events
+        ],
+        "" if events else "Nothing was recorded for this account on that day.",
     )
 
 
@@ -1346,7 +1732,12 @@ def timeline(email: str, day: str, as_json: bool) -> None:
 )
 @json_option
 def state(email: str, as_of: str, as_json: bool) -> None:
-    """The account's security state at an instant, rebuilt from its events."""
+    """The account's security state at an instant, rebuilt from its events.
+
+    \b
+    Example:
+        flero-ledger state ada@acme.test --as-of 2026-11-14T09:30:00Z
+    """
     from commands.inputs import parse_email
     from ledger.clock import parse_instant
     from projections.forensics import Forensics
@@ -1359,15 +1750,15 @@ def state(email: str, as_of: str, as_json: bool) -> None:
     snapshot = Forensics(runtime().store).state(address, instant)
 
     def human() -> None:
-        click.echo(f"{address} as of {snapshot['as_of']}")
-        render_mfa_status(address, snapshot["mfa"])
-        render_sessions(address, snapshot["sessions"])
+        from projections.wording import org_policy_text, when
+
+        click.echo(f"{address} as it was at {when(snapshot['as_of'])} UTC")
+        render_mfa_status(address, snapshot["mfa"], actions=False)
+        render_sessions(address, snapshot["sessions"], actions=False)
         roles = ", ".join(f"{w['workspace']} ({w['role']})" for w in snapshot["workspaces"])
         click.echo(f"Workspaces: {roles or 'none'}")
-        click.echo(
-            f"Organisation {snapshot['org']['slug']}: requires MFA "
-            f"{snapshot['org']['requires_mfa']}, SSO {snapshot['org']['sso']}"
-        )
+        org = snapshot["org"]
+        click.echo(f"Organisation {org['slug']}: {org_policy_text(org)}")
 
     emit(snapshot, human)
 
@@ -1378,7 +1769,12 @@ def state(email: str, as_of: str, as_json: bool) -> None:
 @main.command()
 @json_option
 def checkpoint(as_json: bool) -> None:
-    """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events)."""
+    """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events).
+
+    \b
+    Example:
+        flero-ledger checkpoint --json
+    """
     from ledger.checkpoints import take_checkpoint
 
     store = runtime().store
@@ -1426,6 +1822,11 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
 
     Exit 1 names the first record that was altered, removed, inserted or reordered (with
     --store, also an event whose time index was moved or refiled).
+
+    \b
+    Examples:
+        flero-ledger verify acme.jsonl --public-key "$LEDGER_PUBLIC_KEY"
+        flero-ledger verify --store
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")
@@ -1473,7 +1874,8 @@ def verify_export_file(path: str, public_key: str | None) -> None:
     from projections.export_files import manifest_path, verify_export
 
     if not os.path.isfile(path):  # never raises, even for a name too long for the file system
-        fail(click.get_current_context(), "not_found", f"{path}: no such file", EXIT_BAD_INPUT)
+        message = f"{path}: no such file; give the path of a file `flero-ledger export` wrote"
+        fail(click.get_current_context(), "not_found", message, EXIT_BAD_INPUT)
     problem = verify_export(Path(path), public_key)
     if problem is not None:
         where = f"record {problem.record}: " if problem.record else ""
@@ -1522,12 +1924,17 @@ def export(
     out: str,
     as_json: bool,
 ) -> None:
-    """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint."""
+    """Write a signed compliance export and PATH.manifest.json, cut at a signed checkpoint.
+
+    \b
+    Example:
+        flero-ledger export --org acme --from 2026-11-01 --to 2026-11-30 --format jsonl \\
+            --out acme-november.jsonl
+    """
 
     from rich.progress import Progress
 
     from commands.inputs import parse_email
-    from ledger.clock import day_bounds
     from projections.export_files import manifest_path
     from projections.exports import Exporter, Format, Scope
 
@@ -1535,11 +1942,7 @@ def export(
         raise click.UsageError("choose exactly one of --user, --org and --all")
     check_new_file(Path(out))
     check_new_file(manifest_path(Path(out)))
-    try:
-        start = day_bounds(since)[0] if since else None
-        end = day_bounds(until)[1] if until else None
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--from/--to") from None
+    start, end = time_range(since, until)
     scope = (
         Scope("user", parse_email(email)) if email else Scope("org", slug) if slug else Scope("all")
     )
@@ -1578,7 +1981,12 @@ def export(
 @click.option("--user-agent", help="User-Agent of the client acting.")
 @json_option
 def erase(email: str, as_json: bool, **actor: Any) -> None:
-    """Crypto-shred an account's personal data everywhere in the ledger (it still verifies)."""
+    """Crypto-shred an account's personal data everywhere in the ledger (it still verifies).
+
+    \b
+    Example:
+        flero-ledger erase ada@acme.test --actor it@acme.test
+    """
     from commands.erasure import EraseAccount, erase_account
 
     erase_account(runtime().services(), build(EraseAccount, email=email, **actor))
@@ -1593,13 +2001,23 @@ def erase(email: str, as_json: bool, **actor: Any) -> None:
 
 @main.group()
 def projections() -> None:
-    """Read models: status, rebuild from zero, run continuously."""
+    """Read models: status, rebuild from zero, run continuously.
+
+    \b
+    Example:
+        flero-ledger projections status
+    """
 
 
 @projections.command("status")
 @json_option
 def projections_status(as_json: bool) -> None:
-    """How far each read model has read the ledger."""
+    """How far each read model has read the ledger.
+
+    \b
+    Example:
+        flero-ledger projections status --json
+    """
     from projections.catalogue import runner_for
 
     report = runner_for(runtime().store).status()
@@ -1615,7 +2033,12 @@ def projections_status(as_json: bool) -> None:
 @click.argument("name", required=False)
 @json_option
 def projections_rebuild(name: str | None, as_json: bool) -> None:
-    """Drop a read model (or all of them) and replay the whole ledger into it."""
+    """Drop a read model (or all of them) and replay the whole ledger into it.
+
+    \b
+    Example:
+        flero-ledger projections rebuild audit_log
+    """
     from rich.progress import Progress
 
     from projections.catalogue import runner_for
@@ -1651,7 +2074,12 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
 )
 @json_option
 def projections_run(follow: bool, interval: float, as_json: bool) -> None:
-    """Bring every read model up to date (once, or continuously with --follow)."""
+    """Bring every read model up to date (once, or continuously with --follow).
+
+    \b
+    Example:
+        flero-ledger projections run --follow
+    """
     from projections.catalogue import runner_for
     from projections.follow import follow_ledger
 
@@ -1670,9 +2098,15 @@ def projections_run(follow: bool, interval: float, as_json: bool) -> None:
 @main.command()
 @json_option
 def demo(as_json: bool) -> None:
-    """Build a realistic account history and show the account's Security page."""
+    """Build a realistic account history and show the account's Security page.
+
+    \b
+    Example:
+        FLERO_LEDGER_DB=sqlite:////tmp/demo.sqlite3 flero-ledger demo
+    """
     from commands.demo import build_demo
     from projections.compliance import compliance_report
+    from projections.wording import when
 
     services = runtime().services()
     story = build_demo(services.store)
@@ -1688,7 +2122,7 @@ def demo(as_json: bool) -> None:
     render_sessions(story.email, page["sessions"])
     render_history(story.email, page["history"], 90)
     for alert in page["alerts"]:
-        click.echo(f"Security alert {alert['timestamp']}: {alert['message']}")
+        click.echo(f"Security alert {when(alert['timestamp'])} UTC: {alert['message']}")
     render_audit_table(story.email, page["audit"])
     render_compliance(compliance_report(services.store, story.org, services.now()))
 
@@ -1740,7 +2174,12 @@ def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
 )
 @json_option
 def screenshot(out: str, as_json: bool) -> None:
-    """Render the demo account's Security tab in headless Chromium and save it as a PNG."""
+    """Render the demo account's Security tab in headless Chromium and save it as a PNG.
+
+    \b
+    Example:
+        flero-ledger screenshot --out docs/settings__security-mfa.png
+    """
 
     from web.screenshot import take_screenshot
 
@@ -1754,12 +2193,14 @@ def screenshot(out: str, as_json: bool) -> None:
 
 
 def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
+    from projections.wording import when
+
     render_table(
         f"Audit log — {email}",
         ["Timestamp (UTC)", "Action", "Actor", "IP", "Details"],
         [
             [
-                e["timestamp"],
+                when(e["timestamp"]),
                 e["action"],
                 e["actor"],
                 e["ip"],
@@ -1771,14 +2212,18 @@ def render_audit_table(email: str, entries: list[dict[str, Any]]) -> None:
 
 
 def audit_details(details: dict[str, Any]) -> str:
-    """`key_id=…, 3 sessions ended`: the sessions a change ended counted, not listed."""
-    shown = {k: v for k, v in details.items() if k not in ("sessions", "count", "sessions_ended")}
-    parts = [f"{k}={v}" for k, v in shown.items()]
-    if isinstance(details.get("sessions"), list):
-        ended = len(details["sessions"])
-        parts.append(f"{ended} session{'' if ended == 1 else 's'} ended")
-    return ", ".join(parts)
+    """`key id: …; 3 sessions ended`: the sessions a change ended counted, not listed."""
+    from projections.wording import details_text
 
+    ended = details.get("sessions")
+    if not isinstance(ended, list):
+        return details_text(details)
+    shown = {k: v for k, v in details.items() if k not in ("sessions", "count", "sessions_ended")}
+    counted = f"{len(ended)} session{'' if len(ended) == 1 else 's'} ended"
+    return "; ".join(part for part in (details_text(shown), counted) if part)
+
+
+accept_global_options(main)
 
 if __name__ == "__main__":
     sys.exit(main())

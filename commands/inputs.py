@@ -15,6 +15,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic_core import ErrorDetails
 
 from ledger import recovery_codes
 from ledger.addresses import plain_ip
@@ -165,11 +166,59 @@ class Actor(CommandInput):
 
 
 def validation_message(error: ValidationError, *, naming_the_field: bool = True) -> str:
-    """The first problem with some input, readably: `phone: '+1' is not a valid ...`."""
+    """The first problem with some input, in words: `phone: '+1' is not a valid ...` from our
+    own validators; pydantic's constraints said again (`the password must be at least 8
+    characters`, never `String should have at least 8 characters`)."""
     first = error.errors()[0]
+    fields = [str(part) for part in first["loc"] if isinstance(part, str)]
+    name = fields[-1] if fields and naming_the_field else ""
+    said = constraint_in_words(FIELD_WORDS.get(name, name.replace("_", " ")) or "value", first)
+    if said is not None:
+        return said
     where = ".".join(str(part) for part in first["loc"]) if naming_the_field else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
+
+
+FIELD_WORDS = {
+    "ip": "IP address",
+    "idp": "identity provider's name",
+    "mfa_mode": "MFA mode",
+    "pinned_keys": "JWKS file",
+    "user_agent": "User-Agent",
+}
+READABLE_PATTERNS = {r"^[!-~]+$": "may only hold printable ASCII characters, without spaces"}
+
+
+def constraint_in_words(field: str, problem: ErrorDetails) -> str | None:
+    """A broken constraint as a sentence naming the field; None for our validators' own
+    messages (already sentences) and anything unforeseen."""
+    kind, limits = problem["type"], problem.get("ctx") or {}
+    the = f"the {field}"
+    if kind == "string_too_short":
+        least = limits.get("min_length", 1)
+        return (
+            f"{the} must not be empty"
+            if least <= 1
+            else f"{the} must be at least {least} characters"
+        )
+    if kind == "string_too_long":
+        return f"{the} must be at most {limits.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        pattern = str(limits.get("pattern"))
+        return f"{the} {READABLE_PATTERNS.get(pattern, 'is not in the form expected')}"
+    if kind == "missing":
+        return f"{the} is required"
+    if kind == "extra_forbidden":
+        return f"{the} is not accepted here"
+    if kind == "literal_error":
+        return f"{the} must be {limits.get('expected')}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = limits.get("ge", limits.get("le"))
+        return f"{the} must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}"
+    if kind in ("int_parsing", "int_type"):
+        return f"{the} must be a whole number"
+    return None
 
 
 def parse_email(value: str) -> str:

@@ -247,7 +247,10 @@ CASES = [
         ]
     ],
     pytest.param(
-        case(*OKTA, *PROVIDER[:2], "--client-id", "flero ledger", "--mfa", "idp", says="client_id"),
+        case(
+            *(*OKTA, *PROVIDER[:2], "--client-id", "flero ledger", "--mfa", "idp"),
+            says="the client id may only hold printable ASCII characters, without spaces",
+        ),
         id="sso-client-id-with-a-space",
     ),
     pytest.param(
@@ -337,7 +340,7 @@ CASES = [
             ADA,
             "--password-stdin",
             stdin="short\n",
-            says="at least 8 characters",
+            says="the password must be at least 8 characters",
         ),
         id="set-password-too-short",
     ),
