@@ -95,6 +95,13 @@ def services(store: LedgerStore) -> Services:
 # ---- the command line, as a user runs it --------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text output as piped, whatever width the test runner's environment claims (pytest-xdist's
+    workers inherit a COLUMNS); a test wanting a narrow terminal sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 class Ledger:
     """Runs `flero-ledger` in-process, at a chosen instant, and reads its JSON."""
 

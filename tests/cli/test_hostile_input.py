@@ -1137,7 +1137,10 @@ def commands_with_input(group: click.Group, prefix: str = "") -> Iterator[str]:
         path = f"{prefix}{name}"
         if isinstance(command, click.Group):
             yield from commands_with_input(command, path + " ")
-        elif any(param.name not in ("as_json", "help") for param in command.params):
+        elif any(
+            param.name not in ("as_json", "help") and not getattr(param, "hidden", False)
+            for param in command.params
+        ):  # hidden: the global --db and --now, also taken after the command (own test)
             yield path
 
 
