@@ -41,8 +41,11 @@ class Runtime:
         self._services: Services | None = None
 
     def location(self) -> Any:
-        from ledger.store_location import StoreLocation
+        from ledger.store_location import DB_ENV, StoreLocation, default_sqlite_path
 
+        if self.db is None and os.environ.get(DB_ENV) == "":  # click takes it for unset
+            message = "set but empty: give a store address, or unset it for the default store"
+            raise click.BadParameter(f"{message} ({default_sqlite_path()})", param_hint=DB_ENV)
         try:
             return StoreLocation.parse(self.db)
         except ValueError as error:
@@ -213,8 +216,8 @@ def console() -> Any:
     "--db",
     envvar="FLERO_LEDGER_DB",
     metavar="URL",
-    help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: an SQLite file in your "
-    "data directory; `info` prints where).",
+    help="sqlite:////ABSOLUTE/PATH (sqlite:///./RELATIVE) or postgresql://USER@HOST:PORT/DB "
+    "(default: an SQLite file in your data directory; `info` prints where).",
 )
 @click.option(
     "--now",
@@ -236,6 +239,7 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
     """
     state = ctx.ensure_object(Runtime)
     state.db, state.now = db, now
+    state.location()  # an empty or ambiguous --db is bad input, whatever the command
     ctx.call_on_close(state.close)
 
 

@@ -1104,7 +1104,7 @@ def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     location = StoreLocation.parse(url)
     if location.sqlite_path is not None:
         monkeypatch.chdir(location.sqlite_path.parent)
-        return f"sqlite:///{location.sqlite_path.name}"
+        return f"sqlite:///./{location.sqlite_path.name}"
     host = location.pg_host
     host = f"{host}/" if host.startswith("/") else {"localhost": "127.0.0.1"}.get(host, "localhost")
     return (
