@@ -29,6 +29,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
+READS_ONLY = "flero_reads_only"
+
+
+def reads_only(command: F) -> F:
+    """Mark a command that only reads the ledger (put it just above the function). It never
+    creates a store: where there is none it is refused with `store_not_found`, naming the path,
+    so a mistyped address is never answered as an empty ledger. Every other command creates
+    an SQLite store on first use."""
+    setattr(command, READS_ONLY, True)
+    return command
 
 
 class Runtime:
@@ -51,6 +61,13 @@ class Runtime:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--db") from None
 
+    @staticmethod
+    def command_reads_only() -> bool:
+        """Whether the command running was marked `@reads_only`."""
+        ctx = click.get_current_context(silent=True)
+        command = ctx.command.callback if ctx is not None else None
+        return bool(getattr(command, READS_ONLY, False))
+
     def clock(self) -> Any:
         from ledger.clock import FixedClock, SystemClock, parse_instant
 
@@ -67,7 +84,8 @@ class Runtime:
             from ledger.store import LedgerStore
 
             clock = self.clock()
-            self._services = Services(store=LedgerStore(self.location()), clock=clock)
+            store = LedgerStore(self.location(), create=not self.command_reads_only())
+            self._services = Services(store=store, clock=clock)
         return self._services
 
     @property
@@ -217,7 +235,8 @@ def console() -> Any:
     envvar="FLERO_LEDGER_DB",
     metavar="URL",
     help="sqlite:////ABSOLUTE/PATH (sqlite:///./RELATIVE) or postgresql://USER@HOST:PORT/DB "
-    "(default: an SQLite file in your data directory; `info` prints where).",
+    "(default: an SQLite file in your data directory; `info` prints where). Commands that only "
+    "read never create a store; `init` does.",
 )
 @click.option(
     "--now",
@@ -262,6 +281,7 @@ def init(as_json: bool) -> None:
 
 @main.command()
 @json_option
+@reads_only
 def info(as_json: bool) -> None:
     """Where the ledger is, how many events it holds, and how far each read model has read."""
     from projections.catalogue import runner_for
@@ -382,6 +402,7 @@ def org_require_mfa(
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (with --format).")
 @json_option
+@reads_only
 def org_compliance(
     slug: str, as_of: str | None, fmt: str | None, out: str | None, as_json: bool
 ) -> None:
@@ -693,6 +714,7 @@ def mfa() -> None:
 @mfa.command("status")
 @click.argument("email")
 @json_option
+@reads_only
 def mfa_status(email: str, as_json: bool) -> None:
     """Show the account's MFA state, as the Security tab does."""
     from commands.inputs import parse_email
@@ -917,6 +939,7 @@ def sms() -> None:
 @sms.command("outbox")
 @click.option("--to", "recipient", metavar="E164", help="Only messages to this number.")
 @json_option
+@reads_only
 def sms_outbox(recipient: str | None, as_json: bool) -> None:
     """Texts handed to the `outbox` gateway, newest first."""
     from commands.inputs import parse_phone
@@ -1042,6 +1065,7 @@ class SessionCursor(click.ParamType[str]):
     help="Show the sessions after this one: the `cursor` of the last row shown.",
 )
 @json_option
+@reads_only
 def sessions_list(email: str, limit: int, cursor: str | None, as_json: bool) -> None:
     """Every active session, most recent activity first, a page at a time.
 
@@ -1084,6 +1108,7 @@ def render_sessions(email: str, rows: list[dict[str, Any]], more: str | None = N
 @click.option("--token-stdin", is_flag=True, required=True, help="Read the token from stdin.")
 @click.option("--ip", help="IP address the request comes from (recorded with the activity).")
 @json_option
+@reads_only
 def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
     """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown.
 
@@ -1149,6 +1174,7 @@ def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -
     help="How many days back (at most 90).",
 )
 @json_option
+@reads_only
 def history(email: str, days: int, as_json: bool) -> None:
     """Sign-in attempts of the last days, newest first."""
     from commands.inputs import parse_email
@@ -1179,6 +1205,7 @@ def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
 @main.command()
 @click.argument("email")
 @json_option
+@reads_only
 def alerts(email: str, as_json: bool) -> None:
     """Security alerts raised for the account, newest first."""
     from commands.inputs import parse_email
@@ -1219,6 +1246,7 @@ def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
 @api_keys.command("list")
 @click.argument("email")
 @json_option
+@reads_only
 def api_keys_list(email: str, as_json: bool) -> None:
     """The account's API keys: name, created, last used, revoked."""
     from commands.inputs import parse_email
@@ -1281,6 +1309,7 @@ def render_table(title: str, columns: list[str], rows: list[list[Any]], note: st
 @click.option("--from", "since", metavar="DATE", help="First UTC day (or instant) to include.")
 @click.option("--to", "until", metavar="DATE", help="Last UTC day (or instant) to include.")
 @json_option
+@reads_only
 def audit(email: str, since: str | None, until: str | None, as_json: bool) -> None:
     """The account's audit log of security-relevant changes, newest first.
 
@@ -1309,6 +1338,7 @@ def audit(email: str, since: str | None, until: str | None, as_json: bool) -> No
 @click.argument("email")
 @click.option("--on", "day", required=True, metavar="DATE", help="The UTC day, e.g. 2026-11-14.")
 @json_option
+@reads_only
 def timeline(email: str, day: str, as_json: bool) -> None:
     """Every event recorded for the account on one UTC day, oldest first.
 
@@ -1349,6 +1379,7 @@ def timeline(email: str, day: str, as_json: bool) -> None:
     help="The UTC instant (ISO 8601) to rebuild the account at.",
 )
 @json_option
+@reads_only
 def state(email: str, as_of: str, as_json: bool) -> None:
     """The account's security state at an instant, rebuilt from its events."""
     from commands.inputs import parse_email
@@ -1381,6 +1412,7 @@ def state(email: str, as_of: str, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@reads_only
 def checkpoint(as_json: bool) -> None:
     """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events)."""
     from ledger.checkpoints import take_checkpoint
@@ -1425,6 +1457,7 @@ class PublicKey(click.ParamType[str]):
     help="The ledger's public key (from `info`) to check the export against.",
 )
 @json_option
+@reads_only
 def verify(path: str | None, whole_store: bool, public_key: str | None, as_json: bool) -> None:
     """Check that an export (or, with --store, the ledger) is intact.
 
@@ -1432,7 +1465,7 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")
-    from ledger.errors import Tampered
+    from ledger.errors import EmptyLedger, Tampered
 
     if path is not None:
         verify_export_file(path, public_key)
@@ -1447,6 +1480,8 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
         report = verify_store(store, functools.partial(progress.advance, task))
     if report.finding is not None:
         raise Tampered(report.finding.describe())
+    if report.events == 0:
+        raise EmptyLedger(store.location.where)
     emit(
         {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
         lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),
@@ -1515,6 +1550,7 @@ def verify_export_file(path: str, public_key: str | None) -> None:
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @json_option
+@reads_only
 def export(
     email: str | None,
     slug: str | None,
@@ -1601,6 +1637,7 @@ def projections() -> None:
 
 @projections.command("status")
 @json_option
+@reads_only
 def projections_status(as_json: bool) -> None:
     """How far each read model has read the ledger."""
     from projections.catalogue import runner_for
@@ -1617,6 +1654,7 @@ def projections_status(as_json: bool) -> None:
 @projections.command("rebuild")
 @click.argument("name", required=False)
 @json_option
+@reads_only
 def projections_rebuild(name: str | None, as_json: bool) -> None:
     """Drop a read model (or all of them) and replay the whole ledger into it."""
     from rich.progress import Progress
@@ -1653,6 +1691,7 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
     help="With --follow on SQLite: seconds between polls.",
 )
 @json_option
+@reads_only
 def projections_run(follow: bool, interval: float, as_json: bool) -> None:
     """Bring every read model up to date (once, or continuously with --follow)."""
     from projections.catalogue import runner_for
@@ -1709,6 +1748,7 @@ def demo(as_json: bool) -> None:
     help="Proxies (IPs or networks, comma-separated) whose X-Forwarded-For names the client. "
     "Default: nobody's; the connecting address is the client.",
 )
+@reads_only
 def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
     """Serve the Security tab (/security) and its JSON API (/api, described at /docs).
 

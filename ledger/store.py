@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sqlite3
 from pathlib import Path
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from ledger.errors import (
     AccountAlreadyExists,
     AccountNotFound,
     OrganisationNotFound,
+    StoreNotFound,
     StoreNotInitialised,
 )
 from ledger.keyring import KeyRing, derive_key, load_master_key
@@ -79,6 +81,44 @@ def create_schema(database: Database) -> None:
         database.create_sqlite_tables()
 
 
+CHECK_THE_ADDRESS = "nothing was created. Check --db (or FLERO_LEDGER_DB) for a typo, or"
+CREATE_IT = "create the ledger with `flero-ledger init` or any command that records something"
+
+
+def store_not_found(where: str, problem: str, remedy: str = CREATE_IT) -> StoreNotFound:
+    return StoreNotFound(where, f"{problem}: {CHECK_THE_ADDRESS} {remedy}")
+
+
+def require_sqlite_ledger(location: StoreLocation) -> None:
+    """Refuse (StoreNotFound), creating nothing, unless the file holds a ledger."""
+    path, where = location.sqlite_path, location.where
+    assert path is not None
+    if not path.is_file():
+        raise store_not_found(where, f"no ledger at {where}")
+    # mode=rw: open what is there, never create a file (it may have gone meanwhile).
+    probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master")}
+    finally:
+        probe.close()
+    if not tables & {"ledger_chain", "stored_events"}:
+        raise store_not_found(where, f"{where} is no ledger (it holds no ledger tables)")
+
+
+def missing_postgres_tables(database: Database) -> list[str]:
+    """The ledger tables the database lacks; a database that does not exist is StoreNotFound."""
+    import psycopg
+
+    try:
+        return database.missing_tables(REQUIRED_TABLES)
+    except psycopg.OperationalError as error:
+        name, where = database.location.pg_dbname, database.location.where
+        if f'database "{name}" does not exist' not in str(error):
+            raise
+    remedy = f"create it (createdb {name}) and run `flero-ledger init`"
+    raise store_not_found(where, f"the database {where} does not exist", remedy)
+
+
 def checkpoint_anchor_file_for(location: StoreLocation, store_id: UUID) -> Path:
     """Beside the signing key, wherever it comes from (keep both away from the database), or
     in FLERO_LEDGER_ANCHOR_DIR; named by the store's identity, whatever its address."""
@@ -94,21 +134,24 @@ def address_anchor_file_for(location: StoreLocation) -> Path:
 
 
 class LedgerStore:
-    """Everything a command or projection needs to reach the ledger."""
+    """Everything a command or projection needs to reach the ledger.
 
-    def __init__(self, location: StoreLocation) -> None:
+    `create`: an SQLite store that is not there yet is created. A command that only reads
+    passes False: then a store that does not exist is refused (StoreNotFound) and nothing is
+    created, so that a mistyped address never reads as an empty ledger. A PostgreSQL store is
+    only ever created by `flero-ledger init` (schema.sql).
+    """
+
+    def __init__(self, location: StoreLocation, *, create: bool = True) -> None:
         self.location = location
+        if location.kind == "sqlite" and not create:
+            require_sqlite_ledger(location)
         self.database = Database(location)
-        if location.kind == "sqlite":
-            create_schema(self.database)  # the embedded store creates itself on first use
-        else:
-            missing = self.database.missing_tables(REQUIRED_TABLES)
-            if missing:
-                self.database.close()
-                raise StoreNotInitialised(
-                    f"the database has no ledger schema (missing {', '.join(missing)}); "
-                    "run `flero-ledger init` first"
-                )
+        try:
+            self._open_schema(create)
+        except BaseException:
+            self.database.close()
+            raise
         master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
         self.keyring = KeyRing(self.database, master_key)
         self.keyring.check_master_key()
@@ -118,6 +161,21 @@ class LedgerStore:
         self.store_id, given_now = identify(self.database)
         if given_now:
             self._upgrade()
+
+    def _open_schema(self, create: bool) -> None:
+        if self.location.kind == "sqlite":
+            create_schema(self.database)  # the embedded store creates itself on first use
+            return
+        missing = missing_postgres_tables(self.database)
+        if EVENT_TABLE in missing and not create:
+            where = self.location.where
+            problem = f"the database {where} holds no ledger (no {EVENT_TABLE} table)"
+            raise store_not_found(where, problem, "create the ledger with `flero-ledger init`")
+        if missing:
+            raise StoreNotInitialised(
+                f"the database has no ledger schema (missing {', '.join(missing)}); "
+                "run `flero-ledger init` first"
+            )
 
     @functools.cached_property
     def signing_key(self) -> Ed25519PrivateKey:
