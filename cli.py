@@ -268,36 +268,65 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
 @main.command()
 @json_option
 def init(as_json: bool) -> None:
-    """Create the ledger's schema (idempotent). SQLite stores also create it on first use."""
+    """Create the ledger (idempotent): its schema and its keys, and say where they are.
+
+    Any command that records something also creates an SQLite store on first use; commands
+    that only read never do. A PostgreSQL database gets the schema only from `init`.
+
+    \b
+    Example:
+        flero-ledger --db sqlite:////var/lib/flero/ledger.sqlite3 init
+    """
     from ledger.store import initialise_schema
 
-    location = runtime().location()
-    initialise_schema(location)
-    emit(
-        {"ok": True, "store": location.kind, "location": location.description},
-        lambda: click.echo(f"Ledger schema ready in {location.description}"),
-    )
+    initialise_schema(runtime().location())
+    store = runtime().store
+    store.signing_key  # noqa: B018 (created now, so that `init` can say where it is)
+    data = {"ok": True, **store.summary()}
+
+    def human() -> None:
+        click.echo("Ledger ready.")
+        show_store_summary(data)
+        click.echo("Keep both keys, backed up, away from the database: without the master key")
+        click.echo("nothing sealed in the ledger can be read again.")
+
+    emit(data, human)
+
+
+def show_store_summary(data: dict[str, Any]) -> None:
+    from ledger.keyring import MASTER_KEY_ENV
+    from ledger.signing import SIGNING_KEY_ENV
+
+    keys = data["keys"]
+    click.echo(f"Store:       {data['store']} ({data['location']})")
+    click.echo(f"Events:      {data['events']}")
+    click.echo(f"Master key:  {keys['master_key_file'] or 'from ' + MASTER_KEY_ENV}")
+    click.echo(f"Signing key: {keys['signing_key_file'] or 'from ' + SIGNING_KEY_ENV}")
+    click.echo(f"Anchor:      {keys['anchor_file']}")
 
 
 @main.command()
 @json_option
 @reads_only
 def info(as_json: bool) -> None:
-    """Where the ledger is, how many events it holds, and how far each read model has read."""
+    """Where the ledger and its keys are, how many events it holds, and how far each read
+    model has read. Never creates a store.
+
+    \b
+    Example:
+        flero-ledger info --json
+    """
     from projections.catalogue import runner_for
 
     store = runtime().store
     data: dict[str, Any] = {
-        "store": store.location.kind,
-        "location": store.location.description,
-        "events": store.event_count(),
+        **store.summary(),
         "projections": runner_for(store).status(),
         "signing_public_key": store.signing_public_key,
     }
 
     def human() -> None:
-        click.echo(f"Store:       {data['store']} ({data['location']})")
-        click.echo(f"Events:      {data['events']}")
+        show_store_summary(data)
         click.echo(f"Public key:  {data['signing_public_key']} (Ed25519; verifies exports)")
         for name, state in data["projections"].items():
             click.echo(f"Projection:  {name} at {state['position']} ({state['behind']} behind)")

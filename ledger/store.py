@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -14,7 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import identity
 from ledger.account import Account
 from ledger.application import SecurityLedger
-from ledger.checkpoints import AnchorUnreadable, CheckpointAnchor, latest_checkpoint
+from ledger.checkpoints import (
+    AnchorUnreadable,
+    Checkpoint,
+    CheckpointAnchor,
+    checkpoint_message,
+    latest_checkpoint,
+)
 from ledger.database import Database
 from ledger.errors import (
     AccountAlreadyExists,
@@ -25,15 +31,24 @@ from ledger.errors import (
 )
 from ledger.keyring import KeyRing, derive_key, load_master_key
 from ledger.organisation import Organisation
-from ledger.signing import load_signing_key, public_key_text
+from ledger.signing import (
+    SigningKeyError,
+    load_signing_key,
+    public_key_text,
+    verify_signature,
+)
 from ledger.snapshot_audit import drop_unauthenticated_snapshots
 from ledger.store_identity import identify
-from ledger.store_location import StoreLocation, default_sqlite_path
+from ledger.store_keys import (
+    adopt,
+    former_signing_key_file,
+    key_places,
+    key_source,
+    move_shared_anchor,
+)
+from ledger.store_location import StoreLocation
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
-KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
-SIGNING_KEY_FILE_ENV = "FLERO_LEDGER_SIGNING_KEY_FILE"
-ANCHOR_DIR_ENV = "FLERO_LEDGER_ANCHOR_DIR"
 EVENT_TABLE = "ledger_events"
 REQUIRED_TABLES = (
     EVENT_TABLE,
@@ -43,23 +58,6 @@ REQUIRED_TABLES = (
     "ledger_data_keys",
     "projection_tracking",
 )
-
-
-def key_file_for(location: StoreLocation) -> Path:
-    if os.environ.get(KEY_FILE_ENV):
-        return Path(os.environ[KEY_FILE_ENV])
-    if location.sqlite_path is not None:
-        return location.sqlite_path.with_name(location.sqlite_path.name + ".master-key")
-    return default_sqlite_path().with_name("master.key")
-
-
-def signing_key_file_for(location: StoreLocation) -> Path:
-    """A file of its own: the signing key is never the master (encryption) key."""
-    if os.environ.get(SIGNING_KEY_FILE_ENV):
-        return Path(os.environ[SIGNING_KEY_FILE_ENV])
-    if location.sqlite_path is not None:
-        return location.sqlite_path.with_name(location.sqlite_path.name + ".signing-key")
-    return default_sqlite_path().with_name("signing.key")
 
 
 def initialise_schema(location: StoreLocation) -> None:
@@ -119,16 +117,16 @@ def missing_postgres_tables(database: Database) -> list[str]:
     raise store_not_found(where, f"the database {where} does not exist", remedy)
 
 
-def checkpoint_anchor_file_for(location: StoreLocation, store_id: UUID) -> Path:
-    """Beside the signing key, wherever it comes from (keep both away from the database), or
-    in FLERO_LEDGER_ANCHOR_DIR; named by the store's identity, whatever its address."""
-    folder = os.environ.get(ANCHOR_DIR_ENV) or signing_key_file_for(location).parent
-    return Path(folder) / f"flero-ledger-anchor-{store_id}.json"
+def signed_by(key: Ed25519PrivateKey, checkpoint: Checkpoint | None) -> bool:
+    if checkpoint is None:
+        return False
+    message = checkpoint_message(checkpoint.notification_id, checkpoint.log_hash)
+    return verify_signature(public_key_text(key), checkpoint.signature, message)
 
 
 def address_anchor_file_for(location: StoreLocation) -> Path:
     """Where the anchor was kept before stores had identities: named after the address."""
-    key_file = signing_key_file_for(location)
+    key_file = former_signing_key_file(location)
     store = hashlib.sha256(location.description.encode()).hexdigest()[:12]
     return key_file.with_name(f"{key_file.name}.anchor-{store}.json")
 
@@ -149,16 +147,16 @@ class LedgerStore:
         self.database = Database(location)
         try:
             self._open_schema(create)
+            self.store_id, given_now = identify(self.database)
+            self.key_places = key_places(location, self.store_id)
+            move_shared_anchor(self.key_places)
+            master_key = self._master_key()
         except BaseException:
             self.database.close()
             raise
-        master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
-        self.keyring = KeyRing(self.database, master_key)
-        self.keyring.check_master_key()
         self.app = SecurityLedger(
             env=location.eventsourcing_env(), snapshot_key=derive_key(master_key, "snapshots")
         )
-        self.store_id, given_now = identify(self.database)
         if given_now:
             self._upgrade()
 
@@ -177,11 +175,36 @@ class LedgerStore:
                 "run `flero-ledger init` first"
             )
 
+    def _master_key(self) -> bytes:
+        """The master key, checked against the data keys it wraps. A store holding data is
+        never given a new one; one holding data with no key of its own takes the shared key of
+        before, once that key is seen to open its data keys."""
+        places = self.key_places
+        in_use = self._holds("ledger_data_keys") or self._holds("ledger_chain")
+        source = key_source(places.master_key, places.shared_master_key, in_use=in_use)
+        master_key = load_master_key(source, in_use=in_use, formerly=places.shared_master_key)
+        self.keyring = KeyRing(self.database, master_key)
+        self.keyring.check_master_key()
+        if source != places.master_key:
+            adopt(source, places.master_key)
+        return master_key
+
     @functools.cached_property
     def signing_key(self) -> Ed25519PrivateKey:
-        return load_signing_key(
-            signing_key_file_for(self.location), in_use=self._holds("ledger_checkpoints")
-        )
+        """Created on first use; never once checkpoints exist. The shared key of before is
+        taken only once seen to have signed this store's newest checkpoint."""
+        places = self.key_places
+        in_use = self._holds("ledger_checkpoints")
+        source = key_source(places.signing_key, places.shared_signing_key, in_use=in_use)
+        key = load_signing_key(source, in_use=in_use, formerly=places.shared_signing_key)
+        if source != places.signing_key:
+            if not signed_by(key, latest_checkpoint(self.database)):
+                raise SigningKeyError(
+                    f"{places.signing_key} is missing, and the shared {source} did not sign this "
+                    "store's checkpoints; restore the store's own signing key"
+                )
+            adopt(source, places.signing_key)
+        return key
 
     def _holds(self, table: str) -> bool:
         with self.database.transaction() as tx:
@@ -204,9 +227,19 @@ class LedgerStore:
             self.checkpoint_anchor.write(kept)
         drop_unauthenticated_snapshots(self.app, self.database, self.snapshot_table)
 
+    def summary(self) -> dict[str, Any]:
+        """Where the store and its keys are, and how many events it holds."""
+        return {
+            "store": self.location.kind,
+            "location": self.location.where,
+            "store_id": str(self.store_id),
+            "events": self.event_count(),
+            "keys": self.key_places.shown(),
+        }
+
     @functools.cached_property
     def checkpoint_anchor(self) -> CheckpointAnchor:
-        return CheckpointAnchor(checkpoint_anchor_file_for(self.location, self.store_id))
+        return CheckpointAnchor(self.key_places.anchor)
 
     @property
     def signing_public_key(self) -> str:

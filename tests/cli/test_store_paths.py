@@ -3,14 +3,20 @@
 A command that only reads refuses an address where there is no ledger (`store_not_found`,
 naming the path it resolved), and creates nothing there: no file, no directory, no key, no
 table. An empty or ambiguous address is bad input. `verify --store` never calls an empty ledger
-intact.
+intact. `init` and `info` say where the keys are, and every PostgreSQL store keeps its keys in
+a directory of its own, named by its identity.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +236,18 @@ def test_three_slashes_before_a_path_that_looks_absolute_is_bad_input(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_relative_path_that_says_so_is_taken_and_shown_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+
+    created = json.loads(run("sqlite:///./ledger.sqlite3", "init", "--json").stdout)
+
+    assert created["location"] == str(tmp_path / "ledger.sqlite3")
+    assert (tmp_path / "ledger.sqlite3").is_file()
+
+
 # ---- verifying an empty ledger -----------------------------------------------------------------
 
 
@@ -246,3 +264,167 @@ def test_verify_store_on_an_empty_ledger_says_so_and_never_calls_it_intact(
     assert "holds no events" in human.stderr and "Intact" not in human.stdout
     ledger.ok("org", "create", "acme")
     assert ledger.ok("verify", "--store") == {"ok": True, "events": 1, "checkpoints": 0}
+
+
+# ---- init, info and the keys ---------------------------------------------------------------------
+
+
+def test_init_creates_the_store_and_its_keys_and_says_where(
+    nowhere: str, tmp_path: Path, backend: str
+) -> None:
+    created = json.loads(run(nowhere, "init", "--json").stdout)
+
+    keys = created["keys"]
+    assert created["ok"] is True
+    assert (created["store"], created["location"], created["events"]) == (
+        backend,
+        StoreLocation.parse(nowhere).where,
+        0,
+    )
+    for name in ("master_key_file", "signing_key_file"):
+        assert stat.S_IMODE(Path(keys[name]).stat().st_mode) == 0o600, name
+    if backend == "postgresql":
+        own = tmp_path / "data" / "flero-ledger" / "stores" / created["store_id"]
+        assert (keys["master_key_file"], keys["signing_key_file"]) == (
+            str(own / "master.key"),
+            str(own / "signing.key"),
+        )
+    else:
+        assert keys["master_key_file"] == f"{created['location']}.master-key"
+    assert keys["anchor_file"].endswith(f"flero-ledger-anchor-{created['store_id']}.json")
+    # Idempotent, and `info` says the same.
+    assert json.loads(run(nowhere, "init", "--json").stdout) == created
+    info = json.loads(run(nowhere, "info", "--json").stdout)
+    assert (info["store_id"], info["keys"]) == (created["store_id"], keys)
+    told = run(nowhere, "info").stdout
+    for path in keys.values():
+        assert path in told
+    assert "Ledger ready." in run(nowhere, "init").stdout
+
+
+def test_info_names_keys_kept_in_the_environment_as_such(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger.ok("init")
+    monkeypatch.setenv("FLERO_LEDGER_SIGNING_KEY", base64.b64encode(bytes(32)).decode())
+
+    keys = ledger.ok("info")["keys"]
+
+    assert keys["signing_key_file"] is None and keys["master_key_file"] is not None
+    assert "Signing key: from FLERO_LEDGER_SIGNING_KEY" in ledger.run("info").stdout
+
+
+# ---- PostgreSQL stores: keys of their own, and the shared files of before ------------------------
+
+
+def pg_ledger(pg_server: PgServer) -> Ledger:
+    ledger = Ledger(pg_server.url(fresh_pg_database(pg_server)))
+    ledger.ok("init")
+    return ledger
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("FLERO_LEDGER_DB", "FLERO_LEDGER_MASTER_KEY", "FLERO_LEDGER_NOW"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "data" / "flero-ledger"
+
+
+def test_each_postgresql_store_keeps_its_keys_in_a_directory_named_by_its_identity(
+    pg_server: PgServer, data_dir: Path
+) -> None:
+    first, second = pg_ledger(pg_server), pg_ledger(pg_server)
+
+    one, other = first.ok("info"), second.ok("info")
+
+    assert one["store_id"] != other["store_id"]
+    for info in (one, other):
+        assert (
+            Path(info["keys"]["master_key_file"]).parent == data_dir / "stores" / info["store_id"]
+        )
+    assert one["signing_public_key"] != other["signing_public_key"]
+    masters = {Path(i["keys"]["master_key_file"]).read_bytes() for i in (one, other)}
+    assert len(masters) == 2
+    assert not (data_dir / "master.key").exists() and not (data_dir / "signing.key").exists()
+
+
+def put_back_in_the_shared_place(info: dict[str, Any], data_dir: Path) -> dict[str, Path]:
+    """The layout of before: the keys in one pair of files for every database, the anchor
+    beside them."""
+    keys = info["keys"]
+    shared = {
+        "master_key_file": data_dir / "master.key",
+        "signing_key_file": data_dir / "signing.key",
+        "anchor_file": data_dir / Path(keys["anchor_file"]).name,
+    }
+    for name, place in shared.items():
+        os.rename(keys[name], place)
+    os.rmdir(Path(keys["master_key_file"]).parent)
+    return shared
+
+
+def test_a_postgresql_store_keyed_in_the_shared_files_of_before_takes_its_keys_and_works_on(
+    pg_server: PgServer, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = pg_ledger(pg_server)
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", ADA, "--org", "acme")
+    ledger.later(minutes=1).ok("checkpoint")
+    info = ledger.ok("info")
+    shared = put_back_in_the_shared_place(info, data_dir)
+    kept = {name: place.read_bytes() for name, place in shared.items()}
+
+    with caplog.at_level(logging.WARNING, logger="ledger.store_keys"):
+        assert ledger.ok("mfa", "status", ADA)["totp"]["enabled"] is False
+        assert ledger.ok("verify", "--store")["ok"] is True
+
+    for name in shared:
+        assert Path(info["keys"][name]).read_bytes() == kept[name], name
+    # The keys stay where they were, for other databases; the anchor was this store's alone.
+    assert shared["master_key_file"].exists() and shared["signing_key_file"].exists()
+    assert not shared["anchor_file"].exists()
+    told = caplog.text
+    assert f"copied to the store's own {info['keys']['master_key_file']}" in told
+    assert f"copied to the store's own {info['keys']['signing_key_file']}" in told
+    assert ledger.ok("info")["signing_public_key"] == info["signing_public_key"]
+    # A new store is never given the shared key: it gets keys of its own.
+    newcomer = pg_ledger(pg_server).ok("info")
+    assert Path(newcomer["keys"]["master_key_file"]).read_bytes() != kept["master_key_file"]
+    assert newcomer["signing_public_key"] != info["signing_public_key"]
+
+
+def test_a_store_holding_data_with_no_key_of_its_own_is_refused_never_given_a_new_one(
+    pg_server: PgServer, data_dir: Path
+) -> None:
+    ledger = pg_ledger(pg_server)
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", ADA, "--org", "acme")
+    ledger.later(minutes=1).ok("checkpoint")
+    keys = ledger.ok("info")["keys"]
+    master, signing = Path(keys["master_key_file"]), Path(keys["signing_key_file"])
+    lost = master.read_bytes()
+    master.unlink()
+
+    refused = ledger.refused("mfa", "status", ADA, code="key_unavailable")
+
+    message = refused["error"]["message"]
+    assert message.startswith(f"{master} is missing (and so is {data_dir / 'master.key'}")
+    assert "already holds data keys" in message
+    assert not master.exists()
+    # Another key in the shared place is not this store's: refused, and not copied.
+    (data_dir / "master.key").write_text(base64.b64encode(os.urandom(32)).decode())
+    (data_dir / "master.key").chmod(0o600)
+    wrong = ledger.refused("mfa", "status", ADA, code="key_unavailable")
+    assert "does not open this store's data keys" in wrong["error"]["message"]
+    assert not master.exists()
+    # Its signing key, likewise: a shared key that did not sign its checkpoints is refused.
+    master.write_bytes(lost)
+    master.chmod(0o600)
+    signing.rename(data_dir / "signed-nothing.key")
+    shutil.copy(data_dir / "master.key", data_dir / "signing.key")
+    not_its_own = ledger.refused("verify", "--store", code="key_unavailable")
+    assert "did not sign this store's checkpoints" in not_its_own["error"]["message"]
+    assert not signing.exists()
+    (data_dir / "signed-nothing.key").rename(signing)
+    assert ledger.ok("verify", "--store")["ok"] is True
