@@ -41,6 +41,7 @@ from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 
+from cli import main
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
 from commands.workspaces import GrantWorkspace, grant_workspace
@@ -1747,3 +1748,49 @@ def test_a_leaked_api_key_cannot_enrol_its_holders_second_factor(ledger: Ledger,
     assert not status["totp"]["enabled"] and not status["sms"]["enabled"]
     refused = [e for e in ledger.ok("audit", ada) if e["action"] == "reauthentication_required"]
     assert len(refused) == 2
+
+
+def test_an_auditor_pointed_at_a_mistyped_path_is_never_told_an_empty_ledger_is_intact(
+    ledger: Ledger,
+    ada: str,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Issue 15's attack: `verify --store` at a mistyped address created a new, empty ledger
+    there, with a new master key, and answered `{"ok": true, "events": 0}`, exit 0."""
+    from tests.conftest import fresh_pg_database
+
+    assert ledger.ok("verify", "--store")["events"] > 0  # the real ledger, with ada's history
+    monkeypatch.chdir(tmp_path)
+    real = StoreLocation.parse(ledger.url)
+    if real.sqlite_path is not None:
+        path = real.sqlite_path
+        not_there = [f"sqlite:///{path.parent / 'typo' / path.name}", f"sqlite:///{path}x"]
+        bad_input = ["", f"sqlite://{path}"]  # `sqlite:///` then the path without its slash
+    else:
+        server = request.getfixturevalue("pg_server")
+        not_there = [ledger.url.replace(real.pg_dbname, real.pg_dbname + "x")]
+        not_there.append(server.url(fresh_pg_database(server)))  # a database, no ledger
+        bad_input = [""]
+    before = sorted(tmp_path.rglob("*"))
+
+    for url in not_there + bad_input:
+        told = ledger.runner.invoke(main, ["--db", url, "verify", "--store", "--json"])
+        code = json.loads(told.stdout)["error"]["code"]
+        assert (told.exit_code, code) == (
+            (1, "store_not_found") if url in not_there else (2, "invalid_input")
+        ), url
+        assert "intact" not in told.stdout.lower() + told.stderr.lower()
+    # Nothing was created: no file, no directory, no key, no table.
+    assert sorted(tmp_path.rglob("*")) == before
+    if real.sqlite_path is None:
+        with server.connect(StoreLocation.parse(not_there[1]).pg_dbname) as connection:
+            tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            assert connection.execute(tables).fetchone() == (0,)
+    # A ledger that is there but has never recorded anything is not called intact either.
+    empty = f"sqlite:///{tmp_path / 'new.sqlite3'}" if real.sqlite_path else not_there[1]
+    assert ledger.runner.invoke(main, ["--db", empty, "init"]).exit_code == 0
+    told = ledger.runner.invoke(main, ["--db", empty, "verify", "--store", "--json"])
+    assert (told.exit_code, json.loads(told.stdout)["error"]["code"]) == (1, "empty_ledger")
