@@ -33,10 +33,11 @@ READS_ONLY = "flero_reads_only"
 
 
 def reads_only(command: F) -> F:
-    """Mark a command that only reads the ledger (put it just above the function). It never
-    creates a store: where there is none it is refused with `store_not_found`, naming the path,
-    so a mistyped address is never answered as an empty ledger. Every other command creates
-    an SQLite store on first use."""
+    """Mark a command that only reads the ledger, or acts only on what it already holds (a
+    session check, a checkpoint); put it just above the function. It never creates a store:
+    where there is none it is refused with `store_not_found`, naming the path, so a mistyped
+    address is never answered as an empty ledger. Every other command creates an SQLite store
+    on first use."""
     setattr(command, READS_ONLY, True)
     return command
 

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -1155,8 +1156,19 @@ def test_a_ledger_past_the_checkpoint_interval_without_a_single_checkpoint_is_ta
     ledger.ok("projections", "run")  # the read models catch up, and a checkpoint is signed
     assert Attacker(store).checkpoints()
 
-    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(str(uuid4()))
+    before, another = store.key_places, str(uuid4())
 
+    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(another)
+
+    if store.location.kind == "postgresql":
+        # Its keys are found by its identity too: none where the new one points, so refused...
+        lost = ledger.refused("verify", "--store", code="key_unavailable")
+        moved = before.master_key.parent.with_name(another)
+        assert lost["error"]["message"].startswith(f"{moved / 'master.key'} is missing")
+        # ...until they are restored there, as the message asks.
+        moved.mkdir()
+        for key in (before.master_key, before.signing_key):
+            shutil.copy2(key, moved / key.name)
     refused = ledger.refused("verify", "--store", code="tampered")
     assert refused["error"]["message"].startswith(
         f"checkpoint: the read models have read past {CHECKPOINT_EVERY} events"
