@@ -31,6 +31,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
+READS_ONLY = "flero_reads_only"
+
+
+def reads_only(command: F) -> F:
+    """Mark a command that only reads the ledger, or acts only on what it already holds (a
+    session check, a checkpoint); put it just above the function. It never creates a store:
+    where there is none it is refused with `store_not_found`, naming the path, so a mistyped
+    address is never answered as an empty ledger. Every other command creates an SQLite store
+    on first use."""
+    setattr(command, READS_ONLY, True)
+    return command
 
 
 class Runtime:
@@ -43,12 +54,22 @@ class Runtime:
         self._services: Services | None = None
 
     def location(self) -> Any:
-        from ledger.store_location import StoreLocation
+        from ledger.store_location import DB_ENV, StoreLocation, default_sqlite_path
 
+        if self.db is None and os.environ.get(DB_ENV) == "":  # click takes it for unset
+            message = "set but empty: give a store address, or unset it for the default store"
+            raise click.BadParameter(f"{message} ({default_sqlite_path()})", param_hint=DB_ENV)
         try:
             return StoreLocation.parse(self.db)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--db") from None
+
+    @staticmethod
+    def command_reads_only() -> bool:
+        """Whether the command running was marked `@reads_only`."""
+        ctx = click.get_current_context(silent=True)
+        command = ctx.command.callback if ctx is not None else None
+        return bool(getattr(command, READS_ONLY, False))
 
     def clock(self) -> Any:
         from ledger.clock import FixedClock, SystemClock, parse_instant
@@ -66,7 +87,8 @@ class Runtime:
             from ledger.store import LedgerStore
 
             clock = self.clock()
-            self._services = Services(store=LedgerStore(self.location()), clock=clock)
+            store = LedgerStore(self.location(), create=not self.command_reads_only())
+            self._services = Services(store=store, clock=clock)
         return self._services
 
     @property
@@ -318,8 +340,9 @@ def console() -> Any:
     envvar="FLERO_LEDGER_DB",
     show_envvar=True,
     metavar="URL",
-    help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: an SQLite file in your "
-    "data directory; `info` prints where).",
+    help="sqlite:////ABSOLUTE/PATH (sqlite:///./RELATIVE) or postgresql://USER@HOST:PORT/DB "
+    "(default: an SQLite file in your data directory; `info` prints where). Commands that only "
+    "read never create a store; `init` does.",
 )
 @click.option(
     "--now",
@@ -366,6 +389,7 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
     """
     state = ctx.ensure_object(Runtime)
     state.db, state.now = db, now
+    state.location()  # an empty or ambiguous --db is bad input, whatever the command
     ctx.call_on_close(state.close)
 
 
@@ -375,26 +399,49 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
 @main.command()
 @json_option
 def init(as_json: bool) -> None:
-    """Create the ledger's schema (idempotent). SQLite stores also create it on first use.
+    """Create the ledger (idempotent): its schema and its keys, and say where they are.
+
+    Any command that records something also creates an SQLite store on first use; commands
+    that only read never do. A PostgreSQL database gets the schema only from `init`.
 
     \b
     Example:
-        FLERO_LEDGER_DB=sqlite:////var/lib/flero/ledger.sqlite3 flero-ledger init
+        flero-ledger --db sqlite:////var/lib/flero/ledger.sqlite3 init
     """
     from ledger.store import initialise_schema
 
-    location = runtime().location()
-    initialise_schema(location)
-    emit(
-        {"ok": True, "store": location.kind, "location": location.description},
-        lambda: click.echo(f"Ledger schema ready in {location.description}"),
-    )
+    initialise_schema(runtime().location())
+    store = runtime().store
+    store.signing_key  # noqa: B018 (created now, so that `init` can say where it is)
+    data = {"ok": True, **store.summary()}
+
+    def human() -> None:
+        click.echo("Ledger ready.")
+        show_store_summary(data)
+        click.echo("Keep both keys, backed up, away from the database: without the master key")
+        click.echo("nothing sealed in the ledger can be read again.")
+
+    emit(data, human)
+
+
+def show_store_summary(data: dict[str, Any]) -> None:
+    from ledger.keyring import MASTER_KEY_ENV
+    from ledger.signing import SIGNING_KEY_ENV
+
+    keys = data["keys"]
+    click.echo(f"Store:       {data['store']} ({data['location']})")
+    click.echo(f"Events:      {data['events']}")
+    click.echo(f"Master key:  {keys['master_key_file'] or 'from ' + MASTER_KEY_ENV}")
+    click.echo(f"Signing key: {keys['signing_key_file'] or 'from ' + SIGNING_KEY_ENV}")
+    click.echo(f"Anchor:      {keys['anchor_file']}")
 
 
 @main.command()
 @json_option
+@reads_only
 def info(as_json: bool) -> None:
-    """Where the ledger is, how many events it holds, and how far each read model has read.
+    """Where the ledger and its keys are, how many events it holds, and how far each read
+    model has read. Never creates a store.
 
     \b
     Example:
@@ -404,16 +451,13 @@ def info(as_json: bool) -> None:
 
     store = runtime().store
     data: dict[str, Any] = {
-        "store": store.location.kind,
-        "location": store.location.description,
-        "events": store.event_count(),
+        **store.summary(),
         "projections": runner_for(store).status(),
         "signing_public_key": store.signing_public_key,
     }
 
     def human() -> None:
-        click.echo(f"Store:       {data['store']} ({data['location']})")
-        click.echo(f"Events:      {data['events']}")
+        show_store_summary(data)
         click.echo(f"Public key:  {data['signing_public_key']} (Ed25519; verifies exports)")
         for name, state in data["projections"].items():
             click.echo(f"Projection:  {name} at {state['position']} ({state['behind']} behind)")
@@ -523,6 +567,7 @@ def org_require_mfa(
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (with --format).")
 @json_option
+@reads_only
 def org_compliance(
     slug: str, as_of: str | None, fmt: str | None, out: str | None, as_json: bool
 ) -> None:
@@ -896,6 +941,7 @@ def mfa() -> None:
 @mfa.command("status")
 @click.argument("email")
 @json_option
+@reads_only
 def mfa_status(email: str, as_json: bool) -> None:
     """Show the account's MFA state, as the Security tab does.
 
@@ -1202,6 +1248,7 @@ def sms() -> None:
 @sms.command("outbox")
 @click.option("--to", "recipient", metavar="E164", help="Only messages to this number.")
 @json_option
+@reads_only
 def sms_outbox(recipient: str | None, as_json: bool) -> None:
     """Texts handed to the `outbox` gateway, newest first.
 
@@ -1340,6 +1387,7 @@ class SessionCursor(click.ParamType[str]):
     help="Show the sessions after this one: the `cursor` of the last row shown.",
 )
 @json_option
+@reads_only
 def sessions_list(email: str, limit: int, cursor: str | None, as_json: bool) -> None:
     """Every active session, most recent activity first, a page at a time.
 
@@ -1391,6 +1439,7 @@ def render_sessions(
 @click.option("--token-stdin", is_flag=True, required=True, help="Read the token from stdin.")
 @click.option("--ip", help="IP address the request comes from (recorded with the activity).")
 @json_option
+@reads_only
 def sessions_check(token_stdin: bool, ip: str | None, as_json: bool) -> None:
     """Is this session token valid? Records activity; exit 1 if revoked, expired or unknown.
 
@@ -1471,6 +1520,7 @@ def sessions_revoke_others(email: str, keep: str, as_json: bool, **actor: Any) -
     help="How many days back (at most 90).",
 )
 @json_option
+@reads_only
 def history(email: str, days: int, as_json: bool) -> None:
     """Sign-in attempts of the last days, newest first.
 
@@ -1508,6 +1558,7 @@ def render_history(email: str, rows: list[dict[str, Any]], days: int) -> None:
 @main.command()
 @click.argument("email")
 @json_option
+@reads_only
 def alerts(email: str, as_json: bool) -> None:
     """Security alerts raised for the account, newest first.
 
@@ -1564,6 +1615,7 @@ def api_keys_create(email: str, name: str, as_json: bool, **actor: Any) -> None:
 @api_keys.command("list")
 @click.argument("email")
 @json_option
+@reads_only
 def api_keys_list(email: str, as_json: bool) -> None:
     """The account's API keys: name, created, last used, revoked.
 
@@ -1647,6 +1699,7 @@ def render_table(
 @click.option("--from", "since", metavar="DATE", help="First UTC day (or instant) to include.")
 @click.option("--to", "until", metavar="DATE", help="Last UTC day (or instant) to include.")
 @json_option
+@reads_only
 def audit(email: str, since: str | None, until: str | None, as_json: bool) -> None:
     """The account's audit log of security-relevant changes, newest first.
 
@@ -1687,6 +1740,7 @@ def time_range(since: str | None, until: str | None) -> tuple[datetime | None, d
 @click.argument("email")
 @click.option("--on", "day", required=True, metavar="DATE", help="The UTC day, e.g. 2026-11-14.")
 @json_option
+@reads_only
 def timeline(email: str, day: str, as_json: bool) -> None:
     """Every event recorded for the account on one UTC day, oldest first.
 
@@ -1731,6 +1785,7 @@ def render_timeline(email: str, day: datetime, events: list[dict[str, Any]]) -> 
     help="The UTC instant (ISO 8601) to rebuild the account at.",
 )
 @json_option
+@reads_only
 def state(email: str, as_of: str, as_json: bool) -> None:
     """The account's security state at an instant, rebuilt from its events.
 
@@ -1768,6 +1823,7 @@ def state(email: str, as_of: str, as_json: bool) -> None:
 
 @main.command()
 @json_option
+@reads_only
 def checkpoint(as_json: bool) -> None:
     """Sign a checkpoint over the whole log now (the ledger also takes one every 100 events).
 
@@ -1817,6 +1873,7 @@ class PublicKey(click.ParamType[str]):
     help="The ledger's public key (from `info`) to check the export against.",
 )
 @json_option
+@reads_only
 def verify(path: str | None, whole_store: bool, public_key: str | None, as_json: bool) -> None:
     """Check that an export (or, with --store, the ledger) is intact.
 
@@ -1830,7 +1887,7 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
     """
     if whole_store == (path is not None):
         raise click.UsageError("give either PATH or --store")
-    from ledger.errors import Tampered
+    from ledger.errors import EmptyLedger, Tampered
 
     if path is not None:
         verify_export_file(path, public_key)
@@ -1845,6 +1902,8 @@ def verify(path: str | None, whole_store: bool, public_key: str | None, as_json:
         report = verify_store(store, functools.partial(progress.advance, task))
     if report.finding is not None:
         raise Tampered(report.finding.describe())
+    if report.events == 0:
+        raise EmptyLedger(store.location.where)
     emit(
         {"ok": True, "events": report.events, "checkpoints": report.checkpoints},
         lambda: click.echo(f"Intact: {report.events} events, {report.checkpoints} checkpoints"),
@@ -1914,6 +1973,7 @@ def verify_export_file(path: str, public_key: str | None) -> None:
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @json_option
+@reads_only
 def export(
     email: str | None,
     slug: str | None,
@@ -2011,6 +2071,7 @@ def projections() -> None:
 
 @projections.command("status")
 @json_option
+@reads_only
 def projections_status(as_json: bool) -> None:
     """How far each read model has read the ledger.
 
@@ -2032,6 +2093,7 @@ def projections_status(as_json: bool) -> None:
 @projections.command("rebuild")
 @click.argument("name", required=False)
 @json_option
+@reads_only
 def projections_rebuild(name: str | None, as_json: bool) -> None:
     """Drop a read model (or all of them) and replay the whole ledger into it.
 
@@ -2073,6 +2135,7 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
     help="With --follow on SQLite: seconds between polls.",
 )
 @json_option
+@reads_only
 def projections_run(follow: bool, interval: float, as_json: bool) -> None:
     """Bring every read model up to date (once, or continuously with --follow).
 
@@ -2140,6 +2203,7 @@ def demo(as_json: bool) -> None:
     help="Proxies (IPs or networks, comma-separated) whose X-Forwarded-For names the client. "
     "Default: nobody's; the connecting address is the client.",
 )
+@reads_only
 def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
     """Serve the Security tab (/security) and its JSON API (/api, described at /docs).
 

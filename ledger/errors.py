@@ -105,6 +105,30 @@ class StoreNotInitialised(LedgerError):
     code = "store_not_initialised"
 
 
+class StoreNotFound(LedgerError):
+    """No ledger where the address points: a command that only reads never creates one, so a
+    mistyped address is not answered as an empty ledger."""
+
+    code = "store_not_found"
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class EmptyLedger(LedgerError):
+    """`verify --store` on a ledger holding no event: nothing was checked, nothing is intact."""
+
+    code = "empty_ledger"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"the ledger at {where} holds no events: there is nothing to verify (is this the "
+            "store you meant? check --db or FLERO_LEDGER_DB)"
+        )
+        self.where = where
+
+
 class StoreBusy(LedgerError):
     """Another connection reads the store as it was, so what was deleted cannot be purged yet."""
 

@@ -14,15 +14,19 @@ class KeyFileError(Exception):
     pass
 
 
-def read_or_create_key_file(path: Path, *, in_use: str | None = None) -> str:
+def read_or_create_key_file(
+    path: Path, *, in_use: str | None = None, formerly: Path | None = None
+) -> str:
     """The key in `path`; a new one if there is none. Refuses a file others can read.
 
     `in_use` says what the store already holds under this key, if anything: then a missing
-    file is refused, because a new key would silently lock that data away for good.
+    file is refused, because a new key would silently lock that data away for good. `formerly`
+    is where such a key used to be kept, also looked for in vain.
     """
     if not path.exists() and in_use is not None:
+        also = f" (and so is {formerly}, where it used to be kept)" if formerly else ""
         raise KeyFileError(
-            f"{path} is missing, but this store already holds {in_use} under it; "
+            f"{path} is missing{also}, but this store already holds {in_use} under it; "
             "restore the file (a new key would never open them)"
         )
     if path.exists():

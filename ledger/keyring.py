@@ -42,18 +42,22 @@ class MasterKeyError(Exception):
     pass
 
 
-def load_master_key(key_file: Path | None, *, in_use: bool = False) -> bytes:
+def load_master_key(
+    key_file: Path | None, *, in_use: bool = False, formerly: Path | None = None
+) -> bytes:
     """The master key from FLERO_LEDGER_MASTER_KEY (base64), else from a 0600 key file.
 
-    The key file is created on first use, beside the embedded database; never again once the
-    store holds data keys wrapped by it (`in_use`).
+    The key file is created on first use (store_keys.py says where); never again once the
+    store holds data wrapped by it (`in_use`).
     """
     encoded = os.environ.get(MASTER_KEY_ENV)
     if not encoded:
         if key_file is None:
             raise MasterKeyError(f"set {MASTER_KEY_ENV} (32 bytes, base64) for this store")
         try:
-            encoded = read_or_create_key_file(key_file, in_use="data keys" if in_use else None)
+            encoded = read_or_create_key_file(
+                key_file, in_use="data keys" if in_use else None, formerly=formerly
+            )
         except KeyFileError as error:
             raise MasterKeyError(str(error)) from None
     try:

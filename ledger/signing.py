@@ -1,7 +1,7 @@
 """The ledger's Ed25519 signing key: it signs checkpoints and export manifests.
 
 Kept apart from the master (encryption) key: from FLERO_LEDGER_SIGNING_KEY (a base64 32-byte
-seed) or a 0600 key file beside the database. An auditor needs only the public key.
+seed) or a 0600 key file (store_keys.py says where). An auditor needs only the public key.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ class SigningKeyError(Exception):
     pass
 
 
-def load_signing_key(key_file: Path, *, in_use: bool = False) -> Ed25519PrivateKey:
+def load_signing_key(
+    key_file: Path, *, in_use: bool = False, formerly: Path | None = None
+) -> Ed25519PrivateKey:
     """The checkpoint signing key; created on first use, never once checkpoints exist."""
     try:
         encoded = os.environ.get(SIGNING_KEY_ENV) or read_or_create_key_file(
-            key_file, in_use="signed checkpoints" if in_use else None
+            key_file, in_use="signed checkpoints" if in_use else None, formerly=formerly
         )
     except KeyFileError as error:
         raise SigningKeyError(str(error)) from None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
+import sqlite3
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,25 +14,41 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import identity
 from ledger.account import Account
 from ledger.application import SecurityLedger
-from ledger.checkpoints import AnchorUnreadable, CheckpointAnchor, latest_checkpoint
+from ledger.checkpoints import (
+    AnchorUnreadable,
+    Checkpoint,
+    CheckpointAnchor,
+    checkpoint_message,
+    latest_checkpoint,
+)
 from ledger.database import Database
 from ledger.errors import (
     AccountAlreadyExists,
     AccountNotFound,
     OrganisationNotFound,
+    StoreNotFound,
     StoreNotInitialised,
 )
 from ledger.keyring import KeyRing, derive_key, load_master_key
 from ledger.organisation import Organisation
-from ledger.signing import load_signing_key, public_key_text
+from ledger.signing import (
+    SigningKeyError,
+    load_signing_key,
+    public_key_text,
+    verify_signature,
+)
 from ledger.snapshot_audit import drop_unauthenticated_snapshots
 from ledger.store_identity import identify
-from ledger.store_location import StoreLocation, default_sqlite_path
+from ledger.store_keys import (
+    adopt,
+    former_signing_key_file,
+    key_places,
+    key_source,
+    move_shared_anchor,
+)
+from ledger.store_location import StoreLocation
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "schema.sql"
-KEY_FILE_ENV = "FLERO_LEDGER_KEY_FILE"
-SIGNING_KEY_FILE_ENV = "FLERO_LEDGER_SIGNING_KEY_FILE"
-ANCHOR_DIR_ENV = "FLERO_LEDGER_ANCHOR_DIR"
 EVENT_TABLE = "ledger_events"
 REQUIRED_TABLES = (
     EVENT_TABLE,
@@ -41,23 +58,6 @@ REQUIRED_TABLES = (
     "ledger_data_keys",
     "projection_tracking",
 )
-
-
-def key_file_for(location: StoreLocation) -> Path:
-    if os.environ.get(KEY_FILE_ENV):
-        return Path(os.environ[KEY_FILE_ENV])
-    if location.sqlite_path is not None:
-        return location.sqlite_path.with_name(location.sqlite_path.name + ".master-key")
-    return default_sqlite_path().with_name("master.key")
-
-
-def signing_key_file_for(location: StoreLocation) -> Path:
-    """A file of its own: the signing key is never the master (encryption) key."""
-    if os.environ.get(SIGNING_KEY_FILE_ENV):
-        return Path(os.environ[SIGNING_KEY_FILE_ENV])
-    if location.sqlite_path is not None:
-        return location.sqlite_path.with_name(location.sqlite_path.name + ".signing-key")
-    return default_sqlite_path().with_name("signing.key")
 
 
 def initialise_schema(location: StoreLocation) -> None:
@@ -79,51 +79,132 @@ def create_schema(database: Database) -> None:
         database.create_sqlite_tables()
 
 
-def checkpoint_anchor_file_for(location: StoreLocation, store_id: UUID) -> Path:
-    """Beside the signing key, wherever it comes from (keep both away from the database), or
-    in FLERO_LEDGER_ANCHOR_DIR; named by the store's identity, whatever its address."""
-    folder = os.environ.get(ANCHOR_DIR_ENV) or signing_key_file_for(location).parent
-    return Path(folder) / f"flero-ledger-anchor-{store_id}.json"
+CHECK_THE_ADDRESS = "nothing was created. Check --db (or FLERO_LEDGER_DB) for a typo, or"
+CREATE_IT = "create the ledger with `flero-ledger init` or any command that records something"
+
+
+def store_not_found(where: str, problem: str, remedy: str = CREATE_IT) -> StoreNotFound:
+    return StoreNotFound(where, f"{problem}: {CHECK_THE_ADDRESS} {remedy}")
+
+
+def require_sqlite_ledger(location: StoreLocation) -> None:
+    """Refuse (StoreNotFound), creating nothing, unless the file holds a ledger."""
+    path, where = location.sqlite_path, location.where
+    assert path is not None
+    if not path.is_file():
+        raise store_not_found(where, f"no ledger at {where}")
+    # mode=rw: open what is there, never create a file (it may have gone meanwhile).
+    probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True)
+    try:
+        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master")}
+    finally:
+        probe.close()
+    if not tables & {"ledger_chain", "stored_events"}:
+        raise store_not_found(where, f"{where} is no ledger (it holds no ledger tables)")
+
+
+def missing_postgres_tables(database: Database) -> list[str]:
+    """The ledger tables the database lacks; a database that does not exist is StoreNotFound."""
+    import psycopg
+
+    try:
+        return database.missing_tables(REQUIRED_TABLES)
+    except psycopg.OperationalError as error:
+        name, where = database.location.pg_dbname, database.location.where
+        if f'database "{name}" does not exist' not in str(error):
+            raise
+    remedy = f"create it (createdb {name}) and run `flero-ledger init`"
+    raise store_not_found(where, f"the database {where} does not exist", remedy)
+
+
+def signed_by(key: Ed25519PrivateKey, checkpoint: Checkpoint | None) -> bool:
+    if checkpoint is None:
+        return False
+    message = checkpoint_message(checkpoint.notification_id, checkpoint.log_hash)
+    return verify_signature(public_key_text(key), checkpoint.signature, message)
 
 
 def address_anchor_file_for(location: StoreLocation) -> Path:
     """Where the anchor was kept before stores had identities: named after the address."""
-    key_file = signing_key_file_for(location)
+    key_file = former_signing_key_file(location)
     store = hashlib.sha256(location.description.encode()).hexdigest()[:12]
     return key_file.with_name(f"{key_file.name}.anchor-{store}.json")
 
 
 class LedgerStore:
-    """Everything a command or projection needs to reach the ledger."""
+    """Everything a command or projection needs to reach the ledger.
 
-    def __init__(self, location: StoreLocation) -> None:
+    `create`: an SQLite store that is not there yet is created. A command that only reads
+    passes False: then a store that does not exist is refused (StoreNotFound) and nothing is
+    created, so that a mistyped address never reads as an empty ledger. A PostgreSQL store is
+    only ever created by `flero-ledger init` (schema.sql).
+    """
+
+    def __init__(self, location: StoreLocation, *, create: bool = True) -> None:
         self.location = location
+        if location.kind == "sqlite" and not create:
+            require_sqlite_ledger(location)
         self.database = Database(location)
-        if location.kind == "sqlite":
-            create_schema(self.database)  # the embedded store creates itself on first use
-        else:
-            missing = self.database.missing_tables(REQUIRED_TABLES)
-            if missing:
-                self.database.close()
-                raise StoreNotInitialised(
-                    f"the database has no ledger schema (missing {', '.join(missing)}); "
-                    "run `flero-ledger init` first"
-                )
-        master_key = load_master_key(key_file_for(location), in_use=self._holds("ledger_data_keys"))
-        self.keyring = KeyRing(self.database, master_key)
-        self.keyring.check_master_key()
+        try:
+            self._open_schema(create)
+            self.store_id, given_now = identify(self.database)
+            self.key_places = key_places(location, self.store_id)
+            move_shared_anchor(self.key_places)
+            master_key = self._master_key()
+        except BaseException:
+            self.database.close()
+            raise
         self.app = SecurityLedger(
             env=location.eventsourcing_env(), snapshot_key=derive_key(master_key, "snapshots")
         )
-        self.store_id, given_now = identify(self.database)
         if given_now:
             self._upgrade()
 
+    def _open_schema(self, create: bool) -> None:
+        if self.location.kind == "sqlite":
+            create_schema(self.database)  # the embedded store creates itself on first use
+            return
+        missing = missing_postgres_tables(self.database)
+        if EVENT_TABLE in missing and not create:
+            where = self.location.where
+            problem = f"the database {where} holds no ledger (no {EVENT_TABLE} table)"
+            raise store_not_found(where, problem, "create the ledger with `flero-ledger init`")
+        if missing:
+            raise StoreNotInitialised(
+                f"the database has no ledger schema (missing {', '.join(missing)}); "
+                "run `flero-ledger init` first"
+            )
+
+    def _master_key(self) -> bytes:
+        """The master key, checked against the data keys it wraps. A store holding data is
+        never given a new one; one holding data with no key of its own takes the shared key of
+        before, once that key is seen to open its data keys."""
+        places = self.key_places
+        in_use = self._holds("ledger_data_keys") or self._holds("ledger_chain")
+        source = key_source(places.master_key, places.shared_master_key, in_use=in_use)
+        master_key = load_master_key(source, in_use=in_use, formerly=places.shared_master_key)
+        self.keyring = KeyRing(self.database, master_key)
+        self.keyring.check_master_key()
+        if source != places.master_key:
+            adopt(source, places.master_key)
+        return master_key
+
     @functools.cached_property
     def signing_key(self) -> Ed25519PrivateKey:
-        return load_signing_key(
-            signing_key_file_for(self.location), in_use=self._holds("ledger_checkpoints")
-        )
+        """Created on first use; never once checkpoints exist. The shared key of before is
+        taken only once seen to have signed this store's newest checkpoint."""
+        places = self.key_places
+        in_use = self._holds("ledger_checkpoints")
+        source = key_source(places.signing_key, places.shared_signing_key, in_use=in_use)
+        key = load_signing_key(source, in_use=in_use, formerly=places.shared_signing_key)
+        if source != places.signing_key:
+            if not signed_by(key, latest_checkpoint(self.database)):
+                raise SigningKeyError(
+                    f"{places.signing_key} is missing, and the shared {source} did not sign this "
+                    "store's checkpoints; restore the store's own signing key"
+                )
+            adopt(source, places.signing_key)
+        return key
 
     def _holds(self, table: str) -> bool:
         with self.database.transaction() as tx:
@@ -146,9 +227,19 @@ class LedgerStore:
             self.checkpoint_anchor.write(kept)
         drop_unauthenticated_snapshots(self.app, self.database, self.snapshot_table)
 
+    def summary(self) -> dict[str, Any]:
+        """Where the store and its keys are, and how many events it holds."""
+        return {
+            "store": self.location.kind,
+            "location": self.location.where,
+            "store_id": str(self.store_id),
+            "events": self.event_count(),
+            "keys": self.key_places.shown(),
+        }
+
     @functools.cached_property
     def checkpoint_anchor(self) -> CheckpointAnchor:
-        return CheckpointAnchor(checkpoint_anchor_file_for(self.location, self.store_id))
+        return CheckpointAnchor(self.key_places.anchor)
 
     @property
     def signing_public_key(self) -> str:

@@ -16,6 +16,26 @@ def default_sqlite_path() -> Path:
     return Path(data_home) / "flero-ledger" / "ledger.sqlite3"
 
 
+def _sqlite_path(url: str) -> Path:
+    """The path after `sqlite:///`: absolute (`sqlite:////var/lib/l.sqlite3`), in a home
+    directory (`sqlite:///~/l.sqlite3`), or relative only when it says so (`./`, `../`).
+
+    `sqlite:///var/lib/l.sqlite3` is refused: it reads as the absolute path it looks like, but
+    names `var/lib/l.sqlite3` under the current directory, where a new, empty ledger with a
+    new master key would otherwise appear."""
+    written = url.removeprefix("sqlite:///")
+    if not written:
+        raise ValueError("sqlite URL needs a path: sqlite:////ABSOLUTE/PATH")
+    path = Path(written).expanduser()
+    if path.is_absolute() or written.startswith(("./", "../")):
+        return path
+    raise ValueError(
+        f"{url} names a path relative to the current directory ({path.absolute()}), not "
+        f"/{written}: write sqlite:////{written} for the absolute path (four slashes), or "
+        f"sqlite:///./{written} if you do mean the current directory"
+    )
+
+
 @dataclass(frozen=True)
 class StoreLocation:
     """A parsed `sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB` address."""
@@ -30,13 +50,18 @@ class StoreLocation:
 
     @classmethod
     def parse(cls, url: str | None) -> StoreLocation:
-        if not url:
+        """None is the default store; an empty address is refused, never taken for the default
+        (it is what `--db "$UNSET"` passes)."""
+        if url is None:
             return cls(kind="sqlite", sqlite_path=default_sqlite_path())
+        if not url.strip():
+            raise ValueError(
+                "the store address is empty: give sqlite:////ABSOLUTE/PATH or "
+                "postgresql://USER@HOST:PORT/DB, or leave --db and FLERO_LEDGER_DB unset for "
+                f"the default store ({default_sqlite_path()})"
+            )
         if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if not path:
-                raise ValueError("sqlite URL needs a path: sqlite:///PATH")
-            return cls(kind="sqlite", sqlite_path=Path(path).expanduser())
+            return cls(kind="sqlite", sqlite_path=_sqlite_path(url))
         if url.startswith(("postgresql://", "postgres://")):
             return cls._parse_postgresql(url)
         raise ValueError(
@@ -59,6 +84,13 @@ class StoreLocation:
             pg_user=unquote(parts.username or query.get("user", [getpass.getuser()])[0]),
             pg_password=unquote(parts.password or ""),
         )
+
+    @property
+    def where(self) -> str:
+        """The description with an SQLite path made absolute: what to tell a person."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path.absolute())
+        return self.description
 
     @property
     def description(self) -> str:

@@ -75,7 +75,8 @@ def store_url(
     else:
         server: PgServer = request.getfixturevalue("pg_server")
         url = server.url(fresh_pg_database(server))
-        initialise_schema(StoreLocation.parse(url))
+    # As `flero-ledger init` would: commands that only read never create a store.
+    initialise_schema(StoreLocation.parse(url))
     monkeypatch.setenv("FLERO_LEDGER_DB", url)
     return url
 

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import StoredEvent
 
+from cli import main
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
 from commands.workspaces import GrantWorkspace, grant_workspace
@@ -1104,7 +1106,7 @@ def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     location = StoreLocation.parse(url)
     if location.sqlite_path is not None:
         monkeypatch.chdir(location.sqlite_path.parent)
-        return f"sqlite:///{location.sqlite_path.name}"
+        return f"sqlite:///./{location.sqlite_path.name}"
     host = location.pg_host
     host = f"{host}/" if host.startswith("/") else {"localhost": "127.0.0.1"}.get(host, "localhost")
     return (
@@ -1154,8 +1156,19 @@ def test_a_ledger_past_the_checkpoint_interval_without_a_single_checkpoint_is_ta
     ledger.ok("projections", "run")  # the read models catch up, and a checkpoint is signed
     assert Attacker(store).checkpoints()
 
-    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(str(uuid4()))
+    before, another = store.key_places, str(uuid4())
 
+    rewrite_adas_first_grant(store, ada, b'"member"').set_store_id(another)
+
+    if store.location.kind == "postgresql":
+        # Its keys are found by its identity too: none where the new one points, so refused...
+        lost = ledger.refused("verify", "--store", code="key_unavailable")
+        moved = before.master_key.parent.with_name(another)
+        assert lost["error"]["message"].startswith(f"{moved / 'master.key'} is missing")
+        # ...until they are restored there, as the message asks.
+        moved.mkdir()
+        for key in (before.master_key, before.signing_key):
+            shutil.copy2(key, moved / key.name)
     refused = ledger.refused("verify", "--store", code="tampered")
     assert refused["error"]["message"].startswith(
         f"checkpoint: the read models have read past {CHECKPOINT_EVERY} events"
@@ -1861,3 +1874,49 @@ def test_asking_for_texted_codes_can_neither_probe_accounts_nor_flood_a_phone(
         body = {"email": ada, "method": "password", "password": "guess-guess", "sms": code}
         stolen = thief.post("/api/login", json=body)
     assert (stolen.status_code, stolen.json()["reason"]) == (401, "invalid_password")
+
+
+def test_an_auditor_pointed_at_a_mistyped_path_is_never_told_an_empty_ledger_is_intact(
+    ledger: Ledger,
+    ada: str,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Issue 15's attack: `verify --store` at a mistyped address created a new, empty ledger
+    there, with a new master key, and answered `{"ok": true, "events": 0}`, exit 0."""
+    from tests.conftest import fresh_pg_database
+
+    assert ledger.ok("verify", "--store")["events"] > 0  # the real ledger, with ada's history
+    monkeypatch.chdir(tmp_path)
+    real = StoreLocation.parse(ledger.url)
+    if real.sqlite_path is not None:
+        path = real.sqlite_path
+        not_there = [f"sqlite:///{path.parent / 'typo' / path.name}", f"sqlite:///{path}x"]
+        bad_input = ["", f"sqlite://{path}"]  # `sqlite:///` then the path without its slash
+    else:
+        server = request.getfixturevalue("pg_server")
+        not_there = [ledger.url.replace(real.pg_dbname, real.pg_dbname + "x")]
+        not_there.append(server.url(fresh_pg_database(server)))  # a database, no ledger
+        bad_input = [""]
+    before = sorted(tmp_path.rglob("*"))
+
+    for url in not_there + bad_input:
+        told = ledger.runner.invoke(main, ["--db", url, "verify", "--store", "--json"])
+        code = json.loads(told.stdout)["error"]["code"]
+        assert (told.exit_code, code) == (
+            (1, "store_not_found") if url in not_there else (2, "invalid_input")
+        ), url
+        assert "intact" not in told.stdout.lower() + told.stderr.lower()
+    # Nothing was created: no file, no directory, no key, no table.
+    assert sorted(tmp_path.rglob("*")) == before
+    if real.sqlite_path is None:
+        with server.connect(StoreLocation.parse(not_there[1]).pg_dbname) as connection:
+            tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            assert connection.execute(tables).fetchone() == (0,)
+    # A ledger that is there but has never recorded anything is not called intact either.
+    empty = f"sqlite:///{tmp_path / 'new.sqlite3'}" if real.sqlite_path else not_there[1]
+    assert ledger.runner.invoke(main, ["--db", empty, "init"]).exit_code == 0
+    told = ledger.runner.invoke(main, ["--db", empty, "verify", "--store", "--json"])
+    assert (told.exit_code, json.loads(told.stdout)["error"]["code"]) == (1, "empty_ledger")

@@ -282,14 +282,12 @@ def test_flero_ledger_init_can_be_run_again_and_again(pg_server: PgServer) -> No
     ledger = Ledger(pg_server.url(dbname))
     first = ledger.ok("init")
     second = ledger.ok("init")
-    assert (
-        first
-        == second
-        == {
-            "ok": True,
-            "store": "postgresql",
-            "location": StoreLocation.parse(ledger.url).description,
-        }
+    assert first == second
+    assert (first["ok"], first["store"], first["location"], first["events"]) == (
+        True,
+        "postgresql",
+        StoreLocation.parse(ledger.url).description,
+        0,
     )
     assert tables_in(pg_server, dbname) == tables_schema_sql_creates()
     tell_the_story(ledger)
@@ -347,10 +345,11 @@ def test_an_uninitialised_database_is_refused_with_a_hint_to_run_init(
     as_json = ledger.refused("org", "create", "acme", code="store_not_initialised")
     assert "run `flero-ledger init`" in as_json["error"]["message"]
 
-    as_text = ledger.run("info")
+    as_text = ledger.run("info")  # only reads: there is no ledger there
     assert as_text.exit_code == 1
     assert isinstance(as_text.exception, SystemExit)
-    assert "run `flero-ledger init` first" in as_text.stderr
+    assert "holds no ledger" in as_text.stderr
+    assert "create the ledger with `flero-ledger init`" in as_text.stderr
     assert "Traceback" not in as_text.output + as_text.stderr
 
     # Nothing was created behind the user's back...

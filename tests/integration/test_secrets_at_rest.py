@@ -16,7 +16,7 @@ from typing import Any
 
 import pyotp
 
-from ledger.store import LedgerStore, key_file_for
+from ledger.store import LedgerStore
 from tests.conftest import Ledger
 
 EMAIL = "grace.hopper@acme.test"
@@ -180,7 +180,7 @@ def test_the_master_key_file_is_readable_by_its_owner_only(
     ledger.ok("org", "create", "acme")
     ledger.ok("user", "create", EMAIL, "--org", "acme")  # seals her e-mail: the key is in use
 
-    key_file = key_file_for(store.location)
+    key_file = store.key_places.master_key
     if backend == "sqlite":
         assert store.location.sqlite_path is not None
         assert key_file == Path(f"{store.location.sqlite_path}.master-key")

@@ -34,7 +34,7 @@ from ledger.database import Transaction
 from ledger.keyring import derive_key
 from ledger.signing import public_key_text, verify_signature
 from ledger.snapshots import SnapshotSeal
-from ledger.store import LedgerStore, key_file_for, signing_key_file_for
+from ledger.store import LedgerStore
 from tests.conftest import Ledger
 
 ADMIN = "admin@acme.test"
@@ -700,7 +700,7 @@ def test_on_postgresql_rewriting_the_ledger_tables_is_refused_while_the_triggers
 
 def snapshot_key(store: LedgerStore) -> bytes:
     """What only the holder of the master key can compute."""
-    master_key = base64.b64decode(key_file_for(store.location).read_text().strip())
+    master_key = base64.b64decode(store.key_places.master_key.read_text().strip())
     return derive_key(master_key, "snapshots")
 
 
@@ -786,8 +786,8 @@ def test_the_public_key_from_info_verifies_every_stored_checkpoint(
 def test_the_signing_key_is_kept_apart_from_the_master_key(
     ledger: Ledger, history: History
 ) -> None:
-    location = history.attacker.store.location
-    master_file, signing_file = key_file_for(location), signing_key_file_for(location)
+    places = history.attacker.store.key_places
+    master_file, signing_file = places.master_key, places.signing_key
 
     assert master_file != signing_file
     assert master_file.exists() and signing_file.exists()

@@ -22,7 +22,38 @@ def test_sqlite_urls_take_the_path_after_three_slashes() -> None:
     assert StoreLocation.parse("sqlite:////var/lib/ledger.db").sqlite_path == Path(
         "/var/lib/ledger.db"
     )
-    assert StoreLocation.parse("sqlite:///ledger.db").sqlite_path == Path("ledger.db")
+    assert StoreLocation.parse("sqlite:///./ledger.db").sqlite_path == Path("ledger.db")
+    assert StoreLocation.parse("sqlite:///../ledger.db").sqlite_path == Path("../ledger.db")
+    assert StoreLocation.parse("sqlite:///~/ledger.db").sqlite_path == Path.home() / "ledger.db"
+
+
+def test_a_relative_path_that_looks_absolute_is_refused_naming_both_spellings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three slashes then `var/...` is `./var/...`: never where the writer meant."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as refused:
+        StoreLocation.parse("sqlite:///var/lib/flero/l.sqlite3")
+    message = str(refused.value)
+    assert f"({tmp_path}/var/lib/flero/l.sqlite3)" in message
+    assert "sqlite:////var/lib/flero/l.sqlite3" in message
+    assert "sqlite:///./var/lib/flero/l.sqlite3" in message
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("url", ["", " "])
+def test_an_empty_address_is_refused_never_taken_for_the_default(url: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        StoreLocation.parse(url)
+
+
+def test_where_names_an_sqlite_store_by_its_absolute_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    location = StoreLocation.parse("sqlite:///./ledger.db")
+    assert location.where == str(tmp_path / "ledger.db")
+    assert location.description == "ledger.db"  # as given: it names the pre-identity anchor
 
 
 def test_postgresql_urls_with_host_or_socket_directory() -> None:
