@@ -406,7 +406,7 @@ def init(as_json: bool) -> None:
 
     \b
     Example:
-        flero-ledger --db sqlite:////var/lib/flero/ledger.sqlite3 init
+        flero-ledger init --db sqlite:////var/lib/flero/ledger.sqlite3
     """
     from ledger.store import initialise_schema
 

@@ -124,7 +124,16 @@ def answer(ledger: Ledger, *args: str) -> Any:
     """The JSON document of an answer or of a refusal (an account not yet created then)."""
     result = ledger.run(*args, "--json")
     assert result.exit_code in (0, 1), result.output
-    return json.loads(result.stdout)
+    return refusals_by_code(json.loads(result.stdout))
+
+
+def refusals_by_code(answers: Any) -> Any:
+    """A refusal is compared by its code: its message may since say how to go on."""
+    if isinstance(answers, dict):
+        if set(answers) == {"error"}:
+            return {"error": {"code": answers["error"]["code"]}}
+        return {key: refusals_by_code(value) for key, value in answers.items()}
+    return answers
 
 
 def without_new_fields(session: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +145,10 @@ def test_every_query_answers_as_it_did_before_and_after_a_rebuild(old_ledger: Le
     assert ROBOT in emails and len(emails) == 4
 
     for email in emails:
-        assert answers(old_ledger, email) == ANSWERS[email], email
+        assert answers(old_ledger, email) == refusals_by_code(ANSWERS[email]), email
     old_ledger.ok("projections", "rebuild")
     for email in emails:
-        assert answers(old_ledger, email) == ANSWERS[email], email
+        assert answers(old_ledger, email) == refusals_by_code(ANSWERS[email]), email
 
     assert old_ledger.ok("verify", "--store") == ANSWERS["verify"]
 
