@@ -133,6 +133,17 @@ def state_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
+# 3.1: the tables both stores share, read alike.
+CHAIN_ROWS = (
+    "SELECT notification_id, originator_id, originator_version, chain_hash, "
+    "recorded_at, subject_id FROM ledger_chain ORDER BY notification_id"
+)
+CHECKPOINT_ROWS = (
+    "SELECT notification_id, log_hash, signature FROM ledger_checkpoints ORDER BY notification_id"
+)
+STORE_IDENTITY = "SELECT store_id FROM ledger_identity"
+
+
 def read_sqlite(path: Path) -> StoreRows:
     """3.1, SQLite: the event table's position is its rowid; opened read-only."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -141,15 +152,9 @@ def read_sqlite(path: Path) -> StoreRows:
             "SELECT rowid, originator_id, originator_version, topic, state "
             "FROM stored_events ORDER BY rowid"
         ).fetchall()
-        chain = connection.execute(
-            "SELECT notification_id, originator_id, originator_version, chain_hash, "
-            "recorded_at, subject_id FROM ledger_chain ORDER BY notification_id"
-        ).fetchall()
-        checkpoints = connection.execute(
-            "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
-            "ORDER BY notification_id"
-        ).fetchall()
-        identity = connection.execute("SELECT store_id FROM ledger_identity").fetchone()
+        chain = connection.execute(CHAIN_ROWS).fetchall()
+        checkpoints = connection.execute(CHECKPOINT_ROWS).fetchall()
+        identity = connection.execute(STORE_IDENTITY).fetchone()
     finally:
         connection.close()
     return _rows(events, chain, checkpoints, identity)
@@ -164,15 +169,9 @@ def read_postgres(conninfo: str) -> StoreRows:
             "SELECT notification_id, originator_id::text, originator_version, topic, state "
             "FROM ledger_events ORDER BY notification_id"
         ).fetchall()
-        chain = connection.execute(
-            "SELECT notification_id, originator_id, originator_version, chain_hash, "
-            "recorded_at, subject_id FROM ledger_chain ORDER BY notification_id"
-        ).fetchall()
-        checkpoints = connection.execute(
-            "SELECT notification_id, log_hash, signature FROM ledger_checkpoints "
-            "ORDER BY notification_id"
-        ).fetchall()
-        identity = connection.execute("SELECT store_id FROM ledger_identity").fetchone()
+        chain = connection.execute(CHAIN_ROWS).fetchall()
+        checkpoints = connection.execute(CHECKPOINT_ROWS).fetchall()
+        identity = connection.execute(STORE_IDENTITY).fetchone()
     return _rows(events, chain, checkpoints, identity)
 
 
