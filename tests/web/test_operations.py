@@ -1,16 +1,24 @@
-"""What an operator's tools see: `/healthz` for a load balancer, `/metrics` for Prometheus."""
+"""What an operator's tools see: `/healthz` for a load balancer, `/metrics` for Prometheus, and
+`serve --workers 2` answering as one server."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.postgres_cluster import PgServer
 from ledger.store_location import StoreLocation
-from tests.conftest import Ledger
+from tests.conftest import Ledger, wait_for
+from tests.integration.test_serve_load import LOOPBACK, free_port, listening
 from tests.web.conftest import PASSWORD, MovableClock, login_csrf
 from web.app import create_app
 from web.metrics import METRICS_TOKEN_ENV
@@ -126,3 +134,60 @@ def test_metrics_ask_for_the_token_when_one_is_set(
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert samples(client, "flero_store_up", {"Authorization": "Bearer s3cret-scrape-token"})
     assert client.get("/healthz").status_code == 200  # a load balancer holds no token
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_serve_with_two_workers_answers_and_counts_across_them(
+    ledger: Ledger, backend: str, tmp_path: Path
+) -> None:
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", "ada@acme.test", "--org", "acme")
+    key = ledger.ok("api-keys", "create", "ada@acme.test", "--name", "ops")["key"]
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [sys.executable, str(REPO / "cli.py"), "--db", ledger.url, "serve"]
+    shared = tmp_path / "metrics"  # given, so that the test sees which workers counted
+    shared.mkdir()
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(shared), "PYTHONPATH": str(REPO)}
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [*command, "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+        try:
+            wait_for(lambda: listening(server, port, log), timeout=30)
+            base = f"http://{LOOPBACK}:{port}"
+            # A connection per request, so that either worker may take each one.
+            fresh = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(base_url=base, timeout=20, trust_env=False, limits=fresh) as web:
+                assert web.get("/healthz").json()["store"] == "reachable"
+                outcomes = []
+                for n in range(16):
+                    wrong = n % 4 == 3
+                    body = {"email": "ada@acme.test", "method": "api_key"}
+                    body["api_key"] = "flk.x.wrong" if wrong else key
+                    outcomes.append(web.post("/api/login", json=body).status_code)
+                assert outcomes.count(200) == 12 and outcomes.count(401) == 4, outcomes
+                # Whichever worker answers the scrape, it adds up both workers' counters.
+                for _ in range(4):
+                    text = web.get("/metrics").text
+                    counted = {
+                        sample.labels["outcome"]: sample.value
+                        for family in text_string_to_metric_families(text)
+                        for sample in family.samples
+                        if sample.name == "flero_sign_ins_total"
+                    }
+                    assert counted == {"success": 12.0, "failure": 4.0}, json.dumps(counted)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                returncode = server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                raise AssertionError(f"serve did not stop:\n{log.read_text()}") from None
+    assert returncode == 0, log.read_text()
+    workers = {path.stem.rsplit("_", 1)[-1] for path in shared.glob("counter_*.db")}
+    print(f"counters written by {len(workers)} worker(s)")
+    assert log.read_text().count("Started server process") == 2, log.read_text()
