@@ -2203,29 +2203,62 @@ def demo(as_json: bool) -> None:
     help="Proxies (IPs or networks, comma-separated) whose X-Forwarded-For names the client. "
     "Default: nobody's; the connecting address is the client.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of cores",
+    help="Server processes, each answering requests on the same port.",
+)
 @reads_only
-def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
-    """Serve the Security tab (/security) and its JSON API (/api, described at /docs).
+def serve(host: str, port: int, forwarded_allow_ips: str, workers: int) -> None:
+    """Serve the Security tab (/security) and its JSON API (/api, described at /docs), with
+    /healthz for a load balancer and /metrics for Prometheus.
 
     \b
     Example, behind a TLS proxy on this machine:
-        flero-ledger serve --port 8000 --forwarded-allow-ips 127.0.0.1
+        flero-ledger serve --port 8000 --forwarded-allow-ips 127.0.0.1 --workers 2
     """
+    import shutil
+    import tempfile
+
     import uvicorn
 
-    from web.app import create_app
+    from web.app import FORWARDED_ALLOW_IPS_ENV
     from web.ledger_access import parse_forwarded_allow_ips
+    from web.metrics import MULTIPROCESS_ENV
 
     try:
-        proxies = parse_forwarded_allow_ips(forwarded_allow_ips)
+        parse_forwarded_allow_ips(forwarded_allow_ips)
     except ValueError as problem:
         raise click.BadParameter(str(problem), param_hint="--forwarded-allow-ips") from None
     location = runtime().location()
     runtime().store  # noqa: B018 (refuse an unusable store before listening)
     click.echo(f"Serving {location.description} on http://{host}:{port}/security", err=True)
-    app = create_app(location, forwarded_allow_ips=proxies)
-    # The app decides whose X-Forwarded-For to believe; uvicorn must not rewrite it first.
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    # Each worker builds its own app (web.app.app_from_environment) from what is set here.
+    db = runtime().db
+    if db is not None:
+        os.environ["FLERO_LEDGER_DB"] = db
+    os.environ[FORWARDED_ALLOW_IPS_ENV] = forwarded_allow_ips
+    # Workers share their counters through files, so that any one of them answers a scrape
+    # with all of them; a directory of this run's own, removed afterwards.
+    shared = None if os.environ.get(MULTIPROCESS_ENV) else tempfile.mkdtemp(prefix="flero-metrics-")
+    if shared is not None:
+        os.environ[MULTIPROCESS_ENV] = shared
+    try:
+        # The app decides whose X-Forwarded-For to believe; uvicorn must not rewrite it first.
+        uvicorn.run(
+            "web.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @main.command()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.clock import stored_instant
+from ledger.clock import parse_stored_instant, stored_instant
 from ledger.database import Database, Transaction
 from ledger.private_files import open_private
 
@@ -120,6 +120,16 @@ def latest_checkpoint(database: Database) -> Checkpoint | None:
             "ORDER BY notification_id DESC LIMIT 1"
         )
     return None if row is None else Checkpoint(int(row[0]), bytes(row[1]), bytes(row[2]))
+
+
+def latest_checkpoint_signed_at(database: Database) -> datetime | None:
+    """When the newest checkpoint was signed (None before the first): its age tells an operator
+    whether checkpoints still keep up with the log."""
+    with database.transaction() as tx:
+        row = tx.fetchone(
+            "SELECT signed_at FROM ledger_checkpoints ORDER BY notification_id DESC LIMIT 1"
+        )
+    return None if row is None else parse_stored_instant(str(row[0]))
 
 
 def all_checkpoints(database: Database) -> list[Checkpoint]:

@@ -27,6 +27,7 @@ from projections.exports import Exporter, Scope
 from projections.forensics import Forensics
 from projections.sessions import DEFAULT_PAGE, read_cursor
 from web.ledger_access import LedgerAccess, Visitor
+from web.metrics import sign_in_counted
 
 Parsed = TypeVar("Parsed")
 QUIET_ZONE = 4  # modules of light margin around a QR code (ISO/IEC 18004)
@@ -138,7 +139,8 @@ def api_router(access_: LedgerAccess) -> APIRouter:
     def sign_in(body: SignInRequest, request: Request) -> dict[str, Any]:
         """Sign in (recorded, success or not); the session token is shown once."""
         command = login.Login(**body.model_dump(), **access_.sign_in_origin(request))
-        return login.signed_in(login.log_in(access_.services(), command))
+        with sign_in_counted(command.method):
+            return login.signed_in(login.log_in(access_.services(), command))
 
     @router.post("/login/sms-code", status_code=202)
     def sms_sign_in_code(

@@ -6,6 +6,7 @@ routers (web/api.py, web/pages.py) only translate between HTTP and commands or q
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.clock import Clock, SystemClock
 from ledger.errors import LedgerError, LoginDenied, MfaEnrolmentRequired, TooManyTexts
-from ledger.store_location import StoreLocation
+from ledger.store_location import DB_ENV, StoreLocation
 from web.answers import error, input_problem, login_refused, retry_after
 from web.api import api_router
 from web.ledger_access import (
@@ -30,7 +31,9 @@ from web.ledger_access import (
     IpNetwork,
     LedgerAccess,
     NotSignedIn,
+    parse_forwarded_allow_ips,
 )
+from web.metrics import RequestTimer, operations_router
 from web.pages import pages_router
 
 CONTENT_SECURITY_POLICY = (
@@ -60,6 +63,7 @@ FORBIDDEN = {
     "mfa_enrolment_required",
 }
 NOT_FOUND = {"unknown_user", "unknown_session", "unknown_api_key", "unknown_org"}
+FORWARDED_ALLOW_IPS_ENV = "FLERO_LEDGER_FORWARDED_ALLOW_IPS"  # `serve` sets it for its workers
 MAX_BODY = 64 * 1024  # bytes: the largest request any form or API call needs is a few hundred
 
 
@@ -133,10 +137,12 @@ def create_app(
         version="0.1.0",
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestTimer)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 too
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), "static")
     app.include_router(api_router(access))
     app.include_router(pages_router(access))
+    app.include_router(operations_router(access))
 
     def for_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -192,3 +198,10 @@ def create_app(
         return error(503, "store_unavailable", "the store is unavailable; try again shortly")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app each of `serve`'s workers runs: the store at FLERO_LEDGER_DB (or the default
+    one), the proxies in FORWARDED_ALLOW_IPS_ENV."""
+    proxies = parse_forwarded_allow_ips(os.environ.get(FORWARDED_ALLOW_IPS_ENV, ""))
+    return create_app(StoreLocation.parse(os.environ.get(DB_ENV)), forwarded_allow_ips=proxies)

@@ -43,6 +43,7 @@ from web.ledger_access import (
     start_session,
 )
 from web.login_csrf import require_login_csrf, with_login_csrf
+from web.metrics import sign_in_counted
 from web.readable import audit_details
 from web.sso import sso_router
 
@@ -183,7 +184,8 @@ def pages_router(access: LedgerAccess) -> APIRouter:
         shown = {"given_email": email, "sms_asked": bool(sms_code.strip())}
         try:
             command = login.Login(**fields, **access.sign_in_origin(request))
-            opened = login.log_in(access.services(), command)
+            with sign_in_counted(command.method):
+                opened = login.log_in(access.services(), command)
         except LoginDenied as denied:
             status = login_status(denied)
             answer = signin_page(request, status, problem=problem_text(denied), **shown)

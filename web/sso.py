@@ -28,6 +28,7 @@ from commands.inputs import Slug
 from ledger.errors import LedgerError, LoginDenied
 from web.ledger_access import LedgerAccess, same_token, start_session
 from web.login_csrf import require_login_csrf
+from web.metrics import sign_in_counted
 
 FLOW_COOKIE = "flero_sso_flow"
 FLOW_PATH = "/signin/sso"
@@ -119,13 +120,14 @@ def sso_router(access: LedgerAccess, show: SigninPage) -> APIRouter:
     def sign_in(request: Request, flow: dict[str, str], **factor: str | None) -> Response:
         """Sign in with the flow's ID token; ask for a Flero code while one can still help."""
         try:
-            opened = sso_sign_in.sign_in_with_id_token(
-                access.services(),
-                flow["id_token"],
-                flow["nonce"],
-                **access.sign_in_origin(request),
-                **factor,
-            )
+            with sign_in_counted("sso"):
+                opened = sso_sign_in.sign_in_with_id_token(
+                    access.services(),
+                    flow["id_token"],
+                    flow["nonce"],
+                    **access.sign_in_origin(request),
+                    **factor,
+                )
         except LoginDenied as denied:
             if denied.reason in ASK_FOR_A_FACTOR:
                 page = show(request, 401, problem=denied.message, sso_factor=True)
