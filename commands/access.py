@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from commands.services import Services
 from ledger.errors import AdminRequired
+from ledger.organisation import Organisation
 from ledger.store import LedgerStore
 
 
@@ -20,9 +21,8 @@ def require_admin_over(services: Services, viewer: str, email: str) -> None:
 def _admin_over(store: LedgerStore, viewer: str, email: str) -> bool:
     """The target is looked up only for an admin (admins belong to the organisation they run),
     so a non-admin's question costs the same whatever address it names."""
-    own = store.account(viewer)
-    org = store.app.find_organisation(own.org_id)
-    if org is None or own.id not in org.admins:
+    org = _organisation_run_by(store, viewer)
+    if org is None:
         return False
     target = store.live_account(email)
     return target is not None and target.org_id == org.id
@@ -38,6 +38,11 @@ def require_admin_of(services: Services, viewer: str, slug: str) -> None:
 
 def organisation_run_by(services: Services, viewer: str) -> str | None:
     """The slug of the organisation `viewer` is an admin of, if any."""
-    own = services.store.account(viewer)
-    org = services.store.app.find_organisation(own.org_id)
-    return org.slug if org is not None and own.id in org.admins else None
+    org = _organisation_run_by(services.store, viewer)
+    return org.slug if org is not None else None
+
+
+def _organisation_run_by(store: LedgerStore, viewer: str) -> Organisation | None:
+    own = store.account(viewer)
+    org = store.app.find_organisation(own.org_id)
+    return org if org is not None and own.id in org.admins else None

@@ -114,8 +114,9 @@ def log_in(services: Services, cmd: Login) -> NewSession:
         throttled_for=throttled_for,
     )
     try:
-        policy = (org.sso_policy(), org.mfa_requirement()) if org else (None, None)
-        session = account.log_in(attempt, policy[0], stamp, mfa=policy[1])
+        sso = org.sso_policy() if org else None
+        mfa = org.mfa_requirement() if org else None
+        session = account.log_in(attempt, sso, stamp, mfa=mfa)
     except LoginDenied as denied:
         services.save(account, *_counted(source, denied.reason, stamp))
         raise

@@ -27,7 +27,7 @@ from ledger.private_files import open_private
 from ledger.store import LedgerStore
 from projections.catalogue import caught_up
 from projections.export_files import csv_cell
-from projections.forensics import version_at
+from projections.forensics import replayed_to
 
 COLUMNS = (
     "email",
@@ -96,22 +96,18 @@ def _member_row(
 
 def _organisation_at(store: LedgerStore, slug: str, at: datetime) -> Organisation:
     org_id = identity.organisation_id(slug)
-    version = version_at(store, org_id, at)
-    if version is None:
+    org = replayed_to(store, org_id, at)
+    if org is None:
         if store.app.find_organisation(org_id) is None:
             raise OrganisationNotFound(slug)
         raise NotYetCreated(f"organisation {slug!r} did not exist at {format_instant(at)}")
-    org: object = store.app.repository.get(org_id, version=version)
     assert isinstance(org, Organisation)
     return org
 
 
 def _account_at(store: LedgerStore, account_id: UUID, at: datetime) -> Account | None:
-    version = version_at(store, account_id, at)
-    if version is None:
-        return None
-    account: object = store.app.repository.get(account_id, version=version)
-    assert isinstance(account, Account)
+    account = replayed_to(store, account_id, at)
+    assert account is None or isinstance(account, Account)
     return account
 
 

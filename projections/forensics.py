@@ -118,14 +118,11 @@ class Forensics:
     # ---- state as of an instant ----------------------------------------------------------------
 
     def state(self, email: str, as_of: datetime) -> dict[str, Any]:
-        account_id = self._existing(email)
-        version = version_at(self.store, account_id, as_of)
-        if version is None:
+        account = replayed_to(self.store, self._existing(email), as_of)
+        if account is None:
             raise NotYetCreated(f"{email} had no account at {format_instant(as_of)}")
-        account: object = self.store.app.repository.get(account_id, version=version)
         assert isinstance(account, Account)
-        org_version = version_at(self.store, account.org_id, as_of)
-        org: object = self.store.app.repository.get(account.org_id, version=org_version)
+        org = replayed_to(self.store, account.org_id, as_of)
         assert isinstance(org, Organisation)
         return {
             "as_of": format_instant(as_of),
@@ -275,6 +272,13 @@ class Forensics:
             account = self.store.app.find_account(actor_id)
             self._emails[actor_id] = (self.open(account.email) or ERASED) if account else "system"
         return self._emails[actor_id]
+
+
+def replayed_to(store: LedgerStore, stream: UUID, as_of: datetime) -> object | None:
+    """The aggregate as it stood at `as_of` (replayed to the version current then); None if
+    it did not exist yet."""
+    version = version_at(store, stream, as_of)
+    return None if version is None else store.app.repository.get(stream, version=version)
 
 
 def version_at(store: LedgerStore, stream: UUID, as_of: datetime) -> int | None:
