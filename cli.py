@@ -543,8 +543,7 @@ def org_require_mfa(
     emit(
         {"ok": True, "slug": slug, "requires_mfa": required, **terms},
         lambda: click.echo(
-            f"{slug} requires MFA ({'the authenticator app' if methods == 'totp' else 'any factor'}"
-            f", {grace_days} days' grace)"
+            f"{slug} {describe_requirement(methods, grace_days)}"
             if required
             else f"{slug} no longer requires MFA"
         ),
@@ -605,15 +604,20 @@ def org_compliance(
     emit(report.members, lambda: render_compliance(report))
 
 
+def describe_requirement(methods: str, grace_days: int) -> str:
+    counted = "the authenticator app" if methods == "totp" else "any factor"
+    return f"requires MFA ({counted}, {grace_days} days' grace)"
+
+
 def render_compliance(report: ComplianceReport) -> None:
     from projections.wording import when
 
     required = report.requirement
-    if required is not None:
-        counted = "the authenticator app" if required.methods == "totp" else "any factor"
-        policy = f"requires MFA ({counted}, {required.grace.days} days' grace)"
-    else:
-        policy = "does not require MFA"
+    policy = (
+        describe_requirement(required.methods, required.grace.days)
+        if required is not None
+        else "does not require MFA"
+    )
     rows = [
         [
             m["email"],
