@@ -7,13 +7,19 @@ import csv
 import json
 import os
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ledger.clock import format_instant
+from commands.login import Login, log_in
+from commands.services import Services
+from ledger.clock import FixedClock, format_instant
+from ledger.store import LedgerStore
+from ledger.store_location import StoreLocation
 from tests.cli.test_login import PASSWORD, create_user, sign_in
 from tests.cli.test_policy_and_recovery import enable_sms, enable_totp
 from tests.cli.test_totp import code_at
@@ -227,3 +233,35 @@ def test_the_report_in_text_names_the_policy_and_each_status(ledger: Ledger, ada
     assert "requires MFA (the authenticator app, 3 days' grace)" in text
     assert ada in text and "grace" in text
     assert json.loads(ledger.run("org", "compliance", "acme", "--json").stdout)[0]["email"] == ada
+
+
+def test_racing_sign_ins_past_the_deadline_note_it_once_and_are_all_recorded(
+    ledger: Ledger, ada: str
+) -> None:
+    """Four sign-ins at once, each through its own store connection: every
+    one is answered restricted and recorded, and the deadline passing is noted exactly once."""
+    ledger.ok("org", "require-mfa", "acme", "on", "--grace-days", "0")
+    ledger.later(minutes=1)
+    at = format_instant(ledger.now)
+    barrier = threading.Barrier(4)
+
+    def racer() -> str | None:
+        # The command itself: the in-process command line swaps stdin, so it runs one at a time.
+        store = LedgerStore(StoreLocation.parse(ledger.url))
+        try:
+            services = Services(store=store, clock=FixedClock(ledger.now))
+            attempt = Login(
+                email=ada, method="password", password=PASSWORD, ip="203.0.113.9", user_agent="x"
+            )
+            barrier.wait(timeout=30)
+            return log_in(services, attempt).restricted
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        restricted = list(pool.map(lambda _: racer(), range(4)))
+
+    assert restricted == ["mfa_enrolment_required"] * 4
+    events = [e["event"] for e in ledger.ok("timeline", ada, "--on", at[:10])]
+    assert events.count("MfaEnrolmentOverdue") == 1
+    assert events.count("LoginSucceeded") == 4
