@@ -1839,7 +1839,11 @@ def checkpoint(as_json: bool) -> None:
 
     store = runtime().store
     taken = take_checkpoint(
-        store.database, store.signing_key, runtime().services().now(), store.checkpoint_anchor
+        store.database,
+        store.signing_key,
+        runtime().services().now(),
+        store.checkpoint_anchor,
+        up_to=store.event_count(),
     )
     position = taken.notification_id if taken else 0
     emit(
@@ -2134,9 +2138,9 @@ def projections_rebuild(name: str | None, as_json: bool) -> None:
 @click.option("--follow", is_flag=True, help="Keep running, applying new events as they arrive.")
 @click.option(
     "--interval",
-    default=1.0,
+    default=0.5,
     show_default=True,
-    help="With --follow on SQLite: seconds between polls.",
+    help="With --follow: seconds between polls for new events.",
 )
 @json_option
 @reads_only

@@ -95,27 +95,50 @@ CREATE TABLE IF NOT EXISTS ledger_identity (
     store_id text NOT NULL
 );
 
--- ---- Appending --------------------------------------------------------------------------
+-- ---- Appending and reading in order, without a global lock ---------------------------------
 
 -- One call appends a command's events and their chain links, in one round trip and one
--- transaction (ledger/recorders_postgres.py). The EXCLUSIVE lock, as the eventsourcing library
--- takes it, serialises appends so that notification ids commit in order: a reader tailing the
--- log never passes an id that a slower transaction fills in later.
+-- transaction (ledger/recorders_postgres.py). Concurrent appends do not queue behind one
+-- another's commits, so PostgreSQL can flush many of them with one WAL write:
+-- * each append holds ROW EXCLUSIVE on `ledger_append_gate` from before it takes positions
+--   until it ends (appends do not conflict with one another);
+-- * positions come as one block per append (a session-level advisory lock is held only while
+--   the block is drawn from the sequence), so one command's events are never interleaved
+--   with another's;
+-- * a reader asks `ledger_readable_position()` how far it may read: the highest position
+--   drawn so far, once every append that could still be filling a lower one has ended (its
+--   SHARE lock on the gate waits for them; readers do not conflict with one another).
+--   A reader following the log therefore never passes a position a slower append fills in
+--   later, which is what the library's EXCLUSIVE table lock held through commit guaranteed.
+-- No NOTIFY: PostgreSQL serialises the commits of notifying transactions.
+CREATE TABLE IF NOT EXISTS ledger_append_gate (never_written boolean);
+
 DROP FUNCTION IF EXISTS ledger_append_events(uuid[], bigint[], text[], bytea[], text[], bytea[]);
 CREATE OR REPLACE FUNCTION ledger_append_events(
     ids uuid[], versions bigint[], topics text[], states bytea[], times text[], subjects text[],
     links bytea[]
 ) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $$
+DECLARE
+    positions bigint[];
 BEGIN
-    LOCK TABLE ledger_events IN EXCLUSIVE MODE;
-    NOTIFY ledger_events;
+    LOCK TABLE ledger_append_gate IN ROW EXCLUSIVE MODE;
+    BEGIN
+        PERFORM pg_advisory_lock(x'4C65646765722B'::bigint);
+        positions := ARRAY(
+            SELECT nextval('ledger_events_notification_id_seq')
+            FROM generate_series(1, cardinality(ids))
+        );
+        PERFORM pg_advisory_unlock(x'4C65646765722B'::bigint);
+    EXCEPTION WHEN query_canceled OR others THEN
+        PERFORM pg_advisory_unlock(x'4C65646765722B'::bigint);
+        RAISE;
+    END;
     RETURN QUERY
     WITH appended AS (
-        INSERT INTO ledger_events (originator_id, originator_version, topic, state)
-        SELECT e.id, e.version, e.topic, e.state
+        INSERT INTO ledger_events (originator_id, originator_version, topic, state, notification_id)
+        SELECT e.id, e.version, e.topic, e.state, positions[e.n]
         FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS e(id, version, topic, state, n)
-        ORDER BY e.n
         RETURNING notification_id, originator_id, originator_version
     ), chained AS (
         INSERT INTO ledger_chain
@@ -129,6 +152,19 @@ BEGIN
         RETURNING notification_id
     )
     SELECT c.notification_id FROM chained c ORDER BY c.notification_id;
+END $$;
+
+-- The highest position a reader may read up to: every event at or below it has committed (or
+-- will never exist). Waits, briefly, for the appends in flight when it was called.
+CREATE OR REPLACE FUNCTION ledger_readable_position() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    drawn bigint;
+BEGIN
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO drawn
+    FROM ledger_events_notification_id_seq;
+    LOCK TABLE ledger_append_gate IN SHARE MODE;
+    RETURN (SELECT max(notification_id) FROM ledger_events WHERE notification_id <= drawn);
 END $$;
 
 -- ---- Append-only protection ---------------------------------------------------------------

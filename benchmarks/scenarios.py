@@ -49,18 +49,33 @@ class Sizes:
     rows: int  # baseline rows/events per run
     accounts: int  # accounts signing in
     rounds: int  # sign-ins per account per run
+    concurrent: int  # sign-ins per client process, in the 1- and 8-process runs
     history: int  # events of the one long-history account
     ci_sign_ins: int  # past API-key sign-ins of the account a CI job signs in to
     ci_probes: int  # sign-ins measured per run, on that account and on a fresh one each
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(rows=200, accounts=10, rounds=2, history=1_000, ci_sign_ins=2_000, ci_probes=20)
+        return cls(
+            rows=200,
+            accounts=10,
+            rounds=2,
+            concurrent=10,
+            history=1_000,
+            ci_sign_ins=2_000,
+            ci_probes=20,
+        )
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            rows=3_000, accounts=100, rounds=5, history=100_000, ci_sign_ins=50_000, ci_probes=200
+            rows=3_000,
+            accounts=100,
+            rounds=5,
+            concurrent=300,
+            history=100_000,
+            ci_sign_ins=50_000,
+            ci_probes=200,
         )
 
 
@@ -83,14 +98,18 @@ class PostgresBench:
         """Baseline A: single-row autocommit INSERTs, rows/s."""
         with self.server.connect(self.db) as conn:
             self._table(conn)
-            started = time.perf_counter()
-            for i in range(n):
-                conn.execute(
-                    "INSERT INTO rows (originator_id, originator_version, topic, state) "
-                    "VALUES (%s, %s, %s, %s)",
-                    (uuid.uuid4(), i, "bench:Event", STATE),
-                )
-            return n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        _insert_rows(self.server, self.db, n)
+        return n / (time.perf_counter() - started)
+
+    def raw_inserts_in_processes(self, n: int, processes: int) -> float:
+        """Baseline A from `processes` client processes at once (n rows in all), rows/s: what
+        PostgreSQL itself gives concurrent single-row commits on this machine."""
+        with self.server.connect(self.db) as conn:
+            self._table(conn)
+        return _in_processes(
+            processes, _timed_inserts, [(self.server, self.db, n // processes)] * processes
+        )
 
     def binary_copy(self, n: int) -> float:
         """Baseline C: binary COPY, rows/s."""
@@ -140,6 +159,39 @@ class _PlainAggregate(Aggregate):
 
 class _PlainApp(Application[uuid.UUID]):
     name = "Plain"
+
+
+def _insert_rows(server: PgServer, db: str, n: int) -> None:
+    with server.connect(db) as conn:
+        for i in range(n):
+            conn.execute(
+                "INSERT INTO rows (originator_id, originator_version, topic, state) "
+                "VALUES (%s, %s, %s, %s)",
+                (uuid.uuid4(), i, "bench:Event", STATE),
+            )
+
+
+def _timed_inserts(server: PgServer, db: str, n: int) -> tuple[float, float, int]:
+    started = time.monotonic()
+    _insert_rows(server, db, n)
+    return started, time.monotonic(), n
+
+
+def _in_processes(
+    processes: int, timed: Callable[..., tuple[float, float, int]], work: list[tuple[Any, ...]]
+) -> float:
+    """Run `timed(*args)` for each entry of `work`, one process each, all at once; the items
+    done per second from the first start to the last end (on this machine's monotonic clock).
+    Process start-up and imports are outside the timing."""
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        pool.map(_warm_up, range(processes))
+        runs = pool.starmap(timed, work)
+    started, ended = min(r[0] for r in runs), max(r[1] for r in runs)
+    return sum(r[2] for r in runs) / (ended - started)
+
+
+def _warm_up(_: int) -> None:
+    import commands.login  # noqa: F401
 
 
 # ---- the ledger's own scenarios ----------------------------------------------------------
@@ -328,21 +380,11 @@ def _verify_seconds(url: str) -> float:
     return elapsed
 
 
-def concurrent_logins(url: str, size: Sizes, clients: int) -> float:
-    """Sign-ins per second with `clients` processes, each signing in its own members."""
-    casts = [
-        prepare_sign_ins(url, size.accounts // clients or 1, f"c{secrets.token_hex(3)}")
-        for _ in range(clients)
-    ]
-    with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        pool.map(_warm_up, range(clients))  # imports and connections outside the timing
-        runs = pool.starmap(_timed_sign_ins, [(cast, size.rounds) for cast in casts])
-    started, ended = min(r[0] for r in runs), max(r[1] for r in runs)
-    return sum(r[2] for r in runs) / (ended - started)
-
-
-def _warm_up(_: int) -> None:
-    import commands.login  # noqa: F401
+def concurrent_logins(url: str, clients: int, sign_ins_per_client: int) -> float:
+    """Sign-ins per second with `clients` processes at once, each signing in its own account
+    (in its own organisation) again and again."""
+    casts = [prepare_sign_ins(url, 1, f"c{secrets.token_hex(3)}") for _ in range(clients)]
+    return _in_processes(clients, _timed_sign_ins, [(cast, sign_ins_per_client) for cast in casts])
 
 
 def _timed_sign_ins(cast: SignInCast, rounds: int) -> tuple[float, float, int]:

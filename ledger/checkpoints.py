@@ -142,13 +142,18 @@ def all_checkpoints(database: Database) -> list[Checkpoint]:
 
 
 def take_checkpoint(
-    database: Database, key: Ed25519PrivateKey, at: datetime, anchor: CheckpointAnchor
+    database: Database,
+    key: Ed25519PrivateKey,
+    at: datetime,
+    anchor: CheckpointAnchor,
+    up_to: int,
 ) -> Checkpoint | None:
-    """Extend the last checkpoint's log hash over the links recorded since, sign it, and keep
-    it in the anchor file too.
+    """Extend the last checkpoint's log hash over the links recorded since, up to position
+    `up_to` (the store's readable position: on PostgreSQL a later position may commit before
+    an earlier one), sign it, and keep it in the anchor file too.
 
     Returns the newest checkpoint (None while the ledger is empty)."""
-    taken = _sign_next(database, key, at)
+    taken = _sign_next(database, key, at, up_to)
     if taken is not None:
         anchor.keep(taken, lambda kept: _passes_through(database, kept, taken))
     return taken
@@ -179,11 +184,13 @@ def _passes_through(database: Database, kept: Checkpoint, newer: Checkpoint) -> 
     return log_hash == newer.log_hash
 
 
-def _sign_next(database: Database, key: Ed25519PrivateKey, at: datetime) -> Checkpoint | None:
+def _sign_next(
+    database: Database, key: Ed25519PrivateKey, at: datetime, up_to: int
+) -> Checkpoint | None:
     last = latest_checkpoint(database)
     log_hash, start = (bytes(32), 0) if last is None else (last.log_hash, last.notification_id)
     with database.transaction() as tx:
-        position, log_hash = _fold_links(tx, log_hash, start)
+        position, log_hash = _fold_links(tx, log_hash, start, up_to)
         if position == start:
             return last
         signature = key.sign(checkpoint_message(position, log_hash))
@@ -201,4 +208,4 @@ def checkpoint_if_due(
     """Sign a new checkpoint once CHECKPOINT_EVERY events have been recorded since the last."""
     last = latest_checkpoint(database)
     if head - (last.notification_id if last else 0) >= CHECKPOINT_EVERY:
-        take_checkpoint(database, key, at, anchor)
+        take_checkpoint(database, key, at, anchor, up_to=head)

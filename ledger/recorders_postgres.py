@@ -1,12 +1,13 @@
-"""The PostgreSQL application recorder: each append is one round trip to the server.
+"""The PostgreSQL application recorder: appends that do not queue behind each other's commits.
 
-The library's recorder sends the table lock, NOTIFY, the insert and the commit as separate
-statements (about 2 ms a command here). This one computes the events' chain links first and
-hands events and links to `ledger_append_events` (schema.sql), which takes the same EXCLUSIVE
-table lock, notifies, inserts both and commits in a single call. The lock keeps notification ids
-in commit order, so a reader tailing the log never skips an event. Reading, subscribing and
-everything else is the library's own. Kept apart from the SQLite recorder so that the embedded
-store never imports psycopg.
+The library's recorder takes an EXCLUSIVE table lock and holds it through the commit, so that
+notification ids commit in order; concurrent commands then wait for each other's WAL flush one
+by one. This one computes the events' chain links first and hands events and links to
+`ledger_append_events` (schema.sql), which draws a block of positions, inserts both and commits
+in a single call while concurrent appends commit together. Readers instead ask
+`ledger_readable_position()` how far the log is complete, and never read past it, so a reader
+tailing the log still never skips an event that a slower append fills in later. Kept apart from
+the SQLite recorder so that the embedded store never imports psycopg.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
@@ -26,6 +27,7 @@ APPEND = (
     "SELECT notification_id FROM ledger_append_events(%s, %s, %s, %s, %s, %s, %s) "
     "AS appended(notification_id)"
 )
+READABLE = "SELECT ledger_readable_position() AS position"
 
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
@@ -47,6 +49,35 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             rows = conn.execute(APPEND, columns, prepare=True).fetchall()
         RECENT_LINKS.committed(links)
         return [row["notification_id"] for row in rows]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def max_notification_id(self) -> int | None:
+        """The highest position every reader may rely on: nothing at or below it is in flight."""
+        with self.datastore.get_connection() as conn:
+            row = conn.execute(READABLE, prepare=True).fetchone()
+        return None if row is None else row["position"]
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """As the library's, but never past the readable position."""
+        readable = self.max_notification_id()
+        if readable is None:
+            return []
+        notifications: Sequence[Notification] = super().select_notifications(
+            start,
+            limit,
+            readable if stop is None else min(stop, readable),
+            topics,
+            inclusive_of_start=inclusive_of_start,
+        )
+        return notifications
 
     def _stored_link(self, stream: UUID, version: int) -> bytes:
         with self.datastore.get_connection() as conn:

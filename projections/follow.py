@@ -2,9 +2,9 @@
 
 On PostgreSQL any number of workers may run, on one machine or many: exactly one is active,
 holding a session-level advisory lock; the others stand by and take over within a second of
-its death (the server releases the lock when its connection drops). The active worker sleeps
-on LISTEN for the event table's NOTIFY, sent by the library's recorder on every append.
-SQLite cannot notify, so a worker there polls.
+its death (the server releases the lock when its connection drops). The active worker polls
+on both stores: appends send no NOTIFY (PostgreSQL would serialise their commits), and a poll
+costs two short queries.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ledger.store import EVENT_TABLE
 from projections.framework import ProjectionRunner
 
 ADVISORY_LOCK = 0x466C65726F  # "Flero": one lock for the worker that maintains read models
@@ -24,21 +23,27 @@ def follow_ledger(runner: ProjectionRunner, poll_seconds: float, announce: Annou
     """Run until interrupted (Ctrl-C)."""
     try:
         if runner.store.database.postgres:
-            _follow_notifications(runner, poll_seconds, announce)
+            _follow_as_the_active_worker(runner, poll_seconds, announce)
         else:
             announce("active (polling the embedded store)")
-            while True:
-                runner.catch_up_all()
-                time.sleep(poll_seconds)
+            _poll(runner, poll_seconds)
     except KeyboardInterrupt:
         return
 
 
-def _follow_notifications(runner: ProjectionRunner, timeout: float, announce: Announce) -> None:
+def _poll(runner: ProjectionRunner, poll_seconds: float) -> None:
+    while True:
+        runner.catch_up_all()
+        time.sleep(poll_seconds)
+
+
+def _follow_as_the_active_worker(
+    runner: ProjectionRunner, poll_seconds: float, announce: Announce
+) -> None:
     import psycopg
 
     loc = runner.store.location
-    listener: psycopg.Connection[Any] = psycopg.connect(
+    holder: psycopg.Connection[Any] = psycopg.connect(
         dbname=loc.pg_dbname,
         host=loc.pg_host,
         port=loc.pg_port,
@@ -46,17 +51,13 @@ def _follow_notifications(runner: ProjectionRunner, timeout: float, announce: An
         password=loc.pg_password or None,
         autocommit=True,
     )
-    with listener:
-        if not _try_lock(listener):
+    with holder:
+        if not _try_lock(holder):
             announce("standing by: another worker is active")
-            while not _try_lock(listener):
-                time.sleep(min(timeout, 1.0))
+            while not _try_lock(holder):
+                time.sleep(min(poll_seconds, 1.0))
         announce("active")
-        listener.execute(f"LISTEN {EVENT_TABLE}")
-        while True:
-            runner.catch_up_all()
-            for _ in listener.notifies(timeout=max(timeout, 1.0), stop_after=1):
-                pass
+        _poll(runner, poll_seconds)
 
 
 def _try_lock(connection: Any) -> bool:
