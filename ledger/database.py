@@ -124,6 +124,20 @@ class Database:
             finally:
                 lite_cursor.close()
 
+    def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 10_000) -> Iterator[Row]:
+        """Rows of one query as the server sends them, `batch` at a time (PostgreSQL: a named,
+        server-side cursor in a read-only transaction; SQLite: the statement's own snapshot)."""
+        if not self.postgres:
+            yield from self._sqlite_connection().execute(sql, tuple(params))
+            return
+        conn = self._pg_connection()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="flero_stream") as cursor:
+                cursor.itersize = batch
+                cursor.execute(sql.replace("?", "%s"), tuple(params))
+                yield from cursor
+
     def create_sqlite_tables(self) -> None:
         """The embedded store creates its own tables; PostgreSQL takes them from schema.sql.
 
