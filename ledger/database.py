@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,32 @@ ADDED_SQLITE_INDEXES = (
 class Transaction:
     """One open transaction: run statements, read rows."""
 
+    # A rebuild's transaction into fresh tables (projections/bulk.py), whose handlers may leave
+    # what a bulk rebuild does once at its end.
+    bulk = False
+
     def __init__(self, cursor: Any, postgres: bool) -> None:
         self._cursor = cursor
         self._postgres = postgres
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._cursor.execute(self._translate(sql), tuple(params))
+
+    def insert(self, table: str, columns: Sequence[str], row: Sequence[Any]) -> None:
+        """One row; a rebuild's transaction may gather them and COPY them together."""
+        marks = ", ".join("?" * len(columns))
+        self.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", row)  # noqa: S608
+
+    def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows at once, by COPY (PostgreSQL only)."""
+        assert self._postgres, "COPY is PostgreSQL's"
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def pipelined(self) -> AbstractContextManager[Any]:
+        """PostgreSQL: send the statements inside without waiting for each reply."""
+        return self._cursor.connection.pipeline() if self._postgres else nullcontext()
 
     def execute_script(self, sql: str) -> None:
         """Run a whole SQL file as it is (no placeholders)."""
@@ -103,6 +123,20 @@ class Database:
                     lite.commit()
             finally:
                 lite_cursor.close()
+
+    def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 10_000) -> Iterator[Row]:
+        """Rows of one query as the server sends them, `batch` at a time (PostgreSQL: a named,
+        server-side cursor in a read-only transaction; SQLite: the statement's own snapshot)."""
+        if not self.postgres:
+            yield from self._sqlite_connection().execute(sql, tuple(params))
+            return
+        conn = self._pg_connection()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="flero_stream") as cursor:
+                cursor.itersize = batch
+                cursor.execute(sql.replace("?", "%s"), tuple(params))
+                yield from cursor
 
     def create_sqlite_tables(self) -> None:
         """The embedded store creates its own tables; PostgreSQL takes them from schema.sql.

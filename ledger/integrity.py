@@ -14,8 +14,9 @@ Last, every snapshot must be authenticated and agree with its aggregate's events
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from ledger.chain import (
@@ -71,37 +72,44 @@ class IntegrityReport:
 # A chain row: position, stream, version, link, and the time index as stored (recorded_at and
 # subject_id, left as the database returns them: a hand edit may leave a number or bytes).
 ChainRow = tuple[int, str, int, bytes, object, object]
+# An event (position, stream, version, topic, state) beside its chain row, if it has one.
+Linked = tuple[int, UUID, int, str, bytes, ChainRow | None]
+CHAIN_COLUMNS = (
+    "notification_id, originator_id, originator_version, chain_hash, recorded_at, subject_id"
+)
 
 
-def _chain_rows(store: LedgerStore) -> Iterator[ChainRow]:
-    position = 0
-    while True:
-        with store.database.transaction() as tx:
-            rows = tx.fetchall(
-                "SELECT notification_id, originator_id, originator_version, chain_hash, "
-                "recorded_at, subject_id FROM ledger_chain "
-                "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
-                (position, BATCH),
-            )
-        for row in rows:
-            yield int(row[0]), str(row[1]), int(row[2]), bytes(row[3]), row[4], row[5]
-        if len(rows) < BATCH:
-            return
-        position = int(rows[-1][0])
+def _linked(store: LedgerStore) -> Iterator[Linked]:
+    """Every event in the order recorded, joined to its chain row: one server-side cursor."""
+    at = "notification_id" if store.database.postgres else "rowid"  # the library's column
+    columns = ", ".join(f"c.{name}" for name in CHAIN_COLUMNS.split(", "))
+    sql = (
+        f"SELECT e.{at}, e.originator_id, e.originator_version, e.topic, e.state, {columns} "  # noqa: S608
+        f"FROM {store.event_table} e LEFT JOIN ledger_chain c ON c.notification_id = e.{at} "
+        f"ORDER BY e.{at}"
+    )
+    for row in store.database.stream(sql, batch=BATCH):
+        # Whoever edits a row by hand may leave text where bytes were: hash what is there.
+        state = row[4] if isinstance(row[4], bytes) else str(row[4]).encode()
+        stream = row[1] if isinstance(row[1], UUID) else UUID(row[1])
+        chain = None if row[5] is None else _chain_row(row[5:])
+        yield int(row[0]), stream, int(row[2]), str(row[3]), state, chain
 
 
-def _events(store: LedgerStore) -> Iterator[tuple[int, UUID, int, str, bytes]]:
-    start = 1
-    while True:
-        batch = store.app.recorder.select_notifications(start=start, limit=BATCH)
-        for n in batch:
-            # Whoever edits a row by hand may leave text where bytes were: hash what is there.
-            state = n.state if isinstance(n.state, bytes) else str(n.state).encode()
-            stream = n.originator_id if isinstance(n.originator_id, UUID) else UUID(n.originator_id)
-            yield n.id, stream, n.originator_version, n.topic, state
-        if len(batch) < BATCH:
-            return
-        start = batch[-1].id + 1
+def _first_orphan_link(store: LedgerStore) -> ChainRow | None:
+    """The first chain row whose event is gone from the event table."""
+    at = "notification_id" if store.database.postgres else "rowid"
+    with store.database.transaction() as tx:
+        row = tx.fetchone(
+            f"SELECT {CHAIN_COLUMNS} FROM ledger_chain c WHERE NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {store.event_table} e WHERE e.{at} = c.notification_id) "
+            "ORDER BY notification_id LIMIT 1"
+        )
+    return None if row is None else _chain_row(row)
+
+
+def _chain_row(row: Sequence[Any]) -> ChainRow:
+    return int(row[0]), str(row[1]), int(row[2]), bytes(row[3]), row[4], row[5]
 
 
 def verify_store(
@@ -117,8 +125,7 @@ def verify_store(
     log_hash = bytes(32)
     count = 0
     seen: set[int] = set()
-    links = _chain_rows(store)
-    pending = next(links, None)
+    orphan = _first_orphan_link(store)
 
     def found(
         problem: str, at: int | None, stream: object, version: int | None, detail: str
@@ -138,10 +145,10 @@ def verify_store(
             "a recorded event is missing from the event table",
         )
 
-    for notification_id, stream, version, topic, state in _events(store):
-        if pending is not None and pending[0] < notification_id:
-            return missing(pending)
-        if pending is None or pending[0] != notification_id:
+    for notification_id, stream, version, topic, state, pending in _linked(store):
+        if orphan is not None and orphan[0] < notification_id:
+            return missing(orphan)
+        if pending is None:
             return found(
                 "inserted",
                 notification_id,
@@ -194,9 +201,8 @@ def verify_store(
                 version,
                 "the log up to this signed checkpoint was rewritten",
             )
-        pending = next(links, None)
-    if pending is not None:
-        return missing(pending)
+    if orphan is not None:
+        return missing(orphan)
     unseen = sorted(set(checkpoints) - seen)
     if unseen:
         return found(

@@ -17,11 +17,13 @@ from projections.framework import Handler, Projection
 from projections.phone import mask_phone
 
 Details = Callable[[Any], tuple[str, dict[str, Any]]]
+AUDIT_COLUMNS = ("position", "account_id", "occurred_at", "action", "actor_id", "ip", "details")
 
 
 class AuditLogProjection(Projection):
     name = "audit_log"
     tables = ("rm_audit_log", "rm_sso_enforced")
+    copied = tables
 
     def handlers(self) -> dict[type[Any], Handler]:
         describe: dict[type[Any], Details] = {
@@ -91,9 +93,9 @@ class AuditLogProjection(Projection):
     ) -> None:
         """Every member's log shows SSO enforced (read with theirs: see audit_entries)."""
         if event.enforced:
-            tx.execute(
-                "INSERT INTO rm_sso_enforced (position, org_id, occurred_at, actor_id, ip) "
-                "VALUES (?, ?, ?, ?, ?)",
+            tx.insert(
+                "rm_sso_enforced",
+                ("position", "org_id", "occurred_at", "actor_id", "ip"),
                 (
                     position,
                     str(event.originator_id),
@@ -106,10 +108,9 @@ class AuditLogProjection(Projection):
     def _writer(self, details: Details) -> Handler:
         def write(event: Any, position: int, tx: Transaction) -> None:
             action, detail = details(event)
-            tx.execute(
-                "INSERT INTO rm_audit_log "
-                "(position, account_id, occurred_at, action, actor_id, ip, details) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            tx.insert(
+                "rm_audit_log",
+                AUDIT_COLUMNS,
                 (
                     position,
                     str(

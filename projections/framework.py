@@ -7,9 +7,10 @@ A projection that fails on an event raises; it never skips one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
 from ledger.checkpoints import checkpoint_if_due
@@ -17,8 +18,10 @@ from ledger.clock import SystemClock
 from ledger.database import Transaction
 from ledger.keyring import KeyRing
 from ledger.store import LedgerStore
+from projections.bulk import fresh_read_models
 
 BATCH_SIZE = 500
+REBUILD_BATCH = 2000  # a rebuild's COPY per batch: larger batches, still bounded memory
 ERASED = "[erased]"
 
 Handler = Callable[[Any, int, Transaction], None]
@@ -30,12 +33,17 @@ class Projection:
 
     name: str = ""
     tables: tuple[str, ...] = ()
+    # Tables its handlers only `insert` into during a bulk rebuild (`tx.bulk`): sent by COPY.
+    copied: tuple[str, ...] = ()
 
     def __init__(self, keyring: KeyRing) -> None:
         self.keyring = keyring
 
     def handlers(self) -> dict[type[Any], Handler]:
         raise NotImplementedError
+
+    def rebuilt(self, tx: Transaction) -> None:
+        """What a bulk rebuild leaves until every event is in (nothing, unless overridden)."""
 
     def unseal(self, sealed: str | None) -> str | None:
         """Personal data for display; `[erased]` once its owner's key is gone."""
@@ -103,19 +111,55 @@ class ProjectionRunner:
         return any(positions.get(p.name, 0) < head for p in self.projections)
 
     def rebuild(self, *projections: Projection, progress: Progress | None = None) -> int:
-        """Empty the read models (all of them if none is named) and replay the whole ledger
-        into them in one pass."""
+        """Replay the whole ledger into fresh read models (all of them if none is named) in one
+        pass and one transaction, swap them in (see projections/bulk.py), then catch up with
+        what was appended meanwhile; returns how many events were read.
+
+        The replay stops at the highest position safe to read when it starts: beyond it an
+        event still being appended could be passed over.
+        """
         chosen = projections or tuple(self.projections)
-        with self.store.database.transaction() as tx:
+        stop = self.store.app.recorder.max_notification_id() or 0
+        database = self.store.database
+        tables = [table for projection in chosen for table in projection.tables]
+        copied = [table for projection in chosen for table in projection.copied]
+        with (
+            database.transaction() as tx,
+            fresh_read_models(tx, tables, copied, database.postgres) as into,
+        ):
+            read = self._replay(chosen, into, stop, progress)
             for projection in chosen:
-                position(tx, projection.name, lock=self.store.database.postgres)
-                for table in projection.tables:
-                    tx.execute(f"DELETE FROM {table}")  # noqa: S608 (names are our constants)
+                projection.rebuilt(into)
+                # Waits for a catch-up in flight; one starting now waits for this commit.
+                position(tx, projection.name, lock=database.postgres)
                 tx.execute(
-                    "UPDATE projection_tracking SET position = 0 WHERE name = ?",
-                    (projection.name,),
+                    "UPDATE projection_tracking SET position = ? WHERE name = ?",
+                    (stop, projection.name),
                 )
-        return self.catch_up(*chosen, progress=progress)
+        return read + self.catch_up(*chosen, progress=progress)
+
+    def _replay(
+        self,
+        projections: tuple[Projection, ...],
+        tx: Transaction,
+        stop: int,
+        progress: Progress | None,
+    ) -> int:
+        readers = [(0, projection.handlers()) for projection in projections]
+        read = last = 0
+        while last < stop:
+            notifications = self.store.app.recorder.select_notifications(
+                start=last + 1, limit=REBUILD_BATCH, stop=stop
+            )
+            if not notifications:
+                break
+            with tx.pipelined():
+                _apply(notifications, readers, tx, self.store.app.mapper)
+            last = notifications[-1].id
+            read += len(notifications)
+            if progress is not None:
+                progress(len(notifications))
+        return read
 
     def status(self) -> dict[str, dict[str, int]]:
         head = self.store.event_count()
@@ -133,23 +177,34 @@ class ProjectionRunner:
         mapper = self.store.app.mapper
         lock = self.store.database.postgres
         with self.store.database.transaction(pipelined=True) as tx:
-            readers = [(p.name, position(tx, p.name, lock), p.handlers()) for p in projections]
-            start = min(at for _, at, _ in readers)
+            names = [p.name for p in projections]
+            readers = [(position(tx, p.name, lock), p.handlers()) for p in projections]
+            start = min(at for at, _ in readers)
             notifications = recorder.select_notifications(start=start + 1, limit=BATCH_SIZE)
-            for notification in notifications:
-                kind = resolve_topic(notification.topic)
-                event: Any = None  # decoded once, and only if some read model reads it
-                for _, at, handlers in readers:
-                    handler = handlers.get(kind)
-                    if handler is not None and notification.id > at:
-                        if event is None:
-                            event = mapper.to_domain_event(notification)
-                        handler(event, notification.id, tx)
+            _apply(notifications, readers, tx, mapper)
             if notifications:
-                for name, at, _ in readers:
+                for name, (at, _) in zip(names, readers, strict=True):
                     if notifications[-1].id > at:
                         tx.execute(
                             "UPDATE projection_tracking SET position = ? WHERE name = ?",
                             (notifications[-1].id, name),
                         )
         return len(notifications)
+
+
+def _apply(
+    notifications: Sequence[Notification],
+    readers: Sequence[tuple[int, dict[type[Any], Handler]]],
+    tx: Transaction,
+    mapper: Mapper[Any],
+) -> None:
+    """Each event to every read model that has not seen it (its position is below)."""
+    for notification in notifications:
+        kind = resolve_topic(notification.topic)
+        event: Any = None  # decoded once, and only if some read model reads it
+        for at, handlers in readers:
+            handler = handlers.get(kind)
+            if handler is not None and notification.id > at:
+                if event is None:
+                    event = mapper.to_domain_event(notification)
+                handler(event, notification.id, tx)

@@ -16,14 +16,46 @@ from projections.client import client_of
 from projections.framework import Handler, Projection
 
 RETENTION = timedelta(days=90)
+HISTORY_COLUMNS = (
+    "position",
+    "account_id",
+    "occurred_at",
+    "method",
+    "ip",
+    "location",
+    "outcome",
+    "reason",
+    "factor",
+    "idp",
+)
+# What each attempt's DELETE would have left (PostgreSQL): a row goes if a later attempt on its
+# account happened more than RETENTION after it. Stored instants are fixed-width UTC text.
+DROP_EXPIRED = """
+DELETE FROM rm_login_history h USING (
+    SELECT position, MAX(occurred_at) OVER (
+        PARTITION BY account_id ORDER BY position
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+    ) AS latest_after
+    FROM rm_login_history
+) later
+WHERE h.position = later.position AND h.occurred_at < to_char(
+    rtrim(later.latest_after, 'Z')::timestamp - make_interval(days => ?),
+    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+)
+"""
 
 
 class LoginHistoryProjection(Projection):
     name = "login_history"
     tables = ("rm_login_history",)
+    copied = tables
 
     def handlers(self) -> dict[type[Any], Handler]:
         return {Account.LoginSucceeded: self.attempted, Account.LoginFailed: self.attempted}
+
+    def rebuilt(self, tx: Transaction) -> None:
+        if tx.bulk:
+            tx.execute(DROP_EXPIRED, (RETENTION.days,))
 
     def attempted(
         self, event: Account.LoginSucceeded | Account.LoginFailed, position: int, tx: Transaction
@@ -31,13 +63,14 @@ class LoginHistoryProjection(Projection):
         client = client_of(self, event.client)
         reason = event.reason if isinstance(event, Account.LoginFailed) else None
         account_id = str(event.originator_id)
-        tx.execute(
-            "DELETE FROM rm_login_history WHERE account_id = ? AND occurred_at < ?",
-            (account_id, stored_instant(event.timestamp - RETENTION)),
-        )
-        tx.execute(
-            "INSERT INTO rm_login_history (position, account_id, occurred_at, method, ip, "
-            "location, outcome, reason, factor, idp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        if not tx.bulk:  # a bulk rebuild drops them all at once (`rebuilt`)
+            tx.execute(
+                "DELETE FROM rm_login_history WHERE account_id = ? AND occurred_at < ?",
+                (account_id, stored_instant(event.timestamp - RETENTION)),
+            )
+        tx.insert(
+            "rm_login_history",
+            HISTORY_COLUMNS,
             (
                 position,
                 account_id,

@@ -18,6 +18,7 @@ import pytest
 from ledger.application import SecurityLedger
 from ledger.store import SCHEMA_SQL, LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
+from projections.catalogue import runner_for
 from tests.conftest import Ledger, PgServer, fresh_pg_database
 
 EMAIL = "ada@acme.test"
@@ -170,6 +171,40 @@ def test_the_ledger_runs_on_a_database_created_only_from_schema_sql(
     finally:
         store.close()
     assert tables_in(pg_server, schema_only_db) == tables_schema_sql_creates()
+
+
+def test_after_a_rebuild_the_read_model_tables_are_still_as_schema_sql_makes_them(
+    pg_server: PgServer, schema_only_db: str
+) -> None:
+    url = pg_server.url(schema_only_db)
+    tell_the_story(Ledger(url))
+    with pg_server.connect(schema_only_db) as conn:
+        conn.execute("GRANT SELECT ON rm_audit_log TO PUBLIC")  # as a DBA might, for reporting
+    before = describe_database(pg_server, schema_only_db)
+    store = LedgerStore(StoreLocation.parse(url))
+    try:
+        runner_for(store).rebuild()
+    finally:
+        store.close()
+
+    assert describe_database(pg_server, schema_only_db) == before
+    fresh = fresh_pg_database(pg_server)
+    initialise_schema(StoreLocation.parse(pg_server.url(fresh)))
+    assert describe_database(pg_server, fresh) == before
+    with pg_server.connect(schema_only_db) as conn:
+        granted = conn.execute(
+            "SELECT has_table_privilege('public', 'rm_audit_log', 'SELECT')"
+        ).fetchone()
+        leftover = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'flero_rebuild'"
+        ).fetchone()
+    assert granted == (True,)
+    assert leftover == (0,)
+    assert [entry["action"] for entry in Ledger(url).ok("audit", EMAIL)] == [
+        "recovery_codes_generated",
+        "mfa_enabled",
+        "account_created",
+    ]
 
 
 def test_schema_sql_names_every_table_the_ledger_needs() -> None:

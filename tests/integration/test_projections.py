@@ -19,8 +19,10 @@ import pyotp
 import pytest
 
 import projections.framework
+from commands.clients import describe_client
 from ledger.account import Account
 from ledger.events import Context, Stamp
+from ledger.sign_in import SignInAttempt
 from ledger.store import LedgerStore
 from ledger.store_location import StoreLocation
 from projections.audit_log import AuditLogProjection
@@ -312,6 +314,55 @@ def test_rebuilding_starts_from_zero_and_drops_rows_the_ledger_does_not_justify(
     assert read_models(store) == history
 
 
+def test_a_rebuild_drops_the_same_old_sign_in_attempts_as_catching_up_did(
+    ledger: Ledger, store: LedgerStore, runner: ProjectionRunner
+) -> None:
+    ledger.ok("org", "create", "acme")
+    ledger.ok("user", "create", ADA, "--org", "acme")
+    account = store.account(ADA)
+    start = ledger.now
+    key = account.create_api_key("ci", Stamp(start, Context(), store.keyring))
+    attempt = SignInAttempt(
+        method="api_key", client=describe_client(None, BROWSER), api_key=key.secret
+    )
+    opened = []
+    for day in (1, 40, 100, 130, 200, 241, 300, 331):  # 241: exactly 90 days before 331
+        stamp = Stamp(start + timedelta(days=day), Context(), store.keyring)
+        opened.append(account.log_in(attempt, None, stamp).opened)
+    store.app.save(account, *opened)
+    runner.catch_up()
+    incremental = read_models(store)["rm_login_history"]
+    assert len(incremental) == 3  # the others aged out
+
+    runner.rebuild(runner.by_name("login_history"))
+
+    assert read_models(store)["rm_login_history"] == incremental
+
+
+def test_events_appended_while_a_rebuild_runs_are_read_after_it(
+    ledger: Ledger, store: LedgerStore, runner: ProjectionRunner, history: Rows, store_url: str
+) -> None:
+    if not store.database.postgres:
+        pytest.skip("SQLite's rebuild holds the one write lock: nothing is appended meanwhile")
+    other = LedgerStore(StoreLocation.parse(store_url))
+    appended: list[int] = []
+
+    def append_once(event: Any, position: int) -> bool:
+        if not appended:
+            ledger.later(days=1).ok("user", "create", "late@acme.test", "--org", "acme")
+            appended.append(other.event_count())
+        return False
+
+    with dies_once(MfaStateProjection, append_once):
+        read = runner.rebuild()
+    other.close()
+
+    assert read == store.event_count() == appended[0]
+    assert tracking_positions(store) == dict.fromkeys(PROJECTIONS, store.event_count())
+    emails = [row[2] for row in read_models(store)["rm_accounts"]]
+    assert "late@acme.test" in emails
+
+
 def test_an_unknown_read_model_cannot_be_rebuilt(ledger: Ledger, history: Rows) -> None:
     result = ledger.bad_input("projections", "rebuild", "nonsense")
     assert "no projection 'nonsense'" in result.stderr
@@ -320,7 +371,7 @@ def test_an_unknown_read_model_cannot_be_rebuilt(ledger: Ledger, history: Rows) 
 # ---- a projection killed half-way ------------------------------------------------------------
 
 
-def test_a_batch_killed_half_way_is_rolled_back_and_resuming_loses_nothing(
+def test_a_rebuild_killed_half_way_leaves_the_read_model_as_it_was(
     store: LedgerStore, runner: ProjectionRunner, history: Rows
 ) -> None:
     mfa_state = runner.by_name("mfa_state")
@@ -333,12 +384,20 @@ def test_a_batch_killed_half_way_is_rolled_back_and_resuming_loses_nothing(
         runner.rebuild(mfa_state)
     assert died_at and died_at[0] >= middle
 
-    # The whole batch was undone: no row from it, and the position it started from.
-    assert read_models(store)["rm_mfa_state"] == []
-    assert tracking_positions(store)["mfa_state"] == 0
-
-    assert runner.catch_up(mfa_state) == store.event_count()
+    # The rebuild was one transaction: its fresh rows are gone, the old ones and their
+    # position stand, and nothing it left behind stops the next rebuild.
     assert read_models(store) == history
+    assert tracking_positions(store)["mfa_state"] == store.event_count()
+    assert runner.rebuild(mfa_state) == store.event_count()
+    assert read_models(store) == history
+
+
+def emptied(store: LedgerStore, projection: Projection) -> None:
+    """A read model about to be built from zero, one batch after another, by catching up."""
+    with store.database.transaction() as tx:
+        for table in projection.tables:
+            tx.execute(f"DELETE FROM {table}")
+        tx.execute("UPDATE projection_tracking SET position = 0 WHERE name = ?", (projection.name,))
 
 
 def test_a_run_killed_in_its_third_batch_keeps_the_first_two_and_resumes_after_them(
@@ -354,11 +413,12 @@ def test_a_run_killed_in_its_third_batch_keeps_the_first_two_and_resumes_after_t
     end_of_batch_3 = ids[3 * batch - 1]
     audit_log = runner.by_name("audit_log")
 
+    emptied(store, audit_log)
     with (
         dies_once(AuditLogProjection, lambda event, position: position > end_of_batch_2) as died,
         pytest.raises(ProcessKilled),
     ):
-        runner.rebuild(audit_log)
+        runner.catch_up(audit_log)
     assert end_of_batch_2 < died[0] <= end_of_batch_3, "the crash must fall in batch 3"
 
     # Batches 1 and 2 are applied, with their position; nothing of batch 3 is.
@@ -375,10 +435,9 @@ def test_a_run_killed_in_its_third_batch_keeps_the_first_two_and_resumes_after_t
     assert read_models(store) == resumed
 
 
-def test_a_rebuild_killed_from_the_cli_is_finished_by_projections_run(
-    ledger: Ledger, store: LedgerStore, history: Rows, monkeypatch: pytest.MonkeyPatch
+def test_a_rebuild_killed_from_the_cli_leaves_the_read_model_as_it_was(
+    ledger: Ledger, store: LedgerStore, history: Rows
 ) -> None:
-    monkeypatch.setattr(projections.framework, "BATCH_SIZE", 5)
     events = ledger.event_count()
     halfway = notification_ids(store)[events // 2]
 
@@ -389,11 +448,7 @@ def test_a_rebuild_killed_from_the_cli_is_finished_by_projections_run(
         ledger.run("projections", "rebuild", "audit_log", "--json")
 
     status = ledger.ok("projections", "status")["audit_log"]
-    assert 0 < status["position"] < halfway
-    assert status["behind"] == events - status["position"]
-
-    finished = ledger.ok("projections", "run")
-    assert finished["projections"]["audit_log"] == {"position": events, "behind": 0}
+    assert status == {"position": events, "behind": 0}
     assert read_models(store) == history
 
 
@@ -416,6 +471,10 @@ def test_a_projection_that_fails_on_an_event_stops_there_and_never_skips_it(
         patch.setattr(MfaStateProjection, "handlers", broken)
         with pytest.raises(RuntimeError, match="cannot apply event"):
             runner.rebuild(mfa_state)
+        assert read_models(store) == history  # a rebuild that fails changes nothing
+        emptied(store, mfa_state)
+        with pytest.raises(RuntimeError, match="cannot apply event"):
+            runner.catch_up(mfa_state)
         stuck_at = tracking_positions(store)["mfa_state"]
         # Trying again fails again, at the same place: the event is not skipped...
         with pytest.raises(RuntimeError, match="cannot apply event"):
