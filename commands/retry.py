@@ -20,6 +20,12 @@ recorded on the same account would land before that event, which the ledger refu
 (`clock_behind`). On the live clock that command is run again too, with a fresh stamp; an
 instant the user chose with `--now` is theirs, and stays refused.
 
+A PostgreSQL connection lost while the command ran (a failover: the primary died, another is
+being promoted) leaves nothing half-recorded either: the recorder settles an append whose commit
+it did not hear about before it answers (ledger/recorders_postgres.py), and gives up only with
+`AppendOutcomeUnknown`, which is never run again. Anything else lost a connection before it
+recorded, so the command runs again, on whichever server is primary by then.
+
 SQLite's "database is locked" is no such race: a writer there waits for the lock (30 s, on both
 of the store's connections) and its transaction begins with its write, so it means a store that
 stayed locked, and is answered as unavailable.
@@ -37,7 +43,7 @@ import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 
 from commands.services import Services
 from ledger.clock import SystemClock
@@ -71,7 +77,8 @@ def retry_on_conflict(
             except Exception as refused:
                 live = isinstance(services.clock, SystemClock)
                 clock_race = isinstance(refused, ClockBehind) and live
-                if attempt == ATTEMPTS or not (clock_race or is_conflict(refused)):
+                lost = services.store.database.postgres and is_connection_lost(refused)
+                if attempt == ATTEMPTS or not (clock_race or lost or is_conflict(refused)):
                     raise
                 log.info("%s ran into a concurrent change; running it again", command.__name__)
                 wait = min((time.monotonic() - started) * 2 ** (attempt - 1), LONGEST_WAIT)
@@ -79,6 +86,15 @@ def retry_on_conflict(
         raise AssertionError("unreachable")
 
     return run
+
+
+def is_connection_lost(error: Exception) -> bool:
+    """Whether PostgreSQL went away before the command recorded anything."""
+    if isinstance(error, (InterfaceError, OperationalError)):
+        recorder = sys.modules.get("ledger.recorders_postgres")
+        return recorder is None or not isinstance(error, recorder.AppendOutcomeUnknown)
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)
 
 
 def is_conflict(error: Exception) -> bool:

@@ -6,17 +6,31 @@ by one. This one computes the events' chain links first and hands events and lin
 `ledger_append_events` (schema.sql), which draws a block of positions, inserts both and commits
 in a single call while concurrent appends commit together. Readers instead ask
 `ledger_readable_position()` how far the log is complete, and never read past it, so a reader
-tailing the log still never skips an event that a slower append fills in later. Kept apart from
-the SQLite recorder so that the embedded store never imports psycopg.
+tailing the log still never skips an event that a slower append fills in later.
+
+Exactly once across a failover: when the connection breaks during the call, the commit may or
+may not have happened. The recorder then asks the store (the new primary, once there is one)
+whether these very events are there — each stream and version holding exactly the state this
+command wrote — before it answers or appends again: never a doubled attempt, never an
+acknowledged one lost. Kept apart from the SQLite recorder so that the embedded store never
+imports psycopg.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
@@ -28,10 +42,27 @@ APPEND = (
     "AS appended(notification_id)"
 )
 READABLE = "SELECT ledger_readable_position() AS position"
+LANDED = (
+    "SELECT e.originator_id, e.originator_version, e.state, e.notification_id "
+    "FROM ledger_events e JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, version) "
+    "ON e.originator_id = k.id AND e.originator_version = k.version "
+    "ORDER BY e.notification_id"
+)
+CONNECTION_LOST = (InterfaceError, OperationalError)
+# How long a command waits for a primary to answer again (a Patroni failover takes seconds).
+FAILOVER_SECONDS = 60.0
+RECONNECT_PAUSE = 0.5
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class AppendOutcomeUnknown(OperationalError):
+    """The connection broke during an append, and no primary answered in time to say whether
+    it committed. Never retried blindly: that could record the attempt twice."""
 
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
@@ -45,10 +76,63 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             [each.subject_id for each in links],
             [each.chain_hash for each in links],
         )
-        with self.datastore.get_connection() as conn:  # autocommit: the call is a transaction
-            rows = conn.execute(APPEND, columns, prepare=True).fetchall()
+        positions = self._append_exactly_once(stored_events, columns)
         RECENT_LINKS.committed(links)
+        return positions
+
+    def _append_exactly_once(
+        self, stored_events: Sequence[StoredEvent], columns: tuple[list[Any], ...]
+    ) -> list[int]:
+        deadline = time.monotonic() + FAILOVER_SECONDS
+        while True:
+            try:
+                with self.datastore.get_connection() as conn:  # autocommit: one transaction
+                    rows = conn.execute(APPEND, columns, prepare=True).fetchall()
+                return [row["notification_id"] for row in rows]
+            except CONNECTION_LOST as lost:
+                log.warning("the connection broke during an append (%s); checking the store", lost)
+                try:
+                    landed = self._until(deadline, lambda: self._landed(stored_events))
+                except CONNECTION_LOST as still:
+                    raise AppendOutcomeUnknown(str(still)) from lost
+                if landed is not None:
+                    return landed
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("the append did not land; appending again")
+
+    def _landed(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of these events if the store holds them (all or none: they were one
+        transaction), None if it holds none. Other events at their versions mean another
+        writer recorded there first: a conflict, and the command runs again."""
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(
+                LANDED,
+                (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                ),
+            ).fetchall()
+        if not rows:
+            return None
+        ours = {(UUID(str(e.originator_id)), e.originator_version): e.state for e in stored_events}
+        theirs = {
+            (row["originator_id"], row["originator_version"]): bytes(row["state"]) for row in rows
+        }
+        if theirs != ours:
+            raise IntegrityError("another writer recorded at these versions first")
         return [row["notification_id"] for row in rows]
+
+    @staticmethod
+    def _until(deadline: float, call: Callable[[], T]) -> T:
+        """`call`, again after a pause while the connection is lost, until `deadline`."""
+        while True:
+            try:
+                return call()
+            except CONNECTION_LOST:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(RECONNECT_PAUSE)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def max_notification_id(self) -> int | None:
