@@ -12,9 +12,9 @@ for a bounded time, in turns (so that a noisy neighbour hurts them alike):
 Prints requests/s, latency p50/p99 and the answers that were not 2xx for each, and whether
 `GET /api/mfa` reaches TARGET_RATIO of the static file's requests/s.
 
-Needs wrk (https://github.com/wg/wrk): `apt-get install wrk` on Debian or Ubuntu (or
-`scripts/bootstrap bench`), `brew install wrk` on macOS. Without it `benchmarks.run` skips
-these figures and says so.
+Needs wrk (https://github.com/wg/wrk), which `scripts/bootstrap` does not install:
+`apt-get install wrk` on Debian or Ubuntu, `brew install wrk` on macOS. Without it
+`benchmarks.run` skips these figures and says so.
 """
 
 from __future__ import annotations
