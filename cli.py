@@ -2230,8 +2230,7 @@ def serve(host: str, port: int, forwarded_allow_ips: str, workers: int) -> None:
     import shutil
     import tempfile
 
-    import uvicorn
-
+    from web import server
     from web.app import FORWARDED_ALLOW_IPS_ENV
     from web.ledger_access import parse_forwarded_allow_ips
     from web.metrics import MULTIPROCESS_ENV
@@ -2255,10 +2254,9 @@ def serve(host: str, port: int, forwarded_allow_ips: str, workers: int) -> None:
         os.environ[MULTIPROCESS_ENV] = shared
     try:
         # The app decides whose X-Forwarded-For to believe; uvicorn must not rewrite it first.
-        uvicorn.run(
+        server.run(
             "web.app:app_from_environment",
-            factory=True,
-            workers=workers,
+            workers,
             host=host,
             port=port,
             log_level="info",

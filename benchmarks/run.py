@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks import scenarios
+from benchmarks import password_sign_ins, scenarios
 from devtools.postgres_cluster import PgServer, throwaway_cluster
 from ledger.store_location import StoreLocation
 
@@ -116,6 +116,13 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
             measure(repeat, lambda: pg.raw_inserts_in_processes(size.rows * 2, 8)),
         )
         scenarios.run_ci_scenarios(url, size, repeat, add, prefix="pg")
+        url = server.url(server.fresh_database("bench_passwords"))
+        runs = [password_sign_ins.measure(url, size.password_accounts) for _ in range(repeat)]
+        add("pg.password_sign_ins_old_params", "sign-ins/s/core", [old for old, _ in runs])
+        add("pg.password_sign_ins_new_params", "sign-ins/s/core", [new for _, new in runs])
+        add("pg.password_new_vs_old", "x", [new / old for old, new in runs])
+        print("Through serve --workers 2 (PostgreSQL, wrk)", flush=True)
+        measure_serve(server.url(server.fresh_database("bench_serve")), size, repeat, add)
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite", flush=True)
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -139,12 +146,31 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
     return figures
 
 
+def measure_serve(url: str, size: scenarios.Sizes, repeat: int, add: scenarios.Add) -> None:
+    """The `serve.*` figures; none, said so, where wrk is not installed."""
+    from benchmarks import serve_load  # it imports this module's postgres(): not at the top
+
+    if not serve_load.wrk_installed():
+        print(f"  skipped: {serve_load.WRK_MISSING}", flush=True)
+        return
+    result = serve_load.measure(url, size.serve_seconds, repeat)
+    for name, loads in result.loads().items():
+        add(f"serve.{name}_rps", "req/s", [load.per_second for load in loads], True)
+        add(f"serve.{name}_p99", "ms", [load.p99_ms for load in loads], False)
+        add(f"serve.{name}_non_2xx", "answers", [float(load.non_2xx) for load in loads], False)
+    add("serve.api_mfa_vs_static", "x", [result.ratio], True)
+
+
 def ratio(figures: dict[str, Figure], name: str, baseline: str) -> float:
     return figures[name].baselines[baseline]
 
 
 def median_of(name: str) -> Callable[[dict[str, Figure]], float]:
     return lambda figures: figures[name].median
+
+
+def median_if_measured(name: str) -> Callable[[dict[str, Figure]], float | None]:
+    return lambda figures: figures[name].median if name in figures else None
 
 
 TARGETS = [
@@ -237,6 +263,13 @@ TARGETS = [
             False,
         )
         for store in ("pg", "sqlite")
+    ),
+    Target(
+        "serve.api_mfa_vs_static",
+        "serve --workers 2: GET /api/mfa vs a static file (>= 0.6x)",
+        median_if_measured("serve.api_mfa_vs_static"),
+        0.6,
+        True,
     ),
     Target(
         "cli.help", "flero-ledger --help (< 250 ms)", lambda f: f["cli.help"].median, 250, False

@@ -53,6 +53,8 @@ class Sizes:
     history: int  # events of the one long-history account
     ci_sign_ins: int  # past API-key sign-ins of the account a CI job signs in to
     ci_probes: int  # sign-ins measured per run, on that account and on a fresh one each
+    password_accounts: int  # accounts signing in with a password, twice each, per run
+    serve_seconds: float  # each wrk run's duration through `serve`
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -64,6 +66,8 @@ class Sizes:
             history=1_000,
             ci_sign_ins=2_000,
             ci_probes=20,
+            password_accounts=3,
+            serve_seconds=1,
         )
 
     @classmethod
@@ -76,6 +80,8 @@ class Sizes:
             history=100_000,
             ci_sign_ins=50_000,
             ci_probes=200,
+            password_accounts=20,
+            serve_seconds=10,
         )
 
 

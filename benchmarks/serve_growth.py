@@ -72,14 +72,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(url: str, log: Path) -> Iterator[httpx.Client]:
-    """`flero-ledger --db URL serve` on a free local port, until the block ends."""
+def serving(url: str, log: Path, workers: int = 1) -> Iterator[httpx.Client]:
+    """`flero-ledger --db URL serve --workers N` on a free local port, until the block ends."""
     port = free_port()
+    command = ["--db", url, "serve", "--port", str(port), "--workers", str(workers)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("FLERO_LEDGER_DB", None)
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, str(REPO / "cli.py"), "--db", url, "serve", "--port", str(port)],
+            [sys.executable, str(REPO / "cli.py"), *command],
             env=env,
             stdout=output,
             stderr=output,

@@ -45,6 +45,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 
+from commands import latency
 from commands.services import Services
 from ledger.clock import SystemClock
 from ledger.errors import ClockBehind
@@ -65,6 +66,10 @@ def retry_on_conflict(
 ) -> Callable[Concatenate[Services, P], R]:
     @functools.wraps(command)
     def run(services: Services, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with latency.timed(command.__name__):
+            return _run(services, *args, **kwargs)
+
+    def _run(services: Services, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with LOSERS_FIRST:
             pass  # not while a command that lost a race runs again
         for attempt in range(1, ATTEMPTS + 1):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ledger.database import Transaction
 from ledger.errors import AccountNotFound
 from ledger.store import LedgerStore
 from projections.alerts import security_alerts
@@ -17,20 +20,22 @@ from projections.mfa_state import mfa_status
 from projections.sessions import DEFAULT_PAGE, SessionPage, active_sessions, sessions_ended_by
 
 
-def _known_account(store: LedgerStore, email: str) -> UUID:
-    """The account's id, once every read model has caught up and the directory knows it."""
+@contextmanager
+def _known_account(store: LedgerStore, email: str) -> Iterator[tuple[Transaction, UUID]]:
+    """A transaction over the read models, once every one has caught up, and the account's id,
+    once the directory knows it: the question is asked in the same transaction (every request
+    of the Security tab asks one, and a transaction on PostgreSQL costs round trips)."""
     account_id = store.account_id(email)
     caught_up(store)
     with store.database.transaction() as tx:
         known = tx.fetchone("SELECT 1 FROM rm_accounts WHERE account_id = ?", (str(account_id),))
-    if known is None:
-        raise AccountNotFound(email)
-    return account_id
+        if known is None:
+            raise AccountNotFound(email)
+        yield tx, account_id
 
 
 def account_mfa_status(store: LedgerStore, email: str) -> dict[str, Any]:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         status = mfa_status(tx, account_id)
     assert status is not None
     return status
@@ -39,8 +44,7 @@ def account_mfa_status(store: LedgerStore, email: str) -> dict[str, Any]:
 def account_audit_log(
     store: LedgerStore, email: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         return audit_entries(tx, account_id, since, until)
 
 
@@ -51,8 +55,7 @@ def account_sessions(
     limit: int = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> SessionPage:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         return active_sessions(tx, account_id, now, limit, cursor)
 
 
@@ -66,18 +69,15 @@ def sessions_ended(store: LedgerStore, position: int) -> int:
 def account_login_history(
     store: LedgerStore, email: str, now: datetime, days: int
 ) -> list[dict[str, Any]]:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         return login_history(tx, account_id, now, days)
 
 
 def account_alerts(store: LedgerStore, email: str) -> list[dict[str, Any]]:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         return security_alerts(tx, account_id)
 
 
 def account_api_keys(store: LedgerStore, email: str) -> list[dict[str, Any]]:
-    account_id = _known_account(store, email)
-    with store.database.transaction() as tx:
+    with _known_account(store, email) as (tx, account_id):
         return api_keys(tx, account_id)

@@ -1,10 +1,11 @@
 """What the server tells its operators: `GET /healthz` for a load balancer and `GET /metrics`
 for Prometheus.
 
-Counters and the latency histogram live in this process; with several workers (`serve
---workers N`) each worker writes them to PROMETHEUS_MULTIPROC_DIR and a scrape of any worker
-adds up all of them (prometheus-client's multiprocess mode). Projection lag and the age of the
-last checkpoint are read from the store at scrape time, so every worker reports the same.
+Counters and the latency histograms (by route, and by command: commands.latency) live in this
+process; with several workers (`serve --workers N`) each worker writes them to
+PROMETHEUS_MULTIPROC_DIR and a scrape of any worker adds up all of them (prometheus-client's
+multiprocess mode). Projection lag and the age of the last checkpoint are read from the store
+at scrape time, so every worker reports the same.
 
 /metrics reveals how many sign-ins succeed and fail, and why: when METRICS_TOKEN_ENV is set it
 asks for that token as a bearer token; otherwise it is open to whoever reaches the server
@@ -36,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from commands import latency
 from ledger.checkpoints import latest_checkpoint_signed_at
 from ledger.errors import LoginDenied
 from ledger.sign_in import THROTTLED
@@ -62,6 +64,14 @@ REQUEST_SECONDS = Histogram(
     ["route", "http_method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+COMMAND_SECONDS = Histogram(
+    "flero_command_duration_seconds",
+    "Time a command took (runs again after a concurrent change included), by command.",
+    ["command"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+latency.report_to(lambda command, seconds: COMMAND_SECONDS.labels(command).observe(seconds))
 
 
 @contextmanager

@@ -102,6 +102,23 @@ def test_metrics_count_sign_ins_by_method_outcome_and_reason(client: TestClient)
     assert timed[(("http_method", "POST"), ("route", "/signin"))] >= 1
 
 
+def test_metrics_time_each_command_by_its_name(client: TestClient) -> None:
+    """A sign-in runs log_in; the API request its session then makes runs check_session."""
+    name = "flero_command_duration_seconds_count"
+    before = samples(client, name)
+    good = {"email": "ada@acme.test", "method": "password", "password": PASSWORD}
+    signed_in = client.post("/api/login", json=good)
+    assert signed_in.status_code == 200
+    bearer = {"Authorization": f"Bearer {signed_in.json()['session_token']}"}
+    assert client.get("/api/mfa", headers=bearer).status_code == 200
+    after = samples(client, name)
+    for command in ("log_in", "check_session"):
+        key = (("command", command),)
+        assert after[key] - before.get(key, 0.0) == 1, command
+    seconds = samples(client, "flero_command_duration_seconds_sum")
+    assert seconds[(("command", "log_in"),)] > 0
+
+
 def test_metrics_count_throttled_sources(client: TestClient) -> None:
     """A hundred failures from one address stop it (as in test_hardening): counted once each."""
     before = samples(client, "flero_throttled_sign_ins_total").get((("method", "api_key"),), 0)
