@@ -254,16 +254,12 @@ class Database:
 
     def _pg_connection(self) -> Any:
         import psycopg
+        from psycopg.conninfo import make_conninfo
 
         if self._pg is None or self._pg.closed:
             loc = self.location
             self._pg = psycopg.connect(
-                dbname=loc.pg_dbname,
-                host=loc.pg_host,
-                port=loc.pg_port,
-                user=loc.pg_user,
-                password=loc.pg_password or None,
-                connect_timeout=10,
+                make_conninfo("", **loc.pg_params(), connect_timeout=10),
                 autocommit=True,  # transactions are explicit: `with conn.transaction()`
             )
         return self._pg

@@ -14,6 +14,9 @@ whether these very events are there — each stream and version holding exactly 
 command wrote — before it answers or appends again: never a doubled attempt, never an
 acknowledged one lost. Kept apart from the SQLite recorder so that the embedded store never
 imports psycopg.
+
+`LedgerPostgresFactory` is the library's factory, its connections given libpq's
+`target_session_attrs` too: with a multi-host URL, `read-write` finds the cluster's primary.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.utils import Environment, EnvType, retry
 
 from ledger.chain import GENESIS
 from ledger.recorders import RECENT_LINKS, SELECT_PREVIOUS, chain_links
@@ -167,3 +170,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             row = conn.execute(SELECT_PREVIOUS.format(p="%s"), (str(stream), version)).fetchone()
         return GENESIS if row is None else bytes(row["chain_hash"])
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    """The library's factory; its pool's connections also carry `target_session_attrs`, which
+    the library's datastore does not take (it passes host and port lists through as given)."""
+
+    POSTGRES_TARGET_SESSION_ATTRS = "POSTGRES_TARGET_SESSION_ATTRS"
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        attrs = self.env.get(self.POSTGRES_TARGET_SESSION_ATTRS)
+        kwargs = self.datastore.pool.kwargs
+        if attrs and isinstance(kwargs, dict):  # the pool opens on first use: not yet
+            kwargs["target_session_attrs"] = attrs

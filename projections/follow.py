@@ -41,15 +41,11 @@ def _follow_as_the_active_worker(
     runner: ProjectionRunner, poll_seconds: float, announce: Announce
 ) -> None:
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     loc = runner.store.location
     holder: psycopg.Connection[Any] = psycopg.connect(
-        dbname=loc.pg_dbname,
-        host=loc.pg_host,
-        port=loc.pg_port,
-        user=loc.pg_user,
-        password=loc.pg_password or None,
-        autocommit=True,
+        make_conninfo("", **loc.pg_params()), autocommit=True
     )
     with holder:
         if not _try_lock(holder):

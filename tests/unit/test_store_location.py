@@ -76,3 +76,77 @@ def test_postgresql_urls_with_host_or_socket_directory() -> None:
 def test_other_addresses_are_refused_with_a_reason(url: str) -> None:
     with pytest.raises(ValueError, match=r"sqlite|postgresql"):
         StoreLocation.parse(url)
+
+
+CLUSTER = "postgresql://bob:pw@10.0.0.1:5433,10.0.0.2:5434,[::1]/ledger"
+
+
+def test_a_multi_host_url_keeps_every_host_and_its_port_for_libpq() -> None:
+    """A Patroni cluster: libpq tries the hosts in turn and keeps the one that is writable."""
+    cluster = StoreLocation.parse(f"{CLUSTER}?target_session_attrs=read-write")
+    assert (cluster.pg_host, cluster.pg_port) == ("10.0.0.1,10.0.0.2,::1", "5433,5434,5432")
+    assert (cluster.pg_user, cluster.pg_password, cluster.pg_dbname) == ("bob", "pw", "ledger")
+    assert cluster.pg_target_session_attrs == "read-write"
+    assert cluster.pg_params() == {
+        "dbname": "ledger",
+        "host": "10.0.0.1,10.0.0.2,::1",
+        "port": "5433,5434,5432",
+        "user": "bob",
+        "password": "pw",
+        "target_session_attrs": "read-write",
+    }
+    env = cluster.eventsourcing_env()
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == (cluster.pg_host, cluster.pg_port)
+    assert env["POSTGRES_TARGET_SESSION_ATTRS"] == "read-write"
+    assert cluster.description == (
+        "postgresql://bob@10.0.0.1:5433,10.0.0.2:5434,::1:5432/ledger"
+        "?target_session_attrs=read-write"
+    )
+
+
+def test_a_single_host_url_is_described_and_connected_to_as_before() -> None:
+    single = StoreLocation.parse("postgresql://bob@db.internal/ledger")
+    assert single.description == "postgresql://bob@db.internal:5432/ledger"  # names old anchors
+    assert "target_session_attrs" not in single.pg_params()
+    assert "password" not in single.pg_params()
+
+
+def test_the_library_store_connects_with_target_session_attrs() -> None:
+    """The eventsourcing datastore takes no target_session_attrs; our factory adds it."""
+    from eventsourcing.persistence import InfrastructureFactory
+
+    url = "postgresql://bob:pw@127.0.0.1:1,127.0.0.1:2/ledger?target_session_attrs=read-write"
+    factory = InfrastructureFactory.construct(StoreLocation.parse(url).eventsourcing_env())
+    kwargs = factory.datastore.pool.kwargs  # type: ignore[attr-defined]
+    assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1,127.0.0.1", "1,2")
+    assert kwargs["target_session_attrs"] == "read-write"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://bob@h1:5432,,h2:5432/ledger", "empty host"),
+        ("postgresql://bob@h1:5432,:5433/ledger", "empty host"),
+        ("postgresql://bob@h1:5432,h2:port/ledger", "not a port number"),
+        ("postgresql://bob@h1:70000/ledger", "not a port number"),
+        ("postgresql://bob@[::1/ledger", "IPv6"),
+        ("postgresql://bob@h1,h2/ledger?port=1,2,3", "2 hosts but 3 ports"),
+        ("postgresql://bob@h1,h2/ledger?target_session_attrs=primary-ish", "target_session_attrs"),
+    ],
+)
+def test_a_malformed_multi_host_url_is_refused_saying_what_is_wrong(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        StoreLocation.parse(url)
+
+
+def test_the_cli_refuses_a_malformed_multi_host_url_as_misuse_without_showing_the_password() -> (
+    None
+):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    result = CliRunner().invoke(main, ["--db", "postgresql://bob:s3cret@h1,,h2/ledger", "init"])
+    assert result.exit_code == 2, result.output
+    assert "empty host" in result.output
+    assert "s3cret" not in result.output
