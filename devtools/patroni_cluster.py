@@ -542,7 +542,12 @@ def patroni_cluster(
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the cluster as Ctrl-C does
     started = time.monotonic()
     try:
         with patroni_cluster() as cluster:
