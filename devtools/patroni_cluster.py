@@ -43,6 +43,7 @@ USER = "postgres"
 PASSWORD = "flero-patroni"  # noqa: S105 - a throwaway cluster on 127.0.0.1
 DBNAME = "flero"
 NODES = ("pg1", "pg2", "pg3")
+PRIMARY_ROLES = ("master", "primary")  # Patroni 3.0's word, and later versions'
 
 # Failover within seconds: the leader key lives `ttl` seconds unless renewed every `loop_wait`;
 # Patroni requires loop_wait + 2 * retry_timeout <= ttl.
@@ -196,7 +197,7 @@ class PatroniCluster:
         """The node Patroni calls its leader and that runs as primary, or None during a gap."""
         for node in self.nodes.values():
             status = node.status()
-            if status and status.get("role") == "master" and status.get("state") == "running":
+            if status and status.get("role") in PRIMARY_ROLES and status.get("state") == "running":
                 return node.name
         return None
 
@@ -205,7 +206,7 @@ class PatroniCluster:
         roles = {}
         for node in self.nodes.values():
             status = node.status()
-            if status and status.get("role") != "master":
+            if status and status.get("role") not in PRIMARY_ROLES:
                 roles[node.name] = f"{status.get('role')}/{status.get('state')}"
         return roles
 
