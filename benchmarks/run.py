@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks import scenarios
+from benchmarks import million, scenarios
 from devtools.postgres_cluster import PgServer, throwaway_cluster
 from ledger.store_location import StoreLocation
 
@@ -116,6 +116,8 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
             measure(repeat, lambda: pg.raw_inserts_in_processes(size.rows * 2, 8)),
         )
         scenarios.run_ci_scenarios(url, size, repeat, add, prefix="pg")
+        million_url = server.url(server.fresh_database("bench_million"))
+        million.run_million_scenario(million_url, size.million, add)
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite", flush=True)
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -196,6 +198,27 @@ TARGETS = [
         lambda f: f["pg.projection_rss"].median,
         300,
         False,
+    ),
+    Target(
+        "pg.million_rebuild",
+        "1,000,000 events: rebuild (>= 25,000 events/s)",
+        median_of("pg.million_rebuild"),
+        25_000,
+        True,
+    ),
+    Target(
+        "pg.million_rss",
+        "1,000,000 events: rebuild peak RSS (< 300 MB)",
+        median_of("pg.million_rss"),
+        300,
+        False,
+    ),
+    Target(
+        "pg.million_verify",
+        "1,000,000 events: verify --store (>= 100,000 events/s)",
+        median_of("pg.million_verify"),
+        100_000,
+        True,
     ),
     Target(
         "pg.state_as_of_p50",

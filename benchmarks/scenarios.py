@@ -53,6 +53,7 @@ class Sizes:
     history: int  # events of the one long-history account
     ci_sign_ins: int  # past API-key sign-ins of the account a CI job signs in to
     ci_probes: int  # sign-ins measured per run, on that account and on a fresh one each
+    million: int  # events of the bulk-generated ledger rebuilt and verified (benchmarks.million)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -64,6 +65,7 @@ class Sizes:
             history=1_000,
             ci_sign_ins=2_000,
             ci_probes=20,
+            million=20_000,
         )
 
     @classmethod
@@ -76,6 +78,7 @@ class Sizes:
             history=100_000,
             ci_sign_ins=50_000,
             ci_probes=200,
+            million=1_000_000,
         )
 
 

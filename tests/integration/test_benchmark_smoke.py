@@ -25,7 +25,7 @@ def test_a_quick_benchmark_run_measures_every_target(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert len(figures["targets"]) == 16
+    assert len(figures["targets"]) == 19
     assert all(isinstance(t["measured"], float) for t in figures["targets"])
     for name in (
         "pg.baseline_a_insert",
@@ -38,6 +38,10 @@ def test_a_quick_benchmark_run_measures_every_target(tmp_path: Path) -> None:
         "pg.sessions_list_p50",
         "sqlite.signin_long_vs_fresh",
         "sqlite.sessions_list_p50",
+        "pg.million_build_s",
+        "pg.million_rebuild",
+        "pg.million_rss",
+        "pg.million_verify",
     ):
         assert figures["figures"][name]["median"] > 0
     assert "PASS" in run.stdout or "FAIL" in run.stdout
