@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks import password_sign_ins, scenarios
+from benchmarks import million, password_sign_ins, scenarios
 from devtools.postgres_cluster import PgServer, throwaway_cluster
 from ledger.store_location import StoreLocation
 
@@ -123,6 +123,8 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
         add("pg.password_new_vs_old", "x", [new / old for old, new in runs])
         print("Through serve --workers 2 (PostgreSQL, wrk)", flush=True)
         measure_serve(server.url(server.fresh_database("bench_serve")), size, repeat, add)
+        million_url = server.url(server.fresh_database("bench_million"))
+        million.run_million_scenario(million_url, size.million, add)
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite", flush=True)
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -222,6 +224,27 @@ TARGETS = [
         lambda f: f["pg.projection_rss"].median,
         300,
         False,
+    ),
+    Target(
+        "pg.million_rebuild",
+        "1,000,000 events: rebuild (>= 25,000 events/s)",
+        median_of("pg.million_rebuild"),
+        25_000,
+        True,
+    ),
+    Target(
+        "pg.million_rss",
+        "1,000,000 events: rebuild peak RSS (< 300 MB)",
+        median_of("pg.million_rss"),
+        300,
+        False,
+    ),
+    Target(
+        "pg.million_verify",
+        "1,000,000 events: verify --store (>= 100,000 events/s)",
+        median_of("pg.million_verify"),
+        100_000,
+        True,
     ),
     Target(
         "pg.state_as_of_p50",

@@ -55,6 +55,7 @@ class Sizes:
     ci_probes: int  # sign-ins measured per run, on that account and on a fresh one each
     password_accounts: int  # accounts signing in with a password, twice each, per run
     serve_seconds: float  # each wrk run's duration through `serve`
+    million: int  # events of the bulk-generated ledger rebuilt and verified (benchmarks.million)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -68,6 +69,7 @@ class Sizes:
             ci_probes=20,
             password_accounts=3,
             serve_seconds=1,
+            million=20_000,
         )
 
     @classmethod
@@ -82,6 +84,7 @@ class Sizes:
             ci_probes=200,
             password_accounts=20,
             serve_seconds=10,
+            million=1_000_000,
         )
 
 

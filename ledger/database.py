@@ -133,7 +133,7 @@ class Database:
         conn = self._pg_connection()
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            with conn.cursor(name="flero_stream") as cursor:
+            with conn.cursor(name="flero_stream", binary=True) as cursor:
                 cursor.itersize = batch
                 cursor.execute(sql.replace("?", "%s"), tuple(params))
                 yield from cursor

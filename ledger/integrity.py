@@ -73,27 +73,31 @@ class IntegrityReport:
 # subject_id, left as the database returns them: a hand edit may leave a number or bytes).
 ChainRow = tuple[int, str, int, bytes, object, object]
 # An event (position, stream, version, topic, state) beside its chain row, if it has one.
-Linked = tuple[int, UUID, int, str, bytes, ChainRow | None]
+Linked = tuple[int, str, int, str, bytes, ChainRow | None]
 CHAIN_COLUMNS = (
     "notification_id, originator_id, originator_version, chain_hash, recorded_at, subject_id"
 )
 
 
 def _linked(store: LedgerStore) -> Iterator[Linked]:
-    """Every event in the order recorded, joined to its chain row: one server-side cursor."""
-    at = "notification_id" if store.database.postgres else "rowid"  # the library's column
+    """Every event in the order recorded, joined to its chain row: one server-side cursor.
+
+    The stream's id comes as text (the chain row's own form; PostgreSQL's uuid column is cast),
+    so that no UUID object is made per row: verify_store makes one per stream."""
+    postgres = store.database.postgres
+    at = "notification_id" if postgres else "rowid"  # the library's column
+    stream = "e.originator_id::text" if postgres else "e.originator_id"
     columns = ", ".join(f"c.{name}" for name in CHAIN_COLUMNS.split(", "))
     sql = (
-        f"SELECT e.{at}, e.originator_id, e.originator_version, e.topic, e.state, {columns} "  # noqa: S608
+        f"SELECT e.{at}, {stream}, e.originator_version, e.topic, e.state, {columns} "  # noqa: S608
         f"FROM {store.event_table} e LEFT JOIN ledger_chain c ON c.notification_id = e.{at} "
         f"ORDER BY e.{at}"
     )
     for row in store.database.stream(sql, batch=BATCH):
         # Whoever edits a row by hand may leave text where bytes were: hash what is there.
         state = row[4] if isinstance(row[4], bytes) else str(row[4]).encode()
-        stream = row[1] if isinstance(row[1], UUID) else UUID(row[1])
         chain = None if row[5] is None else _chain_row(row[5:])
-        yield int(row[0]), stream, int(row[2]), str(row[3]), state, chain
+        yield int(row[0]), str(row[1]), int(row[2]), str(row[3]), state, chain
 
 
 def _first_orphan_link(store: LedgerStore) -> ChainRow | None:
@@ -121,7 +125,7 @@ def verify_store(
     anchor_gone = anchored is not None and anchored.notification_id not in checkpoints
     if anchored is not None and anchor_gone:
         checkpoints[anchored.notification_id] = anchored  # still holds the log to account
-    streams: dict[UUID, tuple[int, bytes]] = {}
+    streams: dict[str, tuple[int, bytes, UUID]] = {}  # version, link, id: by id as text
     log_hash = bytes(32)
     count = 0
     seen: set[int] = set()
@@ -145,9 +149,16 @@ def verify_store(
             "a recorded event is missing from the event table",
         )
 
-    for notification_id, stream, version, topic, state, pending in _linked(store):
+    for notification_id, text, version, topic, state, pending in _linked(store):
         if orphan is not None and orphan[0] < notification_id:
             return missing(orphan)
+        known = streams.get(text)
+        if known is None:
+            try:
+                known = (0, GENESIS, UUID(text))
+            except ValueError:  # the library's column holds UUIDs; SQLite's takes any text
+                return found("modified", notification_id, text, version, "no stream id")
+        expected_version, previous, stream = known
         if pending is None:
             return found(
                 "inserted",
@@ -156,8 +167,7 @@ def verify_store(
                 version,
                 "this event was never recorded through the ledger (no chain link)",
             )
-        expected_version, previous = streams.get(stream, (0, GENESIS))
-        same_place = pending[2] == version and pending[1] == str(stream)
+        same_place = pending[2] == version and pending[1] in (text, str(stream))
         if version != expected_version + 1 or not same_place:
             # A gap is a deletion only where the chain agrees on what should stand here.
             problem = "deleted" if version > expected_version + 1 and same_place else "reordered"
@@ -181,14 +191,16 @@ def verify_store(
             misindexed = _index_problem(topic, state, pending[4], pending[5])
             if misindexed is not None:
                 return found("misindexed", notification_id, stream, version, misindexed)
-        streams[stream] = (version, recomputed)
+        streams[text] = (version, recomputed, stream)
         log_hash = fold(log_hash, notification_id, recomputed)
         count += 1
         if progress is not None:
             progress(1)
         checkpoint = checkpoints.get(notification_id)
+        if checkpoint is None:
+            continue
         seen.add(notification_id)
-        if checkpoint is not None and not (
+        if not (
             checkpoint.log_hash == log_hash
             and verify_signature(
                 public_key, checkpoint.signature, checkpoint_message(notification_id, log_hash)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 
@@ -87,8 +86,11 @@ def _compare_with_replay(
     app: SecurityLedger, stream: UUID, snapshots: dict[int, tuple[str, dict[str, Any]]]
 ) -> SnapshotProblem | None:
     aggregate: Any = None
-    for event in app.events.get(stream):
-        aggregate = project_aggregate(aggregate, [event])
+    events: Iterator[Any] = iter(app.events.get(stream))
+    for event in events:
+        # What `project_aggregate` does, without its isinstance check against a runtime
+        # protocol per event (half the cost of replaying a long stream).
+        aggregate = event.mutate(aggregate)
         held = snapshots.pop(aggregate.version, None)
         if held is not None:
             replayed = _state(app, app.mapper.to_stored_event(Snapshot.take(aggregate)))
