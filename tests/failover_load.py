@@ -48,6 +48,7 @@ class Attempt:
     user_agent: str
     email: str
     answer: str  # "success", "failed" (a recorded refusal) or "error" (no answer)
+    started: float  # time.monotonic() when sent
     at: float  # time.monotonic() when answered
     totp_step: int | None = None
 
@@ -96,6 +97,7 @@ def _attempt(
 ) -> Attempt:
     user_agent = f"failover-test/{client.number}/{n}/{secrets['method']}"
     command = Login(email=email, ip=client.ip, user_agent=user_agent, **secrets)  # type: ignore[arg-type]
+    started = time.monotonic()
     try:
         log_in(services, command)
         answer = "success"
@@ -103,4 +105,4 @@ def _attempt(
         answer = "failed"
     except Exception:  # the store unavailable: the client saw no answer
         answer = "error"
-    return Attempt(user_agent, email, answer, time.monotonic(), step)
+    return Attempt(user_agent, email, answer, started, time.monotonic(), step)

@@ -5,8 +5,11 @@ is started once for this module. The ledger is given all three nodes with
 `target_session_attrs=read-write`; libpq connects to whichever is primary. After the primary is
 killed (kill -9, postmaster and Patroni agent), the next command through the same URL lands on
 the standby Patroni promoted, which holds everything acknowledged before; the old primary comes
-back as a replica of it. Stopping the cluster leaves no process and no directory behind.
-Deselect with `-m "not cluster"`.
+back as a replica of it. Under load too (tests/failover_load.py): four client processes sign in
+continuously while a projection worker follows, and the primary is killed among them; every
+answered attempt is then in the store exactly once, no TOTP code was accepted twice, the chain
+verifies and the worker's read models equal a rebuild. Stopping the cluster leaves no process
+and no directory behind. Deselect with `-m "not cluster"`.
 
 Events are counted as rows on each node: `info`'s count is the highest notification id, and a
 promoted standby's sequence starts up to 32 past the old primary's (PostgreSQL logs sequences
@@ -16,14 +19,18 @@ ahead), so after a failover the ids have a gap.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyotp
 import pytest
 
+from commands import api_keys, organisations, totp, users
+from commands.services import Services
 from devtools.patroni_cluster import (
     ClusterMissing,
     PatroniCluster,
@@ -31,8 +38,15 @@ from devtools.patroni_cluster import (
     patroni_binary,
     patroni_cluster,
 )
-from ledger.store import EVENT_TABLE
+from ledger.clock import SystemClock
+from ledger.store import EVENT_TABLE, LedgerStore
+from ledger.store_location import StoreLocation
+from projections.catalogue import runner_for
+from projections.forensics import Forensics
+from tests import failover_load
 from tests.conftest import Ledger, wait_for
+from tests.integration.test_projections import read_models
+from tests.integration.test_worker_failover import Worker
 
 pytestmark = pytest.mark.cluster
 
@@ -161,3 +175,116 @@ def _running(pid: int) -> bool:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
+
+
+# ---- the primary killed under load ---------------------------------------------------------
+
+CLIENTS = 4
+LOAD_BEFORE_THE_KILL = 8.0  # seconds
+LOAD_ON_THE_NEW_PRIMARY = 8.0
+LOGIN_EVENTS = {"LoginSucceeded": "success", "LoginFailed": "failed"}
+
+
+def test_the_primary_killed_under_load_loses_no_acknowledged_attempt_and_doubles_none(
+    cluster: PatroniCluster, ledger: Ledger, tmp_path: Path
+) -> None:
+    stop = tmp_path / "stop"
+    clients = enrol_load_clients(cluster.url, stop)
+    worker = Worker(cluster.url)
+    try:
+        assert worker.next_state() == "active"
+        with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
+            running = pool.map_async(failover_load.run, clients)
+            time.sleep(LOAD_BEFORE_THE_KILL)
+            killed_at = time.monotonic()
+            old = cluster.kill_primary()
+            new = cluster.wait_for_primary(90, other_than=old)
+            time.sleep(LOAD_ON_THE_NEW_PRIMARY)
+            stop.touch()
+            attempts = [each for run in running.get(timeout=180) for each in run]
+        answered = [a for a in attempts if a.answer != "error"]
+        resumed = [a.at for a in answered if a.started > killed_at]
+        assert resumed, "no attempt was answered after the kill"
+        print(
+            f"\nfailover {old} -> {new} under load: the first sign-in sent after the kill was "
+            f"answered {min(resumed) - killed_at:.1f}s after it; {len(attempts)} attempts, "
+            f"{len(attempts) - len(answered)} of them answered with an error"
+        )
+        store = LedgerStore(StoreLocation.parse(cluster.url))
+        recorded = login_events_by_user_agent(store)
+        # Every answered attempt is in the store exactly once, as it was answered; none twice.
+        for attempt in attempts:
+            found = recorded.get(attempt.user_agent, [])
+            if attempt.answer == "error":
+                assert len(found) <= 1, attempt
+            else:
+                assert [outcome for outcome, _ in found] == [attempt.answer], attempt
+        assert set(recorded) <= {a.user_agent for a in attempts}
+        # No TOTP code was accepted twice.
+        for client in clients:
+            steps = [
+                step
+                for attempt in attempts
+                if attempt.email == client.totp_email
+                for outcome, step in recorded.get(attempt.user_agent, [])
+                if outcome == "success"
+            ]
+            assert steps and len(steps) == len(set(steps)), client.totp_email
+        # The chain and the checkpoints are intact on the new primary.
+        assert ledger.ok("verify", "--store")["ok"] is True
+        # The worker carried on on the new primary: its read models are what a rebuild gives.
+        wait_for(lambda: not runner_for(store).behind(), timeout=60)
+        worker.stop()
+        followed = read_models(store)
+        runner_for(store).rebuild()
+        assert read_models(store) == followed
+        store.close()
+    finally:
+        worker.stop()
+    cluster.restart_node(old)
+    cluster.wait_for_replica_rejoined(old, 120)
+    assert in_recovery(cluster, old)
+
+
+def enrol_load_clients(url: str, stop: Path) -> list[failover_load.LoadClient]:
+    """Each client's two accounts, in an organisation of their own, on the live clock."""
+    store = LedgerStore(StoreLocation.parse(url))
+    services = Services(store=store, clock=SystemClock())
+    organisations.create_organisation(services, organisations.CreateOrganisation(slug="load"))
+    clients = []
+    for number in range(CLIENTS):
+        key_email, totp_email = f"ci{number}@load.test", f"person{number}@load.test"
+        users.create_user(services, users.CreateUser(email=key_email, org="load"))
+        key = api_keys.create_api_key(services, api_keys.CreateApiKey(email=key_email, name="ci"))
+        users.create_user(
+            services, users.CreateUser(email=totp_email, org="load", password=PASSWORD)
+        )
+        secret = totp.enrol_totp(services, totp.EnrolTotp(email=totp_email)).secret
+        code = pyotp.TOTP(secret).now()
+        totp.confirm_totp(services, totp.ConfirmTotp(email=totp_email, code=code))
+        clients.append(
+            failover_load.LoadClient(
+                number, url, str(stop), key_email, key.secret, totp_email, PASSWORD, secret
+            )
+        )
+    store.close()
+    return clients
+
+
+def login_events_by_user_agent(store: LedgerStore) -> dict[str, list[tuple[str, int | None]]]:
+    """Every recorded sign-in attempt of the load's accounts: outcome and TOTP step, by the
+    user agent naming the attempt."""
+    forensics = Forensics(store)
+    found: dict[str, list[tuple[str, int | None]]] = {}
+    start = 1
+    while batch := store.app.recorder.select_notifications(start=start, limit=1000):
+        for notification in batch:
+            kind = notification.topic.rsplit(".", 1)[-1]
+            if kind in LOGIN_EVENTS:
+                event = store.app.mapper.to_domain_event(notification)
+                agent = forensics.open(event.user_agent) or ""
+                if agent.startswith("failover-test/"):
+                    step = getattr(event, "totp_step", None)
+                    found.setdefault(agent, []).append((LOGIN_EVENTS[kind], step))
+        start = batch[-1].id + 1
+    return found
