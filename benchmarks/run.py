@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks import million, password_sign_ins, scenarios
+from devtools.patroni_cluster import ClusterMissing, etcd_binary, patroni_binary, patroni_cluster
 from devtools.postgres_cluster import PgServer, throwaway_cluster
+from ledger.store import initialise_schema
 from ledger.store_location import StoreLocation
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +83,35 @@ def cli_seconds(*args: str) -> float:
     return time.perf_counter() - started
 
 
+def measure_logins_in_processes(
+    url: str, size: scenarios.Sizes, repeat: int, add: scenarios.Add, prefix: str
+) -> None:
+    for clients in (1, 8):
+        add(
+            f"{prefix}.login_{clients}_processes",
+            "logins/s",
+            measure(
+                repeat,
+                functools.partial(scenarios.concurrent_logins, url, clients, size.concurrent),
+            ),
+            True,
+        )
+
+
+def measure_patroni_cluster(size: scenarios.Sizes, repeat: int, add: scenarios.Add) -> None:
+    """The same sign-ins on a 3-node Patroni cluster with strict synchronous replication (each
+    commit waits for a standby's flush), beside the single node's figures."""
+    try:
+        etcd_binary(), patroni_binary()
+    except ClusterMissing as missing:
+        print(f"Patroni cluster skipped: {missing} (scripts/bootstrap test installs it)")
+        return
+    with patroni_cluster(durable=True) as cluster:
+        print("Patroni cluster (3 nodes, synchronous_mode_strict)", flush=True)
+        initialise_schema(StoreLocation.parse(cluster.url))
+        measure_logins_in_processes(cluster.url, size, repeat, add, prefix="cluster")
+
+
 def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
     size = scenarios.Sizes.quick() if quick else scenarios.Sizes.full()
     figures: dict[str, Figure] = {}
@@ -101,15 +132,7 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
         )
         url = server.url(server.fresh_database("bench_ledger"))
         scenarios.run_ledger_scenarios(url, size, repeat, add, prefix="pg")
-        for clients in (1, 8):
-            add(
-                f"pg.login_{clients}_processes",
-                "logins/s",
-                measure(
-                    repeat,
-                    functools.partial(scenarios.concurrent_logins, url, clients, size.concurrent),
-                ),
-            )
+        measure_logins_in_processes(url, size, repeat, add, prefix="pg")
         add(
             "pg.baseline_a_insert_8_processes",
             "rows/s",
@@ -125,6 +148,8 @@ def run_all(quick: bool, repeat: int) -> dict[str, Figure]:
         measure_serve(server.url(server.fresh_database("bench_serve")), size, repeat, add)
         million_url = server.url(server.fresh_database("bench_million"))
         million.run_million_scenario(million_url, size.million, add)
+    if not quick:  # a cluster's start and stop would double a smoke run
+        measure_patroni_cluster(size, repeat, add)
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite", flush=True)
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
