@@ -50,6 +50,8 @@ class Runtime:
     def __init__(self, db: str | None = None, now: str | None = None) -> None:
         self.db = db
         self.now = now
+        self.read_db: str | None = None
+        self.after: int | None = None
         self.json = False
         self._services: Services | None = None
 
@@ -63,6 +65,19 @@ class Runtime:
             return StoreLocation.parse(self.db)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--db") from None
+
+    def replica_location(self) -> Any:
+        from ledger.store_location import StoreLocation
+
+        assert self.read_db is not None
+        try:
+            location = StoreLocation.parse(self.read_db)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--read-db") from None
+        if location.kind != "postgresql" or self.location().kind != "postgresql":
+            message = "a replica is a PostgreSQL standby of a PostgreSQL store"
+            raise click.BadParameter(message, param_hint="--read-db")
+        return location
 
     @staticmethod
     def command_reads_only() -> bool:
@@ -88,6 +103,8 @@ class Runtime:
 
             clock = self.clock()
             store = LedgerStore(self.location(), create=not self.command_reads_only())
+            if self.read_db and self.command_reads_only():  # a command reads what it decides on
+                store.read_from_replica(self.replica_location(), self.after)
             self._services = Services(store=store, clock=clock)
         return self._services
 
@@ -254,8 +271,9 @@ def set_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
 
 
 def set_global(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    """--db or --now given after the command: it counts as if given before it."""
-    if value is not None and param.name in ("db", "now"):
+    """--db, --now, --read-db or --after given after the command: it counts as if given
+    before it."""
+    if value is not None and param.name in ("db", "now", "read_db", "after"):
         setattr(ctx.ensure_object(Runtime), param.name, value)
 
 
@@ -268,11 +286,21 @@ def accept_global_options(group: click.Group) -> None:
             accept_global_options(command)
             continue
         taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
-        for name in ("--db", "--now"):
+        for name in ("--db", "--now", "--read-db"):
             if name not in taken:
                 command.params.append(
                     click.Option([name], expose_value=False, hidden=True, callback=set_global)
                 )
+        if "--after" not in taken:
+            command.params.append(
+                click.Option(
+                    ["--after"],
+                    type=click.IntRange(min=0),
+                    expose_value=False,
+                    hidden=True,
+                    callback=set_global,
+                )
+            )
         if "--json" not in taken:
             command.params.append(
                 click.Option(
@@ -308,6 +336,9 @@ def build(model: type[CommandInput], **fields: Any) -> Any:
 
 
 def emit(data: Any, human: Callable[[], None] | None = None) -> None:
+    services = runtime()._services
+    if isinstance(data, dict) and runtime().read_db and services and services.position:
+        data = {**data, "position": services.position}  # with a replica: for a later --after
     if runtime().json or human is None:
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
@@ -353,6 +384,21 @@ def console() -> Any:
     "what is already recorded for what the command touches.",
 )
 @click.option(
+    "--read-db",
+    envvar="FLERO_LEDGER_READ_DB",
+    show_envvar=True,
+    metavar="URL",
+    help="A streaming replica of the PostgreSQL store (postgresql://...): queries read the "
+    "read models there, and the primary when the replica has not reached --after.",
+)
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    metavar="POSITION",
+    help="Read-your-writes with --read-db: the query waits (up to 2 s) for the replica to "
+    "reach this log position, the `position` a command answered; else it reads the primary.",
+)
+@click.option(
     "--json",
     is_flag=True,
     expose_value=False,
@@ -362,7 +408,9 @@ def console() -> Any:
 )
 @click.version_option("0.1.0", prog_name="flero-ledger")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, now: str | None) -> None:
+def main(
+    ctx: click.Context, db: str | None, now: str | None, read_db: str | None, after: int | None
+) -> None:
     """The Flero security ledger: every security action on an account, as an immutable event.
 
     The store is --db URL or FLERO_LEDGER_DB (default: an SQLite file in your data directory;
@@ -389,7 +437,11 @@ def main(ctx: click.Context, db: str | None, now: str | None) -> None:
     """
     state = ctx.ensure_object(Runtime)
     state.db, state.now = db, now
+    state.read_db = read_db or state.read_db
+    state.after = after if after is not None else state.after
     state.location()  # an empty or ambiguous --db is bad input, whatever the command
+    if state.read_db:
+        state.replica_location()
     ctx.call_on_close(state.close)
 
 

@@ -32,6 +32,9 @@ class Services:
     clock: Clock
     gateway: SmsGateway | None = field(default=None)
     identity_providers: IdentityProviders | None = field(default=None)
+    # The log position of the last event this process recorded: a query given it (--after)
+    # reads a replica only once its read models have reached it (read-your-writes).
+    position: int = 0
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -85,4 +88,6 @@ class Services:
                 runner_for(self.store).catch_up_all()
             except sqlite3.Error as error:
                 log.warning("recorded; the read models will catch up later (%s)", error)
+        if recordings:
+            self.position = recordings[-1].notification.id
         return recordings[-1].notification.id if recordings else 0

@@ -495,7 +495,7 @@ def _node_config(
 
 @contextmanager
 def patroni_cluster(
-    *, durable: bool = False, startup_timeout: float = 120
+    *, durable: bool = False, startup_timeout: float = 240
 ) -> Iterator[PatroniCluster]:
     """Start etcd and three Patroni nodes; yield once a primary accepts synchronous writes and
     both standbys stream from it; stop everything and delete the directory afterwards."""

@@ -145,6 +145,8 @@ class LedgerStore:
         if location.kind == "sqlite" and not create:
             require_sqlite_ledger(location)
         self.database = Database(location)
+        self.replica: Database | None = None
+        self.read_after: int | None = None
         try:
             self._open_schema(create)
             self.store_id, given_now = identify(self.database)
@@ -245,9 +247,17 @@ class LedgerStore:
     def signing_public_key(self) -> str:
         return public_key_text(self.signing_key)
 
+    def read_from_replica(self, location: StoreLocation, after: int | None) -> None:
+        """Let queries read the read models from a streaming replica (`--read-db`), once it has
+        reached position `after` when given (projections.catalogue.read_models_of)."""
+        self.replica = Database(location)
+        self.read_after = after
+
     def close(self) -> None:
         self.app.close()
         self.database.close()
+        if self.replica is not None:
+            self.replica.close()
 
     # ---- finding aggregates --------------------------------------------------------------
 

@@ -1,7 +1,12 @@
-"""Every read model the ledger maintains, in the order they are caught up."""
+"""Every read model the ledger maintains, in the order they are caught up, and where a query
+reads them."""
 
 from __future__ import annotations
 
+import logging
+import time
+
+from ledger.database import Database
 from ledger.store import LedgerStore
 from projections.alerts import AlertsProjection
 from projections.api_keys import ApiKeysProjection
@@ -33,3 +38,39 @@ def caught_up(store: LedgerStore) -> ProjectionRunner:
     if runner.behind():
         runner.catch_up_all()
     return runner
+
+
+REPLICA_WAIT_SECONDS = 2.0  # how long a query waits for a replica to reach its position
+REPLICA_POLL_SECONDS = 0.02
+log = logging.getLogger(__name__)
+
+
+def read_models_of(store: LedgerStore) -> Database:
+    """The database a query reads the read models from. With a replica (`--read-db`), the
+    replica, once every read model there has reached the position the query asked for
+    (`store.read_after`, a command's answer: read-your-writes), waiting a little for it;
+    otherwise, and when the replica is late or unreachable, the primary, caught up first."""
+    replica = store.replica
+    if replica is not None and _has_reached(replica, store.read_after):
+        return replica
+    caught_up(store)
+    return store.database
+
+
+def _has_reached(replica: Database, position: int | None) -> bool:
+    if position is None:
+        return True
+    deadline = time.monotonic() + REPLICA_WAIT_SECONDS
+    try:
+        while True:
+            with replica.transaction() as tx:
+                row = tx.fetchone("SELECT min(position) FROM projection_tracking")
+            if row is not None and row[0] is not None and int(row[0]) >= position:
+                return True
+            if time.monotonic() > deadline:
+                log.info("the replica has not reached position %d: reading the primary", position)
+                return False
+            time.sleep(REPLICA_POLL_SECONDS)
+    except Exception as unreachable:  # whatever keeps the replica from answering
+        log.warning("the replica cannot be read (%s): reading the primary", unreachable)
+        return False

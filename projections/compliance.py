@@ -25,7 +25,7 @@ from ledger.mfa_requirement import MfaRequirement
 from ledger.organisation import Organisation
 from ledger.private_files import open_private
 from ledger.store import LedgerStore
-from projections.catalogue import caught_up
+from projections.catalogue import read_models_of
 from projections.export_files import csv_cell
 from projections.forensics import replayed_to
 
@@ -112,8 +112,7 @@ def _account_at(store: LedgerStore, account_id: UUID, at: datetime) -> Account |
 
 
 def _possible_members(store: LedgerStore, org_id: UUID) -> list[tuple[UUID, str]]:
-    caught_up(store)
-    with store.database.transaction() as tx:
+    with read_models_of(store).transaction() as tx:
         rows = tx.fetchall(
             "SELECT account_id, email FROM rm_accounts WHERE org_id = ?", (str(org_id),)
         )

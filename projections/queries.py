@@ -14,7 +14,7 @@ from ledger.store import LedgerStore
 from projections.alerts import security_alerts
 from projections.api_keys import api_keys
 from projections.audit_log import audit_entries
-from projections.catalogue import caught_up
+from projections.catalogue import caught_up, read_models_of
 from projections.login_history import login_history
 from projections.mfa_state import mfa_status
 from projections.sessions import DEFAULT_PAGE, SessionPage, active_sessions, sessions_ended_by
@@ -26,8 +26,7 @@ def _known_account(store: LedgerStore, email: str) -> Iterator[tuple[Transaction
     once the directory knows it: the question is asked in the same transaction (every request
     of the Security tab asks one, and a transaction on PostgreSQL costs round trips)."""
     account_id = store.account_id(email)
-    caught_up(store)
-    with store.database.transaction() as tx:
+    with read_models_of(store).transaction() as tx:
         known = tx.fetchone("SELECT 1 FROM rm_accounts WHERE account_id = ?", (str(account_id),))
         if known is None:
             raise AccountNotFound(email)

@@ -82,3 +82,27 @@ def test_the_text_json_as_an_options_value_does_not_ask_for_json(
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "'--json' is not an ISO 8601 timestamp" in result.stderr
+
+
+def test_with_a_replica_a_command_that_records_answers_its_position_in_the_log(
+    ledger: Ledger, account: str
+) -> None:
+    if ledger.url.startswith("sqlite"):
+        pytest.skip("replicas are PostgreSQL's")
+    replica = ["--read-db", ledger.url]  # the primary itself stands in: it is always current
+    answered = ledger.ok(*replica, "mfa", "totp", "enrol", account)
+    assert answered["position"] == ledger.ok("info")["events"]
+    assert "position" not in ledger.ok("mfa", "totp", "enrol", account)  # no replica: none
+    after = ["--after", str(answered["position"])]
+    assert "position" not in ledger.ok(*replica, *after, "mfa", "status", account)
+
+
+def test_a_replica_is_only_ever_one_of_a_postgresql_store(ledger: Ledger, account: str) -> None:
+    if ledger.url.startswith("sqlite"):
+        result = invoke(ledger, "--json", "--read-db", "postgresql://flero@db2/ledger", "info")
+        assert "a replica is a PostgreSQL standby of a PostgreSQL store" in result.stderr
+    else:
+        result = invoke(ledger, "--json", "info", "--read-db", "mysql://nowhere/x")
+        assert "sqlite:///PATH" in result.stderr
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
