@@ -42,6 +42,9 @@ class Projection:
     def handlers(self) -> dict[type[Any], Handler]:
         raise NotImplementedError
 
+    def rebuilding(self, tx: Transaction) -> None:
+        """What a rebuild sets up before its first event (nothing, unless overridden)."""
+
     def rebuilt(self, tx: Transaction) -> None:
         """What a bulk rebuild leaves until every event is in (nothing, unless overridden)."""
 
@@ -130,6 +133,8 @@ class ProjectionRunner:
             database.transaction() as tx,
             fresh_read_models(tx, tables, copied, database.postgres) as into,
         ):
+            for projection in chosen:
+                projection.rebuilding(into)
             read = self._replay(chosen, into, stop, progress)
             for projection in chosen:
                 projection.rebuilt(into)
