@@ -21,7 +21,7 @@ from ledger.store import LedgerStore
 from projections.bulk import fresh_read_models
 
 BATCH_SIZE = 500
-REBUILD_BATCH = 2000  # a rebuild's COPY per batch: larger batches, still bounded memory
+REBUILD_BATCH = 5000  # a rebuild's COPY per batch: larger batches, still bounded memory
 ERASED = "[erased]"
 
 Handler = Callable[[Any, int, Transaction], None]
