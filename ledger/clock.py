@@ -29,6 +29,8 @@ class FixedClock:
 
 def as_utc(instant: datetime) -> datetime:
     """Read a naive datetime as UTC; convert an aware one to UTC."""
+    if instant.tzinfo is UTC:
+        return instant  # events' own instants: converting them again is a third of formatting
     if instant.tzinfo is None:
         return instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC)

@@ -35,7 +35,7 @@ from ledger.checkpoints import (
     fold,
 )
 from ledger.signing import verify_signature
-from ledger.snapshot_audit import first_snapshot_problem
+from ledger.snapshot_audit import SnapshotAudit
 from ledger.store import LedgerStore
 
 BATCH = 5000
@@ -130,6 +130,7 @@ def verify_store(
     count = 0
     seen: set[int] = set()
     orphan = _first_orphan_link(store)
+    snapshots = SnapshotAudit(store.app, store.database, store.snapshot_table)
 
     def found(
         problem: str, at: int | None, stream: object, version: int | None, detail: str
@@ -167,7 +168,7 @@ def verify_store(
                 version,
                 "this event was never recorded through the ledger (no chain link)",
             )
-        same_place = pending[2] == version and pending[1] in (text, str(stream))
+        same_place = pending[2] == version and (pending[1] == text or pending[1] == str(stream))
         if version != expected_version + 1 or not same_place:
             # A gap is a deletion only where the chain agrees on what should stand here.
             problem = "deleted" if version > expected_version + 1 and same_place else "reordered"
@@ -192,6 +193,7 @@ def verify_store(
             if misindexed is not None:
                 return found("misindexed", notification_id, stream, version, misindexed)
         streams[text] = (version, recomputed, stream)
+        snapshots.read(stream, version, topic, state)
         log_hash = fold(log_hash, notification_id, recomputed)
         count += 1
         if progress is not None:
@@ -243,7 +245,7 @@ def verify_store(
             f"the read models have read past {CHECKPOINT_EVERY} events, when a checkpoint is "
             "signed, yet the ledger holds none: they were deleted",
         )
-    snapshot = first_snapshot_problem(store.app, store.database, store.snapshot_table)
+    snapshot = snapshots.first_problem()
     if snapshot is not None:
         return found("snapshot", None, snapshot.stream, snapshot.version, snapshot.detail)
     return IntegrityReport(count, len(checkpoints), None)

@@ -26,6 +26,8 @@ from ledger.key_files import KeyFileError, read_or_create_key_file
 
 MASTER_KEY_ENV = "FLERO_LEDGER_MASTER_KEY"
 SEALED_PREFIX = "sealed:v1:"
+# Values opened last, kept: a rebuild opens each sign-in's client once per read model.
+OPENED_KEPT = 64
 
 
 class Sealer(Protocol):
@@ -83,6 +85,7 @@ class KeyRing:
         self._lookup_key = derive_key(master_key, "lookup")
         self._keys: dict[UUID, bytes | None] = {}
         self._destroyed: set[UUID] = set()
+        self._opened: dict[str, str] = {}  # sealed -> plaintext; emptied when a key is destroyed
 
     def check_master_key(self) -> None:
         """Refuse a master key other than the one this store's data keys are wrapped by: under
@@ -110,6 +113,16 @@ class KeyRing:
 
     def open(self, sealed: str) -> str | None:
         """The plaintext, or None when the owner's key was destroyed (erased)."""
+        opened = self._opened.get(sealed)
+        if opened is None:
+            opened = self._decrypt(sealed)
+            if opened is not None:
+                if len(self._opened) >= OPENED_KEPT:
+                    self._opened.clear()
+                self._opened[sealed] = opened
+        return opened
+
+    def _decrypt(self, sealed: str) -> str | None:
         owner_hex, _, payload = sealed.removeprefix(SEALED_PREFIX).partition(":")
         owner = UUID(owner_hex)
         key = self._data_key(owner, create=False)
@@ -142,6 +155,7 @@ class KeyRing:
             )
         self._keys[owner] = None
         self._destroyed.add(owner)
+        self._opened.clear()
 
     def _data_key(self, owner: UUID, create: bool) -> bytes | None:
         """The owner's key; a new one if `create` and there never was one; None if destroyed."""

@@ -14,6 +14,9 @@ from projections.framework import Handler, Projection
 class ApiKeysProjection(Projection):
     name = "api_keys"
     tables = ("rm_api_keys",)
+    # Through a bulk rebuild, each key's last use, written once at the end instead of an UPDATE
+    # per sign-in: nothing else the rebuild does reads it.
+    _last_used: dict[tuple[str, str], str] | None = None
 
     def handlers(self) -> dict[type[Any], Handler]:
         return {
@@ -22,6 +25,16 @@ class ApiKeysProjection(Projection):
             Account.LoginSucceeded: self.used,
             Account.Erased: self.erased,
         }
+
+    def rebuilding(self, tx: Transaction) -> None:
+        self._last_used = {} if tx.bulk else None
+
+    def rebuilt(self, tx: Transaction) -> None:
+        if self._last_used is not None:
+            with tx.pipelined():
+                for (account_id, key_id), at in self._last_used.items():
+                    self._set_last_used(tx, account_id, key_id, at)
+            self._last_used = None
 
     def created(self, event: Account.ApiKeyCreated, _: int, tx: Transaction) -> None:
         tx.execute(
@@ -37,11 +50,20 @@ class ApiKeysProjection(Projection):
         )
 
     def used(self, event: Account.LoginSucceeded, _: int, tx: Transaction) -> None:
-        if event.api_key_id is not None:
-            tx.execute(
-                "UPDATE rm_api_keys SET last_used = ? WHERE account_id = ? AND key_id = ?",
-                (stored_instant(event.timestamp), str(event.originator_id), event.api_key_id),
-            )
+        if event.api_key_id is None:
+            return
+        account_id, at = str(event.originator_id), stored_instant(event.timestamp)
+        if tx.bulk and self._last_used is not None:
+            self._last_used[account_id, event.api_key_id] = at
+        else:
+            self._set_last_used(tx, account_id, event.api_key_id, at)
+
+    @staticmethod
+    def _set_last_used(tx: Transaction, account_id: str, key_id: str, at: str) -> None:
+        tx.execute(
+            "UPDATE rm_api_keys SET last_used = ? WHERE account_id = ? AND key_id = ?",
+            (at, account_id, key_id),
+        )
 
     def erased(self, event: Account.Erased, _: int, tx: Transaction) -> None:
         """An erased account's keys open nothing any more; they leave the list with it."""

@@ -51,6 +51,9 @@ class BulkTransaction(Transaction):
         else:
             self._tx.insert(table, columns, row)
 
+    def copy(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self._tx.copy(table, columns, rows)
+
     @contextmanager
     def pipelined(self) -> Iterator[None]:
         with self._tx.pipelined():

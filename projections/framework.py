@@ -21,7 +21,7 @@ from ledger.store import LedgerStore
 from projections.bulk import fresh_read_models
 
 BATCH_SIZE = 500
-REBUILD_BATCH = 2000  # a rebuild's COPY per batch: larger batches, still bounded memory
+REBUILD_BATCH = 5000  # a rebuild's COPY per batch: larger batches, still bounded memory
 ERASED = "[erased]"
 
 Handler = Callable[[Any, int, Transaction], None]
@@ -41,6 +41,9 @@ class Projection:
 
     def handlers(self) -> dict[type[Any], Handler]:
         raise NotImplementedError
+
+    def rebuilding(self, tx: Transaction) -> None:
+        """What a rebuild sets up before its first event (nothing, unless overridden)."""
 
     def rebuilt(self, tx: Transaction) -> None:
         """What a bulk rebuild leaves until every event is in (nothing, unless overridden)."""
@@ -130,6 +133,8 @@ class ProjectionRunner:
             database.transaction() as tx,
             fresh_read_models(tx, tables, copied, database.postgres) as into,
         ):
+            for projection in chosen:
+                projection.rebuilding(into)
             read = self._replay(chosen, into, stop, progress)
             for projection in chosen:
                 projection.rebuilt(into)

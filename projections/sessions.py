@@ -23,6 +23,7 @@ from ledger.organisation import Organisation
 from ledger.session import IDLE_LIMIT, Session
 from projections.client import client_of
 from projections.framework import Handler, Projection
+from projections.session_rows import Ending, HeldSessions, SessionRow, StoredSessions
 
 DEFAULT_PAGE = 50
 
@@ -35,6 +36,7 @@ class SessionsProjection(Projection):
         "rm_sso_enforcement",
         "rm_sso_disconnected",
     )
+    _held: HeldSessions | None = None  # the rows, through a bulk rebuild
 
     def handlers(self) -> dict[type[Any], Handler]:
         return {
@@ -65,6 +67,18 @@ class SessionsProjection(Projection):
         account, method, key = event.originator_id, event.method, event.api_key_id
         self._insert(tx, event, position, account, method, key, IDLE_LIMIT)
 
+    def rebuilding(self, tx: Transaction) -> None:
+        self._held = HeldSessions() if tx.bulk else None
+
+    def rebuilt(self, tx: Transaction) -> None:
+        if self._held is not None:
+            self._held.write(tx)
+            self._held = None
+
+    def _rows(self, tx: Transaction) -> StoredSessions | HeldSessions:
+        """Held in memory through a bulk rebuild (session_rows.py), else the table's."""
+        return self._held if tx.bulk and self._held is not None else StoredSessions(tx)
+
     def active(self, event: Session.ActivityRecorded, _: int, tx: Transaction) -> None:
         self._touch(tx, event.account_id, event.session_id, event.timestamp)
 
@@ -74,24 +88,35 @@ class SessionsProjection(Projection):
         self._touch(tx, event.originator_id, event.session_id, event.timestamp)
 
     def signed_out(self, event: Session.SignedOut, _: int, tx: Transaction) -> None:
-        self._delete(tx, event.account_id, [event.session_id])
+        self._rows(tx).delete(str(event.account_id), [event.session_id])
 
     def revoked_in_account(self, event: Account.SessionRevoked, _: int, tx: Transaction) -> None:
-        self._delete(tx, event.originator_id, [event.session_id])
+        self._rows(tx).delete(str(event.originator_id), [event.session_id])
 
     def many_revoked_in_account(
         self, event: Account.SessionsRevoked, _: int, tx: Transaction
     ) -> None:
-        self._delete(tx, event.originator_id, event.session_ids)
+        self._rows(tx).delete(str(event.originator_id), event.session_ids)
 
     def others_signed_out(
         self, event: Account.OtherSessionsSignedOut, position: int, tx: Transaction
     ) -> None:
-        ending = "opened_position < ? AND session_id <> ?"
-        self._end(tx, event, position, ending, (position, event.kept or ""))
+        kept = event.kept or ""
+        ending: Ending = (
+            "opened_position < ? AND session_id <> ?",
+            (position, kept),
+            lambda row: row.opened_position < position and row.session_id != kept,
+        )
+        self._end(tx, event, position, ending)
 
     def key_revoked(self, event: Account.ApiKeyRevoked, position: int, tx: Transaction) -> None:
-        self._end(tx, event, position, "key_id = ? AND ends_with_key", (event.key_id,))
+        key = event.key_id
+        ending: Ending = (
+            "key_id = ? AND ends_with_key",
+            (key,),
+            lambda row: row.key_id == key and row.ends_with_key,
+        )
+        self._end(tx, event, position, ending)
 
     def sso_configured(self, event: Organisation.SsoConfigured, _: int, tx: Transaction) -> None:
         """Enforcement beginning ends the members' sessions not opened by SSO (but those of
@@ -104,12 +129,12 @@ class SessionsProjection(Projection):
             "INSERT INTO rm_sso_enforcement (org_id, enforced) VALUES (?, ?)", (org, event.enforced)
         )
         if began:  # members who joined later have no session yet, even in a rebuild
-            tx.execute(
-                "DELETE FROM rm_active_sessions WHERE opened_by <> 'sso' AND account_id IN "
-                "(SELECT account_id FROM rm_accounts WHERE org_id = ?) AND account_id NOT IN "
+            members = tx.fetchall(
+                "SELECT account_id FROM rm_accounts WHERE org_id = ? AND account_id NOT IN "
                 "(SELECT account_id FROM rm_sso_disconnected)",
                 (org,),
             )
+            self._rows(tx).end_all_but_sso([str(member[0]) for member in members])
 
     def sso_disconnected(self, event: Account.SsoDisconnected, _: int, tx: Transaction) -> None:
         tx.execute(
@@ -119,11 +144,9 @@ class SessionsProjection(Projection):
         )
 
     def erased(self, event: Account.Erased, _: int, tx: Transaction) -> None:
-        tx.execute(
-            "DELETE FROM rm_active_sessions WHERE account_id = ?", (str(event.originator_id),)
-        )
+        self._rows(tx).erase(str(event.originator_id))
 
-    # ---- writing rows ---------------------------------------------------------------------
+    # ---- changing rows --------------------------------------------------------------------
 
     def _insert(
         self,
@@ -135,85 +158,46 @@ class SessionsProjection(Projection):
         key_id: str | None,
         idle_limit: timedelta,
     ) -> None:
-        at = event.timestamp
-        tx.execute(  # the account's rows that idled out since: gone for good
-            "DELETE FROM rm_active_sessions WHERE account_id = ? AND expires_at < ?",
-            (str(account_id), stored_instant(at)),
-        )
+        at = stored_instant(event.timestamp)
         client = client_of(self, event.client)
-        tx.execute(
-            "INSERT INTO rm_active_sessions (account_id, session_id, opened_by, key_id, "
-            "ends_with_key, browser, os, device, ip, location, opened_position, created_at, "
-            "last_activity, idle_seconds, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(account_id),
-                event.session_id,
-                opened_by,
-                key_id,
-                isinstance(event, Session.Opened),  # only sessions with streams end with keys
-                client["browser"],
-                client["os"],
-                client["device"],
-                client["ip"],
-                client["location"],
-                position,
-                stored_instant(at),
-                stored_instant(at),
-                int(idle_limit.total_seconds()),
-                stored_instant(at + idle_limit),
-            ),
+        row = SessionRow(
+            account_id=str(account_id),
+            session_id=event.session_id,
+            opened_by=opened_by,
+            key_id=key_id,
+            ends_with_key=isinstance(event, Session.Opened),  # only sessions with streams do
+            browser=client["browser"],
+            os=client["os"],
+            device=client["device"],
+            ip=client["ip"],
+            location=client["location"],
+            opened_position=position,
+            created_at=at,
+            last_activity=at,
+            idle_seconds=int(idle_limit.total_seconds()),
+            expires_at=stored_instant(event.timestamp + idle_limit),
         )
+        self._rows(tx).open(row)
 
-    @staticmethod
-    def _touch(tx: Transaction, account_id: UUID, session_id: str, at: datetime) -> None:
-        row = tx.fetchone(
-            "SELECT idle_seconds FROM rm_active_sessions WHERE account_id = ? AND session_id = ?",
-            (str(account_id), session_id),
-        )
-        if row is None:
-            return
-        tx.execute(
-            "UPDATE rm_active_sessions SET last_activity = ?, expires_at = ? "
-            "WHERE account_id = ? AND session_id = ?",
-            (
-                stored_instant(at),
-                stored_instant(at + timedelta(seconds=int(row[0]))),
-                str(account_id),
-                session_id,
-            ),
-        )
+    def _touch(self, tx: Transaction, account_id: UUID, session_id: str, at: datetime) -> None:
+        def expires(idle_seconds: int) -> str:
+            return stored_instant(at + timedelta(seconds=idle_seconds))
 
-    @staticmethod
-    def _delete(tx: Transaction, account_id: UUID, session_ids: list[str]) -> None:
-        for session_id in session_ids:
-            tx.execute(
-                "DELETE FROM rm_active_sessions WHERE account_id = ? AND session_id = ?",
-                (str(account_id), session_id),
-            )
+        self._rows(tx).touch(str(account_id), session_id, stored_instant(at), expires)
 
-    @staticmethod
     def _end(
+        self,
         tx: Transaction,
         event: Account.OtherSessionsSignedOut | Account.ApiKeyRevoked,
         position: int,
-        which: str,
-        params: tuple[Any, ...],
+        ending: Ending,
     ) -> None:
-        """End the account's sessions `which` selects; name those still active then."""
+        """End the account's sessions `ending` selects; name those still active then."""
         account = str(event.originator_id)
-        ended = tx.fetchall(
-            f"SELECT session_id FROM rm_active_sessions WHERE account_id = ? AND {which} "  # noqa: S608
-            "AND expires_at >= ? ORDER BY session_id",
-            (account, *params, stored_instant(event.timestamp)),
-        )
-        tx.execute(
-            f"DELETE FROM rm_active_sessions WHERE account_id = ? AND {which}",  # noqa: S608
-            (account, *params),
-        )
+        ended = self._rows(tx).end(account, ending, stored_instant(event.timestamp))
         tx.execute(
             "INSERT INTO rm_session_endings (position, account_id, sessions) VALUES (?, ?, ?)",
-            (position, account, json.dumps([str(row[0]) for row in ended])),
+            (position, account, json.dumps(ended)),
         )
 
 
