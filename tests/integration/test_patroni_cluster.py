@@ -90,8 +90,9 @@ def ledger(cluster: PatroniCluster) -> Ledger:
     return ledger
 
 
-def sign_in(ledger: Ledger) -> dict[str, Any]:
+def sign_in(ledger: Ledger, *options: str) -> dict[str, Any]:
     result = ledger.later(minutes=1).run(
+        *options,
         *("login", EMAIL, "--method", "password", "--ip", IP, "--user-agent", BROWSER),
         *("--password-stdin", "--json"),
         stdin=f"{PASSWORD}\n",
@@ -185,12 +186,13 @@ def test_queries_read_a_replica_and_wait_for_it_to_have_a_commands_writes(
     cluster: PatroniCluster, ledger: Ledger
 ) -> None:
     replica = cluster.node_url(sorted(cluster.replicas())[0])
-    first = sign_in(ledger)["position"]
+    first = sign_in(ledger, "--read-db", replica)["position"]
     ledger.ok("projections", "run")  # the worker's part: the replica gets the read models
     wait_for(lambda: replica_position(replica) >= first)
     known = len(sessions(ledger, replica))
 
-    second = sign_in(ledger)["position"]  # no worker runs now: the replica stays behind
+    # No worker runs now: the replica stays behind.
+    second = sign_in(ledger, "--read-db", replica)["position"]
     assert len(sessions(ledger, replica)) == known  # read there, as it is
     assert len(sessions(ledger, replica, after=second)) == known + 1  # not there: the primary
     wait_for(lambda: replica_position(replica) >= second)  # the primary caught up, replicated
