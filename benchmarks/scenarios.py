@@ -69,7 +69,7 @@ class Sizes:
             ci_probes=20,
             password_accounts=3,
             serve_seconds=1,
-            million=20_000,
+            million=5_000,
         )
 
     @classmethod

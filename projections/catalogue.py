@@ -58,14 +58,14 @@ def read_models_of(store: LedgerStore) -> Database:
 
 
 def _has_reached(replica: Database, position: int | None) -> bool:
-    if position is None:
-        return True
+    """Whether the replica answers, and its read models have all reached `position`."""
     deadline = time.monotonic() + REPLICA_WAIT_SECONDS
     try:
         while True:
             with replica.transaction() as tx:
                 row = tx.fetchone("SELECT min(position) FROM projection_tracking")
-            if row is not None and row[0] is not None and int(row[0]) >= position:
+            reached = row[0] if row is not None and row[0] is not None else 0
+            if position is None or int(reached) >= position:
                 return True
             if time.monotonic() > deadline:
                 log.info("the replica has not reached position %d: reading the primary", position)

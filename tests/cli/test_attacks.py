@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -1920,3 +1921,20 @@ def test_an_auditor_pointed_at_a_mistyped_path_is_never_told_an_empty_ledger_is_
     assert ledger.runner.invoke(main, ["--db", empty, "init"]).exit_code == 0
     told = ledger.runner.invoke(main, ["--db", empty, "verify", "--store", "--json"])
     assert (told.exit_code, json.loads(told.stdout)["error"]["code"]) == (1, "empty_ledger")
+
+
+def test_a_query_told_to_wait_for_a_position_that_never_comes_answers_from_the_primary(
+    ledger: Ledger, ada: str
+) -> None:
+    if ledger.url.startswith("sqlite"):
+        pytest.skip("replicas are PostgreSQL's")
+    ledger.ok("mfa", "totp", "enrol", ada)  # no worker runs: the read models there lag behind
+    current = ledger.ok("mfa", "status", ada)  # the primary, caught up
+    for replica, after in (
+        (ledger.url, str(2**62)),  # a position that will never come
+        ("postgresql://nobody@127.0.0.1:1/ledger", "1"),  # a replica that does not answer
+    ):
+        started = time.monotonic()
+        assert ledger.ok("--read-db", replica, "--after", after, "mfa", "status", ada) == current
+        assert time.monotonic() - started < 15  # bounded: it never hangs on the replica
+    ledger.bad_input("--read-db", ledger.url, "--after", "-1", "mfa", "status", ada)
