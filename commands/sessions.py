@@ -8,6 +8,7 @@ sessions had streams are still in the account, and handled there until they idle
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from commands.inputs import Actor, CommandInput, Email, IpAddress, Name
 from commands.retry import retry_on_conflict
@@ -44,6 +45,7 @@ class ActiveSession:
     session_id: str
     email: str
     restricted: str | None = None  # ledger.mfa_requirement.RESTRICTED
+    account_id: UUID | None = None  # the account the session belongs to
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
         restricted = session.check(cmd.token.strip(), standing, stamp, cmd.enrolling)
         services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
-    return ActiveSession(claimed.session_id, email, RESTRICTED if restricted else None)
+    return ActiveSession(
+        claimed.session_id, email, RESTRICTED if restricted else None, claimed.account_id
+    )
 
 
 @retry_on_conflict

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ledger.database import Row
 from ledger.store import LedgerStore
 from projections.alerts import AlertsProjection
 from projections.api_keys import ApiKeysProjection
@@ -33,3 +36,16 @@ def caught_up(store: LedgerStore) -> ProjectionRunner:
     if runner.behind():
         runner.catch_up_all()
     return runner
+
+
+def read_caught_up(store: LedgerStore, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    """Read-your-writes for one statement, in one round trip when the read models are up to
+    date: whether they are is asked in the same pipeline, just before the statement, which
+    therefore sees at least what the answer to that saw. Only when some read model is behind
+    are they caught up, and the statement asked again."""
+    runner = runner_for(store)
+    lag, rows = store.database.reads(runner.lag_query(), (sql, params))
+    if runner.lagging(lag):
+        runner.catch_up_all()
+        (rows,) = store.database.reads((sql, params))
+    return rows

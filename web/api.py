@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from commands import access, api_keys, factors, login, recovery_codes, sessions, sms, totp
 from commands.inputs import Email
 from ledger.clock import day_bounds, parse_instant
+from ledger.errors import AccountNotFound
 from projections import queries
 from projections.compliance import compliance_report
 from projections.exports import Exporter, Scope
@@ -154,7 +155,13 @@ def api_router(access_: LedgerAccess) -> APIRouter:
 
     @router.get("/mfa")
     def mfa_status(me: Enrolling) -> dict[str, Any]:
-        return queries.account_mfa_status(store(), me.email)
+        if me.account_id is None:
+            return queries.account_mfa_status(store(), me.email)
+        # The session's own account: no need to look the address up again.
+        status = queries.mfa_status_of(store(), me.account_id)
+        if status is None:
+            raise AccountNotFound(me.email)
+        return status
 
     @router.post("/mfa/totp/enrol")
     def totp_enrol(me: Enrolling) -> dict[str, str]:
