@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from commands import access, api_keys, factors, login, recovery_codes, sessions, sms, totp
 from commands.inputs import Email
@@ -154,7 +155,14 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return SMS_CODE_ASKED
 
     @router.get("/mfa")
-    def mfa_status(me: Enrolling) -> dict[str, Any]:
+    async def mfa_status(request: Request) -> dict[str, Any]:
+        """The signed-in account's MFA state. The Security tab asks on every visit: the
+        session is checked and the question answered in one trip to the thread pool, not one
+        for the check and another for the answer."""
+        return await run_in_threadpool(mfa_status_now, request)
+
+    def mfa_status_now(request: Request) -> dict[str, Any]:
+        me = access_.api_enroller(request)
         if me.account_id is None:
             return queries.account_mfa_status(store(), me.email)
         # The session's own account: no need to look the address up again.
