@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ledger.database import Row
@@ -38,6 +39,11 @@ def caught_up(store: LedgerStore) -> ProjectionRunner:
     return runner
 
 
+# One catch-up at a time in a process: the server's threads that find the read models behind
+# wait for the one already catching up, rather than queue on its row locks to find nothing left.
+_CATCHING_UP = threading.Lock()
+
+
 def read_caught_up(store: LedgerStore, sql: str, params: tuple[Any, ...]) -> list[Row]:
     """Read-your-writes for one statement, in one round trip when the read models are up to
     date: whether they are is asked in the same pipeline, just before the statement, which
@@ -46,6 +52,8 @@ def read_caught_up(store: LedgerStore, sql: str, params: tuple[Any, ...]) -> lis
     runner = runner_for(store)
     lag, rows = store.database.reads(runner.lag_query(), (sql, params))
     if runner.lagging(lag):
-        runner.catch_up_all()
+        with _CATCHING_UP:
+            if runner.behind():  # unless the thread before did it meanwhile
+                runner.catch_up_all()
         (rows,) = store.database.reads((sql, params))
     return rows
