@@ -109,7 +109,9 @@ class SecurityLedger(Application[UUID]):
         cache = self.repository.cache
         if select_newer is None or cache is None:  # SQLite: a query costs no round trip
             account = self.find_account(account_id)
-            org = self.find_organisation(account.org_id) if account else None
+            if account is None:
+                return None, None, None
+            org = self.find_organisation(account.org_id)
             return account, self.find_session(session_stream), org
         cached = self._cached(cache, account_id, session_stream)
         cached_account = cached.get(account_id)
@@ -119,9 +121,9 @@ class SecurityLedger(Application[UUID]):
         newer = select_newer({s: found.version for s, found in cached.items()}) if cached else {}
         loaded = {s: self._fast_forwarded(s, cached[s], newer[s]) for s in cached}
         account = self._loaded(loaded, account_id, Account)
+        if account is None:  # a made-up token: nothing more is read for it
+            return None, None, None
         session = self._loaded(loaded, session_stream, Session)
-        if account is None:
-            return None, session, None
         if account.org_id == org_id:
             return account, session, self._loaded(loaded, org_id, Organisation)
         # Not cached, or the account moved since.
