@@ -8,6 +8,7 @@ sessions had streams are still in the account, and handled there until they idle
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from commands.inputs import Actor, CommandInput, Email, IpAddress, Name
 from commands.retry import retry_on_conflict
@@ -17,6 +18,7 @@ from ledger.account import Account
 from ledger.errors import UnknownSession
 from ledger.events import Context
 from ledger.mfa_requirement import RESTRICTED
+from ledger.organisation import Organisation
 from ledger.session import NOT_ACTIVE, Session, Standing
 from ledger.sign_in import SsoPolicy
 
@@ -44,6 +46,7 @@ class ActiveSession:
     session_id: str
     email: str
     restricted: str | None = None  # ledger.mfa_requirement.RESTRICTED
+    account_id: UUID | None = None  # the account the session belongs to
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,26 @@ class OthersSignedOut:
 @retry_on_conflict
 def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
     claimed = credentials.read_session_token(cmd.token)
-    account = services.store.app.find_account(claimed.account_id) if claimed else None
-    if claimed is None or account is None or account.erased:
+    if claimed is None:
+        raise UnknownSession(NOT_ACTIVE)
+    # The account, the session and the organisation, up to date, in one query when cached.
+    stream = identity.session_stream_id(claimed.account_id, claimed.session_id)
+    account, session, org = services.store.app.find_signed_in(claimed.account_id, stream)
+    if account is None or account.erased:
         raise UnknownSession(NOT_ACTIVE)
     stamp = services.stamp_for(Context(ip=cmd.ip))
-    session = session_of(services, account, claimed.session_id)
     restricted = False
     if session is None:
         account.check_legacy_session(claimed.session_id, cmd.token.strip(), stamp)
         services.save(account)
     else:
-        standing = standing_of(services, account)
+        standing = standing_in(account, org)
         restricted = session.check(cmd.token.strip(), standing, stamp, cmd.enrolling)
         services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
-    return ActiveSession(claimed.session_id, email, RESTRICTED if restricted else None)
+    return ActiveSession(
+        claimed.session_id, email, RESTRICTED if restricted else None, claimed.account_id
+    )
 
 
 @retry_on_conflict
@@ -105,7 +113,10 @@ def sso_policy_of(services: Services, account: Account) -> SsoPolicy | None:
 
 def standing_of(services: Services, account: Account) -> Standing:
     """What ends or restricts the account's sessions, its organisation's policies included."""
-    org = services.store.app.find_organisation(account.org_id)
+    return standing_in(account, services.store.app.find_organisation(account.org_id))
+
+
+def standing_in(account: Account, org: Organisation | None) -> Standing:
     if org is None:
         return account.session_standing()
     return account.session_standing(org.sso_policy(), org.mfa_requirement())

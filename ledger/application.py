@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from copy import deepcopy
 from dataclasses import asdict
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    Cache,
+    project_aggregate,
+)
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import EventStore, JSONTranscoder, Transcoding
+from eventsourcing.persistence import EventStore, JSONTranscoder, StoredEvent, Transcoding
 from eventsourcing.utils import EnvType, get_topic
 
 from ledger.account import Account
@@ -89,6 +96,63 @@ class SecurityLedger(Application[UUID]):
 
     def find_sms_code_requests(self, stream_id: UUID) -> SmsCodeRequests | None:
         return self._find(stream_id, SmsCodeRequests)
+
+    def find_signed_in(
+        self, account_id: UUID, session_stream: UUID
+    ) -> tuple[Account | None, Session | None, Organisation | None]:
+        """The account, one of its sessions and the account's organisation, as checking a
+        session token needs them on every request. Those cached are brought up to date
+        together, with one query for all (each `find_*` asks on its own); the others are read
+        as `find_*` reads them. Nothing is ever answered from the cache alone: a sign-out or a
+        revocation recorded anywhere is in what this returns."""
+        select_newer: Any = getattr(self.recorder, "select_newer_events", None)
+        cache = self.repository.cache
+        if select_newer is None or cache is None:  # SQLite: a query costs no round trip
+            account = self.find_account(account_id)
+            if account is None:
+                return None, None, None
+            org = self.find_organisation(account.org_id)
+            return account, self.find_session(session_stream), org
+        cached = self._cached(cache, account_id, session_stream)
+        cached_account = cached.get(account_id)
+        org_id = cached_account.org_id if isinstance(cached_account, Account) else None
+        if org_id is not None:
+            cached.update(self._cached(cache, org_id))
+        newer = select_newer({s: found.version for s, found in cached.items()}) if cached else {}
+        loaded = {s: self._fast_forwarded(s, cached[s], newer[s]) for s in cached}
+        account = self._loaded(loaded, account_id, Account)
+        if account is None:  # a made-up token: nothing more is read for it
+            return None, None, None
+        session = self._loaded(loaded, session_stream, Session)
+        if account.org_id == org_id:
+            return account, session, self._loaded(loaded, org_id, Organisation)
+        # Not cached, or the account moved since.
+        return account, session, self.find_organisation(account.org_id)
+
+    @staticmethod
+    def _cached(cache: Cache[UUID, Any], *streams: UUID) -> dict[UUID, Any]:
+        found = {}
+        for stream in streams:
+            with contextlib.suppress(KeyError):
+                found[stream] = cache.get(stream)
+        return found
+
+    def _fast_forwarded(self, stream: UUID, cached: Any, newer: list[StoredEvent]) -> Any:
+        """A copy of the cached aggregate with the events it lacks applied (under the lock the
+        library's own fast-forward takes, which another thread may have moved it on with)."""
+        repository = self.repository
+        lock = repository._use_fastforward_lock(stream)  # the library's own (private) lock
+        try:
+            with lock:
+                lacking = [e for e in newer if e.originator_version > cached.version]
+                project_aggregate(cached, map(self.mapper.to_domain_event, lacking))
+                return deepcopy(cached)  # a refused command leaves the cached one untouched
+        finally:
+            repository._disuse_fastforward_lock(stream)
+
+    def _loaded(self, loaded: dict[UUID, Any], stream: UUID, kind: type[A]) -> A | None:
+        found = loaded[stream] if stream in loaded else self._find(stream, kind)
+        return found if isinstance(found, kind) else None
 
     def _find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The aggregate, if there is one of that kind (stream ids never collide across kinds,

@@ -124,6 +124,25 @@ class Database:
             finally:
                 lite_cursor.close()
 
+    def reads(self, *queries: tuple[str, Sequence[Any]]) -> list[list[Row]]:
+        """The rows of each query, run one after the other, each seeing at least what the one
+        before it saw, outside any transaction: read-only questions a transaction would only
+        slow down. PostgreSQL: sent together and answered in one round trip (an autocommit
+        pipeline: no BEGIN, no COMMIT)."""
+        if not self.postgres:
+            lite = self._sqlite_connection()
+            return [[tuple(r) for r in lite.execute(sql, tuple(params))] for sql, params in queries]
+        conn = self._pg_connection()
+        cursors = [conn.cursor() for _ in queries]
+        try:
+            with conn.pipeline():  # one Sync at its end: the answers are read after it
+                for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                    cursor.execute(sql.replace("?", "%s"), tuple(params))
+            return [[tuple(r) for r in cursor.fetchall()] for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 10_000) -> Iterator[Row]:
         """Rows of one query as the server sends them, `batch` at a time (PostgreSQL: a named,
         server-side cursor in a read-only transaction; SQLite: the statement's own snapshot)."""

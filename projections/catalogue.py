@@ -4,9 +4,11 @@ reads them."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import Any
 
-from ledger.database import Database
+from ledger.database import Database, Row
 from ledger.store import LedgerStore
 from projections.alerts import AlertsProjection
 from projections.api_keys import ApiKeysProjection
@@ -74,3 +76,27 @@ def _has_reached(replica: Database, position: int | None) -> bool:
     except Exception as unreachable:  # whatever keeps the replica from answering
         log.warning("the replica cannot be read (%s): reading the primary", unreachable)
         return False
+
+
+# One catch-up at a time in a process: the server's threads that find the read models behind
+# wait for the one already catching up, rather than queue on its row locks to find nothing left.
+_CATCHING_UP = threading.Lock()
+
+
+def read_caught_up(store: LedgerStore, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    """Read-your-writes for one statement, in one round trip when the read models are up to
+    date: whether they are is asked in the same pipeline, just before the statement, which
+    therefore sees at least what the answer to that saw. Only when some read model is behind
+    are they caught up, and the statement asked again. With a replica (`--read-db`), the
+    statement is asked there once it has reached the position asked for (read_models_of)."""
+    if store.replica is not None and _has_reached(store.replica, store.read_after):
+        (rows,) = store.replica.reads((sql, params))
+        return rows
+    runner = runner_for(store)
+    lag, rows = store.database.reads(runner.lag_query(), (sql, params))
+    if runner.lagging(lag):
+        with _CATCHING_UP:
+            if runner.behind():  # unless the thread before did it meanwhile
+                runner.catch_up_all()
+        (rows,) = store.database.reads((sql, params))
+    return rows

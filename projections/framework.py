@@ -106,15 +106,32 @@ class ProjectionRunner:
         )
 
     def behind(self) -> bool:
-        """Whether any read model has yet to read the newest event: two cheap queries in one
+        """Whether any read model has yet to read the newest event: one statement, outside a
         transaction (every query of the Security tab asks first)."""
-        events, position = self.store.event_table, self.store.event_position
-        with self.store.database.transaction() as tx:
-            newest = tx.fetchone(f"SELECT MAX({position}) FROM {events}")  # noqa: S608 (ours)
-            rows = tx.fetchall("SELECT name, position FROM projection_tracking")
-        head = int(newest[0]) if newest and newest[0] is not None else 0
-        positions: dict[str, int] = {str(name): int(at) for name, at in rows}
-        return any(positions.get(p.name, 0) < head for p in self.projections)
+        (rows,) = self.store.database.reads(self.lag_query())
+        return self.lagging(rows)
+
+    def lag_query(self) -> tuple[str, tuple[str, ...]]:
+        """One statement, one snapshot: the newest event's position, how many of the read
+        models have a position yet, and the lowest of those positions. Asked with the question
+        itself (`Database.reads`), it costs no round trip of its own."""
+        events, at = self.store.event_table, self.store.event_position
+        names = tuple(p.name for p in self.projections)
+        marks = ", ".join("?" * len(names))
+        tracked = f"FROM projection_tracking WHERE name IN ({marks})"
+        sql = (
+            f"SELECT (SELECT MAX({at}) FROM {events}), "  # noqa: S608 (our names, not input)
+            f"(SELECT COUNT(*) {tracked}), (SELECT MIN(position) {tracked})"
+        )
+        return sql, names + names
+
+    def lagging(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """`lag_query`'s answer: whether some read model is behind the newest event."""
+        newest, tracked, slowest = rows[0]
+        head = int(newest or 0)
+        if head == 0:
+            return False
+        return int(tracked) < len(self.projections) or int(slowest or 0) < head
 
     def rebuild(self, *projections: Projection, progress: Progress | None = None) -> int:
         """Replay the whole ledger into fresh read models (all of them if none is named) in one

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from ledger.account import Account
 from ledger.clock import display_instant, stored_instant
-from ledger.database import Transaction
+from ledger.database import Row, Transaction
 from projections.framework import Handler, Projection
 from projections.phone import mask_phone
 
@@ -96,19 +96,24 @@ class MfaStateProjection(Projection):
         )
 
 
+MFA_STATUS = (
+    "SELECT m.totp_enabled, m.totp_enrolled_at, m.sms_enabled, m.sms_phone_masked, "
+    "m.recovery_remaining, m.recovery_generated_at, o.requires_mfa "
+    "FROM rm_mfa_state m "
+    "JOIN rm_accounts a ON a.account_id = m.account_id "
+    "JOIN rm_organisations o ON o.org_id = a.org_id "
+    "WHERE m.account_id = ?"
+)
+
+
 def mfa_status(tx: Transaction, account_id: UUID) -> dict[str, Any] | None:
     """The `mfa status` document, or None for an unknown account."""
-    row = tx.fetchone(
-        "SELECT m.totp_enabled, m.totp_enrolled_at, m.sms_enabled, m.sms_phone_masked, "
-        "m.recovery_remaining, m.recovery_generated_at, o.requires_mfa "
-        "FROM rm_mfa_state m "
-        "JOIN rm_accounts a ON a.account_id = m.account_id "
-        "JOIN rm_organisations o ON o.org_id = a.org_id "
-        "WHERE m.account_id = ?",
-        (str(account_id),),
-    )
-    if row is None:
-        return None
+    row = tx.fetchone(MFA_STATUS, (str(account_id),))
+    return None if row is None else mfa_document(row)
+
+
+def mfa_document(row: Row) -> dict[str, Any]:
+    """The `mfa status` document from a row of MFA_STATUS."""
     totp_on, totp_at, sms_on, phone, remaining, generated_at, org_requires = row
     return {
         "totp": {"enabled": bool(totp_on), "enrolled_at": totp_at and display_instant(totp_at)},

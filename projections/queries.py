@@ -14,9 +14,9 @@ from ledger.store import LedgerStore
 from projections.alerts import security_alerts
 from projections.api_keys import api_keys
 from projections.audit_log import audit_entries
-from projections.catalogue import caught_up, read_models_of
+from projections.catalogue import caught_up, read_caught_up, read_models_of
 from projections.login_history import login_history
-from projections.mfa_state import mfa_status
+from projections.mfa_state import MFA_STATUS, mfa_document
 from projections.sessions import DEFAULT_PAGE, SessionPage, active_sessions, sessions_ended_by
 
 
@@ -34,10 +34,18 @@ def _known_account(store: LedgerStore, email: str) -> Iterator[tuple[Transaction
 
 
 def account_mfa_status(store: LedgerStore, email: str) -> dict[str, Any]:
-    with _known_account(store, email) as (tx, account_id):
-        status = mfa_status(tx, account_id)
-    assert status is not None
+    status = mfa_status_of(store, store.account_id(email))
+    if status is None:
+        raise AccountNotFound(email)
     return status
+
+
+def mfa_status_of(store: LedgerStore, account_id: UUID) -> dict[str, Any] | None:
+    """The account's MFA state (None until the directory knows the account): one statement,
+    asked in the same round trip as whether the read models are up to date (the API asks
+    for the signed-in account on every visit of the Security tab)."""
+    rows = read_caught_up(store, MFA_STATUS, (str(account_id),))
+    return mfa_document(rows[0]) if rows else None
 
 
 def account_audit_log(

@@ -17,10 +17,12 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from commands import access, api_keys, factors, login, recovery_codes, sessions, sms, totp
 from commands.inputs import Email
 from ledger.clock import day_bounds, parse_instant
+from ledger.errors import AccountNotFound
 from projections import queries
 from projections.compliance import compliance_report
 from projections.exports import Exporter, Scope
@@ -153,8 +155,21 @@ def api_router(access_: LedgerAccess) -> APIRouter:
         return SMS_CODE_ASKED
 
     @router.get("/mfa")
-    def mfa_status(me: Enrolling) -> dict[str, Any]:
-        return queries.account_mfa_status(store(), me.email)
+    async def mfa_status(request: Request) -> dict[str, Any]:
+        """The signed-in account's MFA state. The Security tab asks on every visit: the
+        session is checked and the question answered in one trip to the thread pool, not one
+        for the check and another for the answer."""
+        return await run_in_threadpool(mfa_status_now, request)
+
+    def mfa_status_now(request: Request) -> dict[str, Any]:
+        me = access_.api_enroller(request)
+        if me.account_id is None:
+            return queries.account_mfa_status(store(), me.email)
+        # The session's own account: no need to look the address up again.
+        status = queries.mfa_status_of(store(), me.account_id)
+        if status is None:
+            raise AccountNotFound(me.email)
+        return status
 
     @router.post("/mfa/totp/enrol")
     def totp_enrol(me: Enrolling) -> dict[str, str]:

@@ -18,6 +18,7 @@ import ipaddress
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -55,6 +56,7 @@ class Visitor:
     ip: str | None
     user_agent: str | None
     restricted: str | None = None  # may only enrol a factor and sign out (MFA required)
+    account_id: UUID | None = None  # the signed-in account (its address's live generation)
 
     @property
     def csrf_token(self) -> str:
@@ -128,7 +130,9 @@ class LedgerAccess:
         except LedgerError:
             raise NotSignedIn from None
         agent = client_user_agent(request)
-        return Visitor(active.email, active.session_id, token, ip, agent, active.restricted)
+        return Visitor(
+            active.email, active.session_id, token, ip, agent, active.restricted, active.account_id
+        )
 
     def client(self, request: Request) -> ClientAddress:
         peer = ip_address_or_none(request.client.host if request.client else None)

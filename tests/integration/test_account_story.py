@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pyotp
 import pytest
@@ -22,7 +23,7 @@ from ledger.errors import (
     OrganisationNotFound,
 )
 from ledger.sms_gateway import TextMessage
-from projections.queries import account_audit_log, account_mfa_status
+from projections.queries import account_audit_log, account_mfa_status, mfa_status_of
 from tests.conftest import T0
 
 EMAIL = "ada@acme.test"
@@ -56,6 +57,23 @@ def enrol_totp(services: Services) -> tuple[str, list[str]]:
     secret = totp.enrol_totp(services, totp.EnrolTotp(email=EMAIL)).secret
     code = pyotp.TOTP(secret).at(services.now())
     return secret, totp.confirm_totp(services, totp.ConfirmTotp(email=EMAIL, code=code))
+
+
+def test_the_mfa_state_asked_by_account_reads_every_decision_recorded_before_it(
+    services: Services, ada: str
+) -> None:
+    """Read-your-writes in one round trip: whether the read models are behind is asked with
+    the question itself, and they catch up first when they are."""
+    account_id = services.store.account_id(ada)
+    assert mfa_status_of(services.store, account_id) == account_mfa_status(services.store, ada)
+
+    enrol_totp(services)
+
+    status = mfa_status_of(services.store, account_id)
+    assert status is not None
+    assert status["totp"]["enabled"] is True
+    assert status["recovery_codes"]["remaining"] == 10
+    assert mfa_status_of(services.store, uuid4()) is None
 
 
 def test_an_account_with_both_factors_under_a_strict_policy(services: Services, ada: str) -> None:

@@ -46,6 +46,39 @@ def test_a_session_token_opens_the_api_and_a_revoked_one_is_refused_on_its_next_
     assert error_code(refused) == "not_signed_in"
 
 
+def test_the_accounts_decision_elsewhere_ends_a_session_on_its_very_next_request(
+    client: TestClient, ledger: Ledger, clock: MovableClock
+) -> None:
+    """The server keeps the account and session it checked last; the panic button pressed in
+    another process is still read before the next request is answered."""
+    me, other = sign_in(client), sign_in(client)
+    assert client.get("/api/mfa", headers=me).status_code == 200
+    assert client.get("/api/mfa", headers=other).status_code == 200
+    kept = client.get("/api/sessions", headers=other).json()
+    keep = next(s["session_id"] for s in kept if s.get("current"))
+
+    ledger.at(clock.instant + timedelta(minutes=1)).ok(
+        "sessions", "revoke-others", "ada@acme.test", "--keep", keep
+    )
+    clock.advance(minutes=2)
+
+    assert client.get("/api/mfa", headers=me).status_code == 401
+    assert client.get("/api/mfa", headers=other).status_code == 200
+
+
+def test_an_organisations_new_mfa_requirement_restricts_a_signed_in_session_at_once(
+    client: TestClient, ledger: Ledger
+) -> None:
+    me = sign_in(client)
+    assert client.get("/api/sessions", headers=me).status_code == 200
+
+    ledger.ok("org", "require-mfa", "acme", "on", "--grace-days", "0")
+
+    refused = client.get("/api/sessions", headers=me)
+    assert (refused.status_code, error_code(refused)) == (403, "mfa_enrolment_required")
+    assert client.get("/api/mfa", headers=me).status_code == 200  # enrolling is still open
+
+
 @pytest.mark.parametrize(
     "header", [None, "Bearer ", "Bearer fls.not-a-token", "Basic YWRhOnB3", "Bearer " + "x" * 600]
 )
