@@ -308,12 +308,13 @@ class LedgerStore:
         return identity.account_id(lookup, generation)
 
     def _stream_exists(self, stream_id: UUID) -> bool:
-        with self.database.transaction() as tx:
-            first = tx.fetchone(
+        (first,) = self.database.reads(
+            (
                 "SELECT 1 FROM ledger_chain WHERE originator_id = ? AND originator_version = 1",
                 (str(stream_id),),
             )
-        return first is not None
+        )
+        return bool(first)
 
     def organisation(self, slug: str) -> Organisation:
         org = self.app.find_organisation(identity.organisation_id(slug))
