@@ -195,21 +195,31 @@ class Database:
         try:
             conn.execute(f"VACUUM (FULL, ANALYZE) {table}")
         except LockNotAvailable:
-            holders = conn.execute(
-                "SELECT pid, application_name, state FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND pid IN "
-                "(SELECT pid FROM pg_locks WHERE relation = %s::regclass) ORDER BY pid",
-                (table,),
-            ).fetchall()
-            named = ", ".join(
-                f"pid {pid} ({app or 'no name'}, {state})" for pid, app, state in holders
-            )
             raise StoreBusy(
                 f"another session still reads {table} as it was, so it cannot be rewritten "
-                f"(sessions using it: {named or 'none this user can see'})"
+                f"(sessions using it: {self.sessions_using(table)})"
             ) from None
         finally:
             conn.execute("RESET lock_timeout")
+
+    def sessions_using(self, table: str) -> str:
+        """The other PostgreSQL sessions holding `table` (pid, application, state), for a
+        StoreBusy message: asked on a connection of its own, since this one may be in a failed
+        transaction."""
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        mine = self._pg.info.backend_pid if self._pg is not None and not self._pg.closed else 0
+        params = make_conninfo("", **self.location.pg_params())
+        with psycopg.connect(params, autocommit=True) as conn:
+            holders = conn.execute(
+                "SELECT pid, application_name, state FROM pg_stat_activity "
+                "WHERE pid NOT IN (pg_backend_pid(), %s) AND pid IN "
+                "(SELECT pid FROM pg_locks WHERE relation = %s::regclass) ORDER BY pid",
+                (mine, table),
+            ).fetchall()
+        named = ", ".join(f"pid {pid} ({app or 'no name'}, {state})" for pid, app, state in holders)
+        return named or "none this user can see"
 
     def truncate_wal(self) -> None:
         """Empty SQLite's write-ahead log into the database file (PostgreSQL: nothing to do).

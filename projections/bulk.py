@@ -18,9 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ledger.database import Row, Transaction
+from ledger.database import Database, Row, Transaction
+from ledger.errors import StoreBusy
 
 SCHEMA = "flero_rebuild"
+SWAP_WAIT_MS = 10_000  # how long replacing a read model waits for the sessions reading it
 # `CREATE [UNIQUE] INDEX name ON schema.table USING ...`: what an index is, without its names.
 INDEX_NAMES = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ ")
 
@@ -65,15 +67,20 @@ class BulkTransaction(Transaction):
 
 @contextmanager
 def fresh_read_models(
-    tx: Transaction, tables: Sequence[str], copied: Sequence[str], postgres: bool
+    tx: Transaction, tables: Sequence[str], copied: Sequence[str], database: Database
 ) -> Iterator[Transaction]:
     """The transaction to replay the log into, writing empty copies of `tables`; on leaving,
-    the copies replace the originals (still uncommitted: the caller's transaction commits)."""
-    if not postgres:
+    the copies replace the originals (still uncommitted: the caller's transaction commits).
+    Replacing a table waits for the sessions reading it; one that keeps reading it (an open
+    transaction) makes the rebuild give up after a while (StoreBusy), leaving the old read
+    models, rather than hold every later reader up behind it."""
+    if not database.postgres:
         for table in tables:
             tx.execute(f"DELETE FROM {table}")  # noqa: S608 (names are our constants)
         yield tx
         return
+    from psycopg.errors import LockNotAvailable  # only ever loaded for PostgreSQL
+
     home = _quoted(_one(tx, "SELECT current_schema()"))
     search_path = _one(tx, "SHOW search_path")
     tx.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
@@ -83,8 +90,16 @@ def fresh_read_models(
     tx.execute(f"SET LOCAL search_path = {SCHEMA}, {search_path}")
     yield BulkTransaction(tx, copied)
     tx.execute(f"SET LOCAL search_path = {search_path}")
+    tx.execute(f"SET LOCAL lock_timeout = {SWAP_WAIT_MS}")
     for table in tables:
-        _swap(tx, home, table)
+        try:
+            _swap(tx, home, table)
+        except LockNotAvailable:
+            raise StoreBusy(
+                f"another session still reads {table}, so the rebuilt read models cannot "
+                f"replace it; nothing was changed (sessions using it: "
+                f"{database.sessions_using(table)})"
+            ) from None
     tx.execute(f"DROP SCHEMA {SCHEMA}")
 
 

@@ -148,7 +148,7 @@ class ProjectionRunner:
         copied = [table for projection in chosen for table in projection.copied]
         with (
             database.transaction() as tx,
-            fresh_read_models(tx, tables, copied, database.postgres) as into,
+            fresh_read_models(tx, tables, copied, database) as into,
         ):
             for projection in chosen:
                 projection.rebuilding(into)

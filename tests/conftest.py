@@ -12,17 +12,20 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from eventsourcing.postgres import PostgresDatastore
 
 from cli import main
 from commands.services import Services
 from devtools.postgres_cluster import PgServer, PostgresMissing, throwaway_cluster
 from ledger.clock import FixedClock, format_instant
+from ledger.recorders_postgres import ChainedPostgresRecorder
 from ledger.store import LedgerStore, initialise_schema
 from ledger.store_location import StoreLocation
 
@@ -52,6 +55,23 @@ _database_numbers = itertools.count()
 
 def fresh_pg_database(server: PgServer) -> str:
     return server.fresh_database(f"flero_test_{os.getpid()}_{next(_database_numbers)}")
+
+
+@contextmanager
+def ledger_recorder(location: StoreLocation, **pool: int) -> Iterator[ChainedPostgresRecorder]:
+    """The ledger's PostgreSQL recorder on `location`'s database, as the application makes it."""
+    datastore = PostgresDatastore(
+        dbname=location.pg_dbname,
+        host=location.pg_host,
+        port=location.pg_port,
+        user=location.pg_user,
+        password=location.pg_password,
+        **pool,
+    )
+    try:
+        yield ChainedPostgresRecorder(datastore, events_table_name="ledger_events")
+    finally:
+        datastore.close()
 
 
 # ---- one store per test, on each backend -------------------------------------------------

@@ -1432,15 +1432,7 @@ def store_bytes(store_url: str, folder: Path) -> dict[str, bytes]:
 
 
 def pg_session(store_url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
-    where = StoreLocation.parse(store_url)
-    return psycopg.connect(
-        dbname=where.pg_dbname,
-        host=where.pg_host,
-        port=where.pg_port,
-        user=where.pg_user,
-        password=where.pg_password or None,
-        autocommit=autocommit,
-    )
+    return psycopg.connect(**StoreLocation.parse(store_url).pg_params(), autocommit=autocommit)
 
 
 READER = """

@@ -13,13 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresDatastore
 
 from devtools.postgres_cluster import PgServer
 from ledger.recorders_postgres import ChainedPostgresRecorder
 from ledger.store import initialise_schema
 from ledger.store_location import StoreLocation
-from tests.conftest import fresh_pg_database
+from tests.conftest import fresh_pg_database, ledger_recorder
 from tests.connection_cutter import ConnectionCutter, Cut, cutter_for
 
 
@@ -33,18 +32,9 @@ def cutter(pg_server: PgServer) -> Iterator[ConnectionCutter]:
 def recorder(pg_server: PgServer, cutter: ConnectionCutter) -> Iterator[ChainedPostgresRecorder]:
     location = StoreLocation.parse(cutter.url(fresh_pg_database(pg_server)))
     initialise_schema(location)
-    datastore = PostgresDatastore(
-        dbname=location.pg_dbname,
-        host=location.pg_host,
-        port=location.pg_port,
-        user=location.pg_user,
-        password=location.pg_password,
-        pool_size=1,
-    )
-    recorder = ChainedPostgresRecorder(datastore, events_table_name="ledger_events")
-    recorder.insert_events(events(1))  # the connection exists, the append is prepared on it
-    yield recorder
-    datastore.close()
+    with ledger_recorder(location, pool_size=1) as recorder:
+        recorder.insert_events(events(1))  # the connection exists, the append is prepared on it
+        yield recorder
 
 
 def events(count: int) -> list[StoredEvent]:

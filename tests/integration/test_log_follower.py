@@ -17,13 +17,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.postgres import PostgresDatastore
 
 from devtools.postgres_cluster import PgServer
 from ledger.recorders_postgres import APPEND, ChainedPostgresRecorder
 from ledger.store import initialise_schema
 from ledger.store_location import StoreLocation
-from tests.conftest import fresh_pg_database
+from tests.conftest import fresh_pg_database, ledger_recorder
 
 WRITERS = 4
 APPENDS_PER_WRITER = 60
@@ -39,25 +38,12 @@ def location(pg_server: PgServer) -> StoreLocation:
 
 @pytest.fixture
 def recorder(location: StoreLocation) -> Iterator[ChainedPostgresRecorder]:
-    datastore = PostgresDatastore(
-        dbname=location.pg_dbname,
-        host=location.pg_host,
-        port=location.pg_port,
-        user=location.pg_user,
-        password=location.pg_password,
-    )
-    yield ChainedPostgresRecorder(datastore, events_table_name="ledger_events")
-    datastore.close()
+    with ledger_recorder(location) as recorder:
+        yield recorder
 
 
 def connect(location: StoreLocation) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        dbname=location.pg_dbname,
-        host=location.pg_host,
-        port=location.pg_port,
-        user=location.pg_user,
-        password=location.pg_password or None,
-    )
+    return psycopg.connect(**location.pg_params())
 
 
 def append(conn: psycopg.Connection[Any], events: int) -> None:
