@@ -11,6 +11,7 @@ costs two short queries.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,9 @@ Announce = Callable[[str], None]
 
 
 def follow_ledger(runner: ProjectionRunner, poll_seconds: float, announce: Announce) -> None:
-    """Run until interrupted (Ctrl-C)."""
+    """Run until interrupted: Ctrl-C, or SIGTERM (how a service manager stops a worker; and
+    the only way to stop one started in the background, which ignores SIGINT)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if runner.store.database.postgres:
             _follow_the_primary(runner, poll_seconds, announce)
@@ -32,6 +35,10 @@ def follow_ledger(runner: ProjectionRunner, poll_seconds: float, announce: Annou
             _poll(runner, poll_seconds)
     except KeyboardInterrupt:
         return
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _poll(runner: ProjectionRunner, poll_seconds: float) -> None:

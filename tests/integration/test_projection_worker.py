@@ -53,6 +53,6 @@ def test_a_worker_applies_new_events_without_being_asked(
             slugs = tx.fetchall("SELECT slug FROM rm_organisations ORDER BY slug")
         assert slugs == [("acme",), ("globex",)]
     finally:
-        worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGTERM)
         _, errors = worker.communicate(timeout=10)
     assert worker.returncode == 0, errors.decode()
