@@ -207,11 +207,9 @@ class Database:
         StoreBusy message: asked on a connection of its own, since this one may be in a failed
         transaction."""
         import psycopg
-        from psycopg.conninfo import make_conninfo
 
         mine = self._pg.info.backend_pid if self._pg is not None and not self._pg.closed else 0
-        params = make_conninfo("", **self.location.pg_params())
-        with psycopg.connect(params, autocommit=True) as conn:
+        with psycopg.connect(self.location.pg_conninfo(), autocommit=True) as conn:
             holders = conn.execute(
                 "SELECT pid, application_name, state FROM pg_stat_activity "
                 "WHERE pid NOT IN (pg_backend_pid(), %s) AND pid IN "
@@ -283,12 +281,10 @@ class Database:
 
     def _pg_connection(self) -> Any:
         import psycopg
-        from psycopg.conninfo import make_conninfo
 
         if self._pg is None or self._pg.closed:
-            loc = self.location
             self._pg = psycopg.connect(
-                make_conninfo("", **loc.pg_params(), connect_timeout=10),
+                self.location.pg_conninfo(connect_timeout=10),
                 autocommit=True,  # transactions are explicit: `with conn.transaction()`
             )
         return self._pg

@@ -136,7 +136,7 @@ class StoreLocation:
         )
 
     def pg_params(self) -> dict[str, str]:
-        """libpq's connection parameters, for `psycopg.conninfo.make_conninfo`: every host and
+        """libpq's connection parameters, as `psycopg.connect` takes them: every host and
         port (libpq tries them in turn) and the kind of server wanted among them."""
         kwargs = {
             "dbname": self.pg_dbname,
@@ -149,6 +149,12 @@ class StoreLocation:
         if self.pg_target_session_attrs:
             kwargs["target_session_attrs"] = self.pg_target_session_attrs
         return kwargs
+
+    def pg_conninfo(self, **extra: str | int) -> str:
+        """`pg_params` (and `extra`) as one libpq connection string, for `psycopg.connect`."""
+        from psycopg.conninfo import make_conninfo  # only ever loaded for PostgreSQL
+
+        return make_conninfo("", **self.pg_params(), **extra)
 
     @property
     def where(self) -> str:

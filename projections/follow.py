@@ -64,11 +64,9 @@ def _follow_as_the_active_worker(
     runner: ProjectionRunner, poll_seconds: float, announce: Announce
 ) -> None:
     import psycopg
-    from psycopg.conninfo import make_conninfo
 
-    loc = runner.store.location
     holder: psycopg.Connection[Any] = psycopg.connect(
-        make_conninfo("", **loc.pg_params()), autocommit=True
+        runner.store.location.pg_conninfo(), autocommit=True
     )
     with holder:
         if not _try_lock(holder):

@@ -1432,7 +1432,7 @@ def store_bytes(store_url: str, folder: Path) -> dict[str, bytes]:
 
 
 def pg_session(store_url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
-    return psycopg.connect(**StoreLocation.parse(store_url).pg_params(), autocommit=autocommit)
+    return psycopg.connect(StoreLocation.parse(store_url).pg_conninfo(), autocommit=autocommit)
 
 
 READER = """

@@ -43,7 +43,7 @@ def recorder(location: StoreLocation) -> Iterator[ChainedPostgresRecorder]:
 
 
 def connect(location: StoreLocation) -> psycopg.Connection[Any]:
-    return psycopg.connect(**location.pg_params())
+    return psycopg.connect(location.pg_conninfo())
 
 
 def append(conn: psycopg.Connection[Any], events: int) -> None:
