@@ -34,12 +34,23 @@ def runner_for(store: LedgerStore) -> ProjectionRunner:
     return ProjectionRunner(store, [kind(keyring) for kind in kinds])
 
 
+# One catch-up at a time in a process: the server's threads that find the read models behind
+# wait for the one already catching up, rather than queue on its row locks to find nothing left.
+_CATCHING_UP = threading.Lock()
+
+
 def caught_up(store: LedgerStore) -> ProjectionRunner:
     """Read-your-writes: bring every read model up to the ledger before answering a query."""
     runner = runner_for(store)
     if runner.behind():
-        runner.catch_up_all()
+        _catch_up_once(runner)
     return runner
+
+
+def _catch_up_once(runner: ProjectionRunner) -> None:
+    with _CATCHING_UP:
+        if runner.behind():  # unless the thread before did it meanwhile
+            runner.catch_up_all()
 
 
 REPLICA_WAIT_SECONDS = 2.0  # how long a query waits for a replica to reach its position
@@ -52,11 +63,16 @@ def read_models_of(store: LedgerStore) -> Database:
     replica, once every read model there has reached the position the query asked for
     (`store.read_after`, a command's answer: read-your-writes), waiting a little for it;
     otherwise, and when the replica is late or unreachable, the primary, caught up first."""
-    replica = store.replica
-    if replica is not None and _has_reached(replica, store.read_after):
+    replica = _replica_in_reach(store)
+    if replica is not None:
         return replica
     caught_up(store)
     return store.database
+
+
+def _replica_in_reach(store: LedgerStore) -> Database | None:
+    replica = store.replica
+    return replica if replica is not None and _has_reached(replica, store.read_after) else None
 
 
 def _has_reached(replica: Database, position: int | None) -> bool:
@@ -78,25 +94,19 @@ def _has_reached(replica: Database, position: int | None) -> bool:
         return False
 
 
-# One catch-up at a time in a process: the server's threads that find the read models behind
-# wait for the one already catching up, rather than queue on its row locks to find nothing left.
-_CATCHING_UP = threading.Lock()
-
-
 def read_caught_up(store: LedgerStore, sql: str, params: tuple[Any, ...]) -> list[Row]:
     """Read-your-writes for one statement, in one round trip when the read models are up to
     date: whether they are is asked in the same pipeline, just before the statement, which
     therefore sees at least what the answer to that saw. Only when some read model is behind
     are they caught up, and the statement asked again. With a replica (`--read-db`), the
     statement is asked there once it has reached the position asked for (read_models_of)."""
-    if store.replica is not None and _has_reached(store.replica, store.read_after):
-        (rows,) = store.replica.reads((sql, params))
+    replica = _replica_in_reach(store)
+    if replica is not None:
+        (rows,) = replica.reads((sql, params))
         return rows
     runner = runner_for(store)
     lag, rows = store.database.reads(runner.lag_query(), (sql, params))
     if runner.lagging(lag):
-        with _CATCHING_UP:
-            if runner.behind():  # unless the thread before did it meanwhile
-                runner.catch_up_all()
+        _catch_up_once(runner)
         (rows,) = store.database.reads((sql, params))
     return rows
