@@ -72,6 +72,11 @@ class AppendOutcomeUnknown(OperationalError):
 
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    # A position once readable stays readable (nothing can still be filled in below it), so a
+    # reader whose stop lies at or below the highest one seen need not ask again: a rebuild's
+    # every batch, an export's cut.
+    _readable_seen = 0
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
@@ -169,7 +174,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         """The highest position every reader may rely on: nothing at or below it is in flight."""
         with self.datastore.get_connection() as conn:
             row = conn.execute(READABLE, prepare=True).fetchone()
-        return None if row is None else row["position"]
+        position: int | None = None if row is None else row["position"]
+        if position is not None and position > self._readable_seen:
+            self._readable_seen = position
+        return position
 
     def select_notifications(
         self,
@@ -181,7 +189,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
         """As the library's, but never past the readable position."""
-        readable = self.max_notification_id()
+        known = stop is not None and stop <= self._readable_seen
+        readable = stop if known else self.max_notification_id()
         if readable is None:
             return []
         notifications: Sequence[Notification] = super().select_notifications(
