@@ -85,7 +85,8 @@ def retry_on_conflict(
                 lost = services.store.database.postgres and is_connection_lost(refused)
                 if attempt == ATTEMPTS or not (clock_race or lost or is_conflict(refused)):
                     raise
-                log.info("%s ran into a concurrent change; running it again", command.__name__)
+                why = "lost its connection" if lost else "ran into a concurrent change"
+                log.info("%s %s; running it again", command.__name__, why)
                 wait = min((time.monotonic() - started) * 2 ** (attempt - 1), LONGEST_WAIT)
                 time.sleep(random.uniform(0, wait))  # noqa: S311 (jitter, not a secret)
         raise AssertionError("unreachable")
