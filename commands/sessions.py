@@ -45,8 +45,8 @@ class RevokeOtherSessions(Actor):
 class ActiveSession:
     session_id: str
     email: str
+    account_id: UUID  # the account the session belongs to
     restricted: str | None = None  # ledger.mfa_requirement.RESTRICTED
-    account_id: UUID | None = None  # the account the session belongs to
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def check_session(services: Services, cmd: CheckSession) -> ActiveSession:
         services.save(session)
     email = services.store.keyring.open(account.email) or "[erased]"
     return ActiveSession(
-        claimed.session_id, email, RESTRICTED if restricted else None, claimed.account_id
+        claimed.session_id, email, claimed.account_id, RESTRICTED if restricted else None
     )
 
 

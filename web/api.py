@@ -163,8 +163,6 @@ def api_router(access_: LedgerAccess) -> APIRouter:
 
     def mfa_status_now(request: Request) -> dict[str, Any]:
         me = access_.api_enroller(request)
-        if me.account_id is None:
-            return queries.account_mfa_status(store(), me.email)
         # The session's own account: no need to look the address up again.
         status = queries.mfa_status_of(store(), me.account_id)
         if status is None:

@@ -55,8 +55,8 @@ class Visitor:
     token: str
     ip: str | None
     user_agent: str | None
+    account_id: UUID  # the signed-in account (its address's live generation)
     restricted: str | None = None  # may only enrol a factor and sign out (MFA required)
-    account_id: UUID | None = None  # the signed-in account (its address's live generation)
 
     @property
     def csrf_token(self) -> str:
@@ -131,7 +131,7 @@ class LedgerAccess:
             raise NotSignedIn from None
         agent = client_user_agent(request)
         return Visitor(
-            active.email, active.session_id, token, ip, agent, active.restricted, active.account_id
+            active.email, active.session_id, token, ip, agent, active.account_id, active.restricted
         )
 
     def client(self, request: Request) -> ClientAddress:
