@@ -99,9 +99,9 @@ def log_in(services: Services, cmd: Login) -> NewSession:
     if account is None:
         _record_unknown_account(services, cmd, client, source, throttled_for, stamp)
     org = services.store.app.find_organisation(account.org_id)
-    proof = None
+    proof, binding = None, None
     if cmd.id_token is not None and throttled_for is None:
-        proof = _prove_identity(services, cmd, account, org)
+        proof, binding = _prove_identity(services, cmd, account, org)
     attempt = SignInAttempt(
         method=cmd.method,
         client=client,
@@ -120,7 +120,8 @@ def log_in(services: Services, cmd: Login) -> NewSession:
     except LoginDenied as denied:
         services.save(account, *_counted(source, denied.reason, stamp))
         raise
-    services.save(account, session.opened, *_new_binding(services, account, proof, stamp))
+    claimed = _new_binding(services, account, proof, binding, stamp)
+    services.save(account, session.opened, *claimed)
     return session
 
 
@@ -142,11 +143,12 @@ def signed_in(session: NewSession) -> dict[str, Any]:
 
 def _prove_identity(
     services: Services, cmd: Login, account: Account, org: Organisation | None
-) -> SsoProof | None:
-    """What the ID token proves about this account, checked with the organisation's IdP."""
+) -> tuple[SsoProof | None, SsoIdentity | None]:
+    """What the ID token proves about this account, checked with the organisation's IdP, and
+    the binding of the token's identity as found (None: not bound yet)."""
     provider = org.provider_settings(services.store.keyring) if org else None
     if provider is None or cmd.id_token is None:
-        return None  # the account's policy refuses: sso_not_configured
+        return None, None  # the account's policy refuses: sso_not_configured
     expect = id_tokens.Expectations(
         provider.issuer, provider.client_id, services.now(), nonce=cmd.nonce
     )
@@ -154,18 +156,17 @@ def _prove_identity(
         keys = services.providers().signing_keys(provider, id_tokens.key_id(cmd.id_token))
         verified = id_tokens.verify(cmd.id_token, keys, expect)
     except id_tokens.InvalidIdToken as invalid:
-        return SsoProof(None, "invalid_id_token", invalid.what, str(invalid))
+        return SsoProof(None, "invalid_id_token", invalid.what, str(invalid)), None
     except IdpUnavailable as down:
-        return SsoProof(None, "idp_unavailable", None, down.message)
+        return SsoProof(None, "idp_unavailable", None, down.message), None
     bound = sso_identity_of(services, verified.issuer, verified.subject)
     if bound is not None and bound.account_id != account.id and not _erased(services, bound):
         message = "this identity at the IdP belongs to another account"
-        return SsoProof(verified, "invalid_id_token", "subject", message)
+        return SsoProof(verified, "invalid_id_token", "subject", message), bound
     claimed = verified.email.lower() if verified.email else None
     matches = claimed is not None and services.store.account_id(claimed) == account.id
-    return SsoProof(
-        verified, email_matches=matches, bound=bound is not None and bound.account_id == account.id
-    )
+    ours = bound is not None and bound.account_id == account.id
+    return SsoProof(verified, email_matches=matches, bound=ours), bound
 
 
 def sso_identity_of(services: Services, issuer: str, subject: str) -> SsoIdentity | None:
@@ -185,16 +186,21 @@ def _sso_identity_id(services: Services, issuer: str, subject: str) -> UUID:
 
 
 def _new_binding(
-    services: Services, account: Account, proof: SsoProof | None, stamp: Stamp
+    services: Services,
+    account: Account,
+    proof: SsoProof | None,
+    held: SsoIdentity | None,
+    stamp: Stamp,
 ) -> list[SsoIdentity]:
     """The first SSO sign-in of an account also claims its IdP identity for it, for good (or
-    takes it over from an erased account)."""
+    takes it over from an erased account). `held` is the binding as the proof found it, not
+    read again: a binding a concurrent sign-in made since then conflicts on saving, and the
+    command re-runs on it, rather than being refused half-way and recording nothing."""
     token = proof.token if proof else None
     if proof is None or token is None or proof.bound:
         return []
-    identity_id = _sso_identity_id(services, token.issuer, token.subject)
-    held = services.store.app.find_sso_identity(identity_id)
     if held is None:
+        identity_id = _sso_identity_id(services, token.issuer, token.subject)
         return [SsoIdentity.bind(identity_id, account.id, stamp)]
     held.take_over(account.id, _erased(services, held), stamp)
     return [held]
