@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -209,6 +210,7 @@ def measure(url: str, seconds: float, repeat: int) -> ServeLoad:
         bearer = f"Authorization: Bearer {cast.token}"
         with serving(url, folder / "serve.log", workers=WORKERS) as client:
             base = str(client.base_url).rstrip("/")
+            went_wrong = False
             for turn in range(repeat + 1):
                 static = wrk(base, STATIC_FILE, plain, seconds)
                 # The read models catch up on the last turn's sign-ins first, as a worker
@@ -220,7 +222,18 @@ def measure(url: str, seconds: float, repeat: int) -> ServeLoad:
                     result.static.append(static)
                     result.api_mfa.append(api_mfa)
                     result.api_key_sign_ins.append(api_key)
+                loads = (static, api_mfa, api_key)
+                went_wrong |= any(load.non_2xx or load.socket_errors for load in loads)
+        if went_wrong:
+            print("\n".join(["the server's log of what went wrong:", *problems(folder)]))
     return result
+
+
+def problems(folder: Path) -> list[str]:
+    """The answers of 400 and more in the server's log, and the errors that caused them."""
+    lines = (folder / "serve.log").read_text(errors="replace").splitlines()
+    wrong = re.compile(r'" [45]\d\d |^[\w.]+(Error|Exception)\b')
+    return [line for line in lines if wrong.search(line)][-40:]
 
 
 def report(result: ServeLoad) -> None:

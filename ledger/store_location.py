@@ -195,6 +195,12 @@ class StoreLocation:
             "POSTGRES_PASSWORD": self.pg_password,
             "POSTGRES_TARGET_SESSION_ATTRS": self.pg_target_session_attrs,
             "POSTGRES_CONNECT_TIMEOUT": "10",
+            # One connection per store: a store belongs to one thread (serve opens one per
+            # handler thread), which asks for one at a time. The library's default pool holds
+            # five per store, so 2 workers with 8 busy threads each exhausted PostgreSQL's 100
+            # connections ("too many clients", seen in the serve benchmark).
+            "POSTGRES_POOL_SIZE": "1",
+            "POSTGRES_MAX_OVERFLOW": "0",
             # The schema comes from schema.sql (`flero-ledger init`), never from the library.
             "CREATE_TABLE": "no",
         }

@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from ledger.store_location import StoreLocation
 from tests.conftest import Ledger, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,7 @@ REQUESTS = 60  # per client, at most
 SECONDS = 6.0  # per client, at most: whichever bound comes first
 WRONG_EVERY = 6  # a client's every sixth attempt brings a wrong key (at most 10: no lockout)
 UA = "load-test/1.0 (+https://ci.example)"
+WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def serving(url: str, log: Path) -> Iterator[str]:
     """The server's base URL, once it listens; stopped (SIGTERM) afterwards."""
     port = free_port()
     command = [sys.executable, str(REPO / "cli.py"), "--db", url, "serve", "--port", str(port)]
+    command += ["--workers", str(WORKERS)]
     with log.open("w") as output:  # a file, never a pipe nobody reads: a full one stalls it
         server = subprocess.Popen(
             [*command, "--forwarded-allow-ips", LOOPBACK],
@@ -79,6 +83,18 @@ def serving(url: str, log: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def connections_to(url: str) -> int:
+    """How many connections PostgreSQL has open to the store's database, this one aside."""
+    location = StoreLocation.parse(url)
+    with psycopg.connect(location.pg_conninfo()) as probe:
+        row = probe.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [location.pg_dbname],
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def listening(server: subprocess.Popen[bytes], port: int, log: Path) -> bool:
@@ -145,6 +161,10 @@ def test_eight_clients_signing_in_through_serve_are_all_answered_and_all_recorde
         ]
         answers = [answer for client in clients for answer in client.result()]
         seconds = time.monotonic() - began
+        if backend == "postgresql":  # each handler thread holds its store's connections still
+            held = connections_to(ledger.url)
+            print(f"\n[{backend}] the server holds {held} connections to the store")
+            assert held <= 2 * CLIENTS * WORKERS, f"the server holds {held} connections"
     statuses = Counter(answer.status for answer in answers)
     print(
         f"\n[{backend}, {accounts} account(s)] {len(answers)} sign-ins by {CLIENTS} clients in "
