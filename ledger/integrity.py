@@ -14,8 +14,14 @@ Last, every snapshot must be authenticated and agree with its aggregate's events
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -35,10 +41,15 @@ from ledger.checkpoints import (
     fold,
 )
 from ledger.signing import verify_signature
-from ledger.snapshot_audit import SnapshotAudit
+from ledger.snapshot_audit import AUDITED_STORE_ENV, SnapshotProblem, first_snapshot_problem
 from ledger.store import LedgerStore
+from ledger.store_location import StoreLocation
 
 BATCH = 5000
+# From this many events on, snapshots are audited in a process of their own while this one
+# reads the log: on two cores the audit (a replay of every aggregate that has snapshots, often
+# most of the log) then costs no time. Below, starting a process costs more than it saves.
+AUDIT_APART_FROM = 50_000
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,55 @@ def _chain_row(row: Sequence[Any]) -> ChainRow:
 
 
 def verify_store(
-    store: LedgerStore, progress: Callable[[int], None] | None = None
+    store: LedgerStore,
+    progress: Callable[[int], None] | None = None,
+    audit_apart: bool | None = None,
+) -> IntegrityReport:
+    """`audit_apart`: audit snapshots in another process (None: when the log is long)."""
+    if audit_apart is None:
+        audit_apart = (store.app.recorder.max_notification_id() or 0) >= AUDIT_APART_FROM
+    if not audit_apart:
+        return _verify(store, progress, lambda: first_snapshot_problem(store))
+    with _audited_apart(store.location) as audit:
+        return _verify(store, progress, audit)
+
+
+@contextmanager
+def _audited_apart(location: StoreLocation) -> Iterator[Callable[[], SnapshotProblem | None]]:
+    """The snapshot audit, started in a process of its own (`python -m ledger.snapshot_audit`);
+    what it found, when asked. A verify that stops early (tampering found) ends it."""
+    code = str(Path(__file__).resolve().parents[1])  # where `ledger` is, installed or not
+    python_path = os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))
+    given = {**asdict(location), "sqlite_path": location.sqlite_path and str(location.sqlite_path)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ledger.snapshot_audit"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # The environment, not the command line: a password in it is no other user's to see.
+        env={**os.environ, "PYTHONPATH": python_path, AUDITED_STORE_ENV: json.dumps(given)},
+    )
+
+    def found() -> SnapshotProblem | None:
+        answer, failure = child.communicate()
+        if child.returncode != 0:
+            last = failure.decode(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"snapshots could not be audited: {' '.join(last)}")
+        problem = json.loads(answer)
+        return problem and SnapshotProblem(**{**problem, "stream": UUID(problem["stream"])})
+
+    try:
+        yield found
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
+def _verify(
+    store: LedgerStore,
+    progress: Callable[[int], None] | None,
+    audit_snapshots: Callable[[], SnapshotProblem | None],
 ) -> IntegrityReport:
     public_key = store.signing_public_key
     checkpoints = {c.notification_id: c for c in all_checkpoints(store.database)}
@@ -130,7 +189,6 @@ def verify_store(
     count = 0
     seen: set[int] = set()
     orphan = _first_orphan_link(store)
-    snapshots = SnapshotAudit(store.app, store.database, store.snapshot_table)
 
     def found(
         problem: str, at: int | None, stream: object, version: int | None, detail: str
@@ -193,7 +251,6 @@ def verify_store(
             if misindexed is not None:
                 return found("misindexed", notification_id, stream, version, misindexed)
         streams[text] = (version, recomputed, stream)
-        snapshots.read(stream, version, topic, state)
         log_hash = fold(log_hash, notification_id, recomputed)
         count += 1
         if progress is not None:
@@ -245,7 +302,7 @@ def verify_store(
             f"the read models have read past {CHECKPOINT_EVERY} events, when a checkpoint is "
             "signed, yet the ledger holds none: they were deleted",
         )
-    snapshot = snapshots.first_problem()
+    snapshot = audit_snapshots()
     if snapshot is not None:
         return found("snapshot", None, snapshot.stream, snapshot.version, snapshot.detail)
     return IntegrityReport(count, len(checkpoints), None)

@@ -8,9 +8,13 @@ master key, could make).
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Snapshot
@@ -18,6 +22,13 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import SecurityLedger
 from ledger.database import Database
+from ledger.store_location import StoreLocation
+
+if TYPE_CHECKING:
+    from ledger.store import LedgerStore  # which imports this module
+
+PAGE = 5000  # events of one stream read at a time
+AUDITED_STORE_ENV = "FLERO_LEDGER_AUDITED_STORE"
 
 
 @dataclass(frozen=True)
@@ -27,68 +38,85 @@ class SnapshotProblem:
     detail: str
 
 
-class SnapshotAudit:
-    """Replays every aggregate that has snapshots as `verify --store` reads its events, in the
-    order recorded, and compares it with each snapshot as it reaches that version.
+def first_snapshot_problem(store: LedgerStore) -> SnapshotProblem | None:
+    """Each aggregate that has snapshots in turn: its snapshots checked, then its events up to
+    the newest one replayed and compared with each as it reaches that version. One aggregate
+    (and one page of its events) is held at a time, whatever the store's size."""
+    for _, stream, snapshots in _snapshots_by_stream(
+        store.app, store.database, store.snapshot_table
+    ):
+        problem = _audit(store, stream, snapshots)
+        if problem is not None:
+            return problem
+    return None
 
-    Only aggregates still short of their newest snapshot are held. Replaying them from the
-    events verify reads anyway spares reading each of their streams again (a query apiece).
-    The snapshots are loaded before verify opens its cursor, which therefore sees the events
-    each one was taken from."""
 
-    def __init__(self, app: SecurityLedger, database: Database, table: str) -> None:
-        self.app = app
-        self._unauthenticated: SnapshotProblem | None = None
-        self._differs: SnapshotProblem | None = None
-        # Authenticated snapshots not reached yet, by stream and version; their aggregates.
-        self._waiting: dict[UUID, dict[int, tuple[str, dict[str, Any]]]] = {}
-        self._replayed: dict[UUID, Any] = {}
-        for _, stream, snapshots in _snapshots_by_stream(app, database, table):
-            opened = {}
-            for stored in snapshots:
-                trusted = app.authenticated_snapshots.seal.open(stored)
-                if trusted is None:
-                    self._unauthenticated = self._unauthenticated or SnapshotProblem(
-                        stream,
-                        stored.originator_version,
-                        "this snapshot is not authenticated by the ledger's key (it is never "
-                        "loaded: the aggregate is replayed from its events instead)",
-                    )
-                else:
-                    opened[stored.originator_version] = _state(app, trusted)
-            self._waiting[stream] = opened
+def first_snapshot_problem_at(location: StoreLocation) -> SnapshotProblem | None:
+    """`first_snapshot_problem` on a store of its own (for a process of its own: verify_store
+    audits snapshots beside its reading of the log)."""
+    from ledger.store import LedgerStore  # the store module imports this one
 
-    def read(self, stream: UUID, version: int, topic: str, state: bytes) -> None:
-        """The next event of `stream` (in the order its versions were recorded)."""
-        snapshots = self._waiting.get(stream)
-        if not snapshots or self._differs is not None:
-            return
-        event: Any = self.app.mapper.to_domain_event(StoredEvent(stream, version, topic, state))
+    store = LedgerStore(location, create=False)
+    try:
+        return first_snapshot_problem(store)
+    finally:
+        store.close()
+
+
+def main() -> None:
+    """`python -m ledger.snapshot_audit`, as verify_store runs it in a process of its own: the
+    store's location as JSON in AUDITED_STORE_ENV, the first problem found as JSON on stdout
+    (null: none)."""
+    given = json.loads(os.environ[AUDITED_STORE_ENV])
+    path = given.pop("sqlite_path")
+    problem = first_snapshot_problem_at(StoreLocation(**given, sqlite_path=path and Path(path)))
+    json.dump(problem and {**asdict(problem), "stream": str(problem.stream)}, sys.stdout)
+
+
+def _audit(
+    store: LedgerStore, stream: UUID, snapshots: list[StoredEvent]
+) -> SnapshotProblem | None:
+    app = store.app
+    waiting = {}  # the authenticated snapshots not reached yet, by version
+    for stored in snapshots:
+        trusted = app.authenticated_snapshots.seal.open(stored)
+        if trusted is None:
+            return SnapshotProblem(
+                stream,
+                stored.originator_version,
+                "this snapshot is not authenticated by the ledger's key (it is never loaded: "
+                "the aggregate is replayed from its events instead)",
+            )
+        waiting[trusted.originator_version] = _state(app, trusted)
+    aggregate: Any = None
+    for stored in _events_up_to(store, stream, max(waiting)):
         # What `project_aggregate` does, without its isinstance check against a runtime
         # protocol per event (half the cost of replaying a long stream).
-        aggregate = event.mutate(self._replayed.get(stream))
-        self._replayed[stream] = aggregate
-        held = snapshots.pop(aggregate.version, None)
-        if held is not None:
-            replayed = _state(self.app, self.app.mapper.to_stored_event(Snapshot.take(aggregate)))
-            if held != replayed:
-                self._differs = SnapshotProblem(
-                    stream,
-                    aggregate.version,
-                    "this snapshot differs from the aggregate replayed from its events",
-                )
-        if not snapshots:
-            del self._replayed[stream]  # its newest snapshot is checked: nothing left to hold
+        event: Any = app.mapper.to_domain_event(stored)
+        aggregate = event.mutate(aggregate)
+        held = waiting.pop(aggregate.version, None)
+        if held is None:
+            continue
+        if held != _state(app, app.mapper.to_stored_event(Snapshot.take(aggregate))):
+            differs = "this snapshot differs from the aggregate replayed from its events"
+            return SnapshotProblem(stream, aggregate.version, differs)
+    if waiting:
+        never = "this snapshot claims a version its stream never reached"
+        return SnapshotProblem(stream, min(waiting), never)
+    return None
 
-    def first_problem(self) -> SnapshotProblem | None:
-        """Once every event is read: the first snapshot found wrong, or one never reached."""
-        if self._unauthenticated is not None or self._differs is not None:
-            return self._unauthenticated or self._differs
-        for stream, snapshots in self._waiting.items():
-            if snapshots:
-                never = "this snapshot claims a version its stream never reached"
-                return SnapshotProblem(stream, min(snapshots), never)
-        return None
+
+def _events_up_to(store: LedgerStore, stream: UUID, version: int) -> Iterator[StoredEvent]:
+    """The stream's events up to `version`, as the server sends them (one binary cursor)."""
+    key = stream if store.database.postgres else stream.hex  # as the library stores it
+    rows = store.database.stream(
+        f"SELECT originator_version, topic, state FROM {store.event_table} "  # noqa: S608
+        "WHERE originator_id = ? AND originator_version <= ? ORDER BY originator_version",
+        (key, version),
+        batch=PAGE,
+    )
+    for number, topic, state in rows:
+        yield StoredEvent(stream, number, topic, bytes(state))
 
 
 def drop_unauthenticated_snapshots(app: SecurityLedger, database: Database, table: str) -> None:
@@ -122,3 +150,7 @@ def _state(app: SecurityLedger, stored: StoredEvent) -> tuple[str, dict[str, Any
     snapshot = app.mapper.to_domain_event(stored)
     assert isinstance(snapshot, Snapshot)
     return snapshot.topic, snapshot.state
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,7 @@ from ledger.chain import GENESIS, indexed_as_usual, link
 from ledger.checkpoints import CHECKPOINT_EVERY, checkpoint_message, fold
 from ledger.clock import parse_stored_instant, stored_instant
 from ledger.database import Transaction
+from ledger.integrity import verify_store
 from ledger.keyring import derive_key
 from ledger.signing import public_key_text, verify_signature
 from ledger.snapshots import SnapshotSeal
@@ -371,6 +372,14 @@ def history(ledger: Ledger, store: LedgerStore) -> History:
 def tampering_reported(ledger: Ledger) -> str:
     """`verify --store` refuses with `tampered`; its message."""
     return str(ledger.refused("verify", "--store", code="tampered")["error"]["message"])
+
+
+def snapshots_audited_either_way(store: LedgerStore) -> str | None:
+    """What verify finds with snapshots audited in its own process and in another (as it does
+    for a long log), which must be the same."""
+    here, apart = (verify_store(store, audit_apart=apart).finding for apart in (False, True))
+    assert here == apart
+    return None if here is None else here.describe()
 
 
 def later_events(ledger: Ledger) -> None:
@@ -729,6 +738,7 @@ def test_an_authentic_snapshot_moved_to_a_later_version_revives_no_revoked_key(
         f"snapshot (stream {account} version {before_revoking.version + 1}): this snapshot is "
         "not authenticated"
     )
+    assert snapshots_audited_either_way(store) == tampering_reported(ledger)
 
 
 def test_a_snapshot_authenticated_yet_unlike_its_events_is_found_by_replaying_them(
@@ -740,6 +750,7 @@ def test_a_snapshot_authenticated_yet_unlike_its_events_is_found_by_replaying_th
     account = store.account_id(ADA)
     store.app.take_snapshot(account)
     assert ledger.ok("verify", "--store")["ok"] is True
+    assert snapshots_audited_either_way(store) is None
     attacker = Attacker(store)
     [snapshot] = attacker.snapshots(account)
     seal = SnapshotSeal(snapshot_key(store))
@@ -754,6 +765,30 @@ def test_a_snapshot_authenticated_yet_unlike_its_events_is_found_by_replaying_th
         f"snapshot (stream {account} version {snapshot.version}): this snapshot differs from "
         "the aggregate replayed from its events"
     )
+    assert snapshots_audited_either_way(store) == tampering_reported(ledger)
+
+
+def test_an_authenticated_snapshot_of_a_version_never_reached_is_found(
+    ledger: Ledger, store: LedgerStore
+) -> None:
+    """Made with the master key, a snapshot ahead of its stream: nothing can vouch for it."""
+    live_a_little(ledger)
+    account = store.account_id(ADA)
+    store.app.take_snapshot(account)
+    attacker = Attacker(store)
+    [snapshot] = attacker.snapshots(account)
+    seal = SnapshotSeal(snapshot_key(store))
+    opened = seal.open(StoredEvent(account, snapshot.version, snapshot.topic, snapshot.state))
+    assert opened is not None
+    ahead = snapshot.version + 5
+    sealed = seal.seal(replace(opened, originator_version=ahead))
+    attacker.put_snapshot(replace(snapshot, version=ahead, state=sealed.state))
+
+    assert tampering_reported(ledger).startswith(
+        f"snapshot (stream {account} version {ahead}): this snapshot claims a version its "
+        "stream never reached"
+    )
+    assert snapshots_audited_either_way(store) == tampering_reported(ledger)
 
 
 # ---- the keys ---------------------------------------------------------------------------------
