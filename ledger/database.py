@@ -12,17 +12,15 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from ledger.errors import StoreBusy
 from ledger.file_holders import other_processes_holding
 from ledger.private_files import create_private_if_missing
 from ledger.store_location import StoreLocation
 
-if TYPE_CHECKING:
-    import psycopg
-
 Row = tuple[Any, ...]
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another connection's lock
 PURGE_WAIT_MS = 10_000  # how long emptying the write-ahead log waits for its readers
 
@@ -149,9 +147,9 @@ class Database:
 
     def stream(self, sql: str, params: Sequence[Any] = (), batch: int = 10_000) -> Iterator[Row]:
         """Rows of one query as the server sends them, `batch` at a time (PostgreSQL: a named,
-        server-side cursor in a read-only transaction, the next batch fetched while the caller
-        works through this one; SQLite: the statement's own snapshot). The caller must not use
-        this database otherwise until it has read the last row or closed the iterator."""
+        server-side cursor in a read-only transaction, each batch read ahead; SQLite: the
+        statement's own snapshot). The caller must not use this database otherwise until it
+        has read the last row or closed the iterator."""
         if not self.postgres:
             yield from self._sqlite_connection().execute(sql, tuple(params))
             return
@@ -160,7 +158,8 @@ class Database:
             conn.execute("SET TRANSACTION READ ONLY")
             with conn.cursor(name="flero_stream", binary=True) as cursor:
                 cursor.execute(sql.replace("?", "%s"), tuple(params))
-                yield from _fetched_ahead(cursor, batch)
+                for rows in read_ahead(iter(lambda: cursor.fetchmany(batch), [])):
+                    yield from rows
 
     def create_sqlite_tables(self) -> None:
         """The embedded store creates its own tables; PostgreSQL takes them from schema.sql.
@@ -295,12 +294,12 @@ class Database:
         return self._pg
 
 
-def _fetched_ahead(cursor: psycopg.ServerCursor[Row], batch: int) -> Iterator[Row]:
-    """A server-side cursor's rows, with the next batch fetched by a thread of its own: the
-    server produces it and psycopg waits for it without holding the GIL, while the caller's
-    Python works through the batch before (verify reads a million events a third faster)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="flero-fetch") as fetcher:
-        pending = fetcher.submit(cursor.fetchmany, batch)
-        while rows := pending.result():
-            pending = fetcher.submit(cursor.fetchmany, batch)
-            yield from rows
+def read_ahead(batches: Iterator[T]) -> Iterator[T]:
+    """The same batches, each next one produced by a thread of its own while the caller works
+    through the one before. Worth it where producing one mostly waits on the server, which
+    psycopg does without holding the GIL: a million events verify a sixth faster (a rebuild, busy in Python, gained nothing)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="flero-read-ahead") as producer:
+        pending = producer.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = producer.submit(next, batches, None)
+            yield batch
