@@ -297,7 +297,8 @@ class Database:
 def read_ahead(batches: Iterator[T]) -> Iterator[T]:
     """The same batches, each next one produced by a thread of its own while the caller works
     through the one before. Worth it where producing one mostly waits on the server, which
-    psycopg does without holding the GIL: a million events verify a sixth faster (a rebuild, busy in Python, gained nothing)."""
+    psycopg does without holding the GIL: a million events verify a sixth faster (a rebuild,
+    busy in Python, gained nothing from it)."""
     with ThreadPoolExecutor(1, thread_name_prefix="flero-read-ahead") as producer:
         pending = producer.submit(next, batches, None)
         while (batch := pending.result()) is not None:
