@@ -29,12 +29,15 @@ HISTORY_COLUMNS = (
     "idp",
 )
 # What each attempt's DELETE would have left (PostgreSQL): a row goes if a later attempt on its
-# account happened more than RETENTION after it. Stored instants are fixed-width UTC text.
+# account happened more than RETENTION after it. Stored instants are fixed-width UTC text. The
+# window runs backwards from the newest attempt, so that its maximum grows row by row (framed
+# as "every later row" instead, PostgreSQL recomputes it per row: quadratic in an account's
+# attempts, half of a 100,000-event rebuild).
 DROP_EXPIRED = """
 DELETE FROM rm_login_history h USING (
     SELECT position, MAX(occurred_at) OVER (
-        PARTITION BY account_id ORDER BY position
-        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+        PARTITION BY account_id ORDER BY position DESC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS latest_after
     FROM rm_login_history
 ) later
