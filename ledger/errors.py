@@ -206,6 +206,13 @@ class Tampered(LedgerError):
     code = "tampered"
 
 
+class VerificationIncomplete(LedgerError):
+    """Part of `verify --store` could not run (the snapshot audit's own process failed), so
+    nothing is called intact."""
+
+    code = "verification_incomplete"
+
+
 class NotYetCreated(LedgerError):
     """Asked about an instant before the account existed."""
 

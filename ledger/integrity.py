@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,7 @@ from ledger.checkpoints import (
     checkpoint_message,
     fold,
 )
+from ledger.errors import VerificationIncomplete
 from ledger.signing import verify_signature
 from ledger.snapshot_audit import AUDITED_STORE_ENV, SnapshotProblem, first_snapshot_problem
 from ledger.store import LedgerStore
@@ -147,21 +148,20 @@ def _audited_apart(location: StoreLocation) -> Iterator[Callable[[], SnapshotPro
     what it found, when asked. A verify that stops early (tampering found) ends it."""
     code = str(Path(__file__).resolve().parents[1])  # where `ledger` is, installed or not
     python_path = os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))
-    given = {**asdict(location), "sqlite_path": location.sqlite_path and str(location.sqlite_path)}
     child = subprocess.Popen(
         [sys.executable, "-m", "ledger.snapshot_audit"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         # The environment, not the command line: a password in it is no other user's to see.
-        env={**os.environ, "PYTHONPATH": python_path, AUDITED_STORE_ENV: json.dumps(given)},
+        env={**os.environ, "PYTHONPATH": python_path, AUDITED_STORE_ENV: location.to_json()},
     )
 
     def found() -> SnapshotProblem | None:
         answer, failure = child.communicate()
         if child.returncode != 0:
             last = failure.decode(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(f"snapshots could not be audited: {' '.join(last)}")
+            raise VerificationIncomplete(f"snapshots could not be audited: {' '.join(last)}")
         problem = json.loads(answer)
         return problem and SnapshotProblem(**{**problem, "stream": UUID(problem["stream"])})
 
@@ -253,8 +253,8 @@ def _verify(
         streams[text] = (version, recomputed, stream)
         log_hash = fold(log_hash, notification_id, recomputed)
         count += 1
-        if progress is not None:
-            progress(1)
+        if progress is not None and count % BATCH == 0:  # a progress bar's update costs µs
+            progress(BATCH)
         checkpoint = checkpoints.get(notification_id)
         if checkpoint is None:
             continue

@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -67,9 +66,7 @@ def main() -> None:
     """`python -m ledger.snapshot_audit`, as verify_store runs it in a process of its own: the
     store's location as JSON in AUDITED_STORE_ENV, the first problem found as JSON on stdout
     (null: none)."""
-    given = json.loads(os.environ[AUDITED_STORE_ENV])
-    path = given.pop("sqlite_path")
-    problem = first_snapshot_problem_at(StoreLocation(**given, sqlite_path=path and Path(path)))
+    problem = first_snapshot_problem_at(StoreLocation.from_json(os.environ[AUDITED_STORE_ENV]))
     json.dump(problem and {**asdict(problem), "stream": str(problem.stream)}, sys.stdout)
 
 

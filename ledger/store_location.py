@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +176,17 @@ class StoreLocation:
         return f"postgresql://{self.pg_user}@{servers}/{self.pg_dbname}" + (
             f"?target_session_attrs={attrs}" if attrs else ""
         )
+
+    def to_json(self) -> str:
+        """Every field, for another process of this program (`from_json`)."""
+        path = self.sqlite_path and str(self.sqlite_path)
+        return json.dumps({**dataclasses.asdict(self), "sqlite_path": path})
+
+    @classmethod
+    def from_json(cls, text: str) -> StoreLocation:
+        given = json.loads(text)
+        path = given.pop("sqlite_path")
+        return cls(**given, sqlite_path=path and Path(path))
 
     def eventsourcing_env(self) -> dict[str, str]:
         """Settings for the eventsourcing library's persistence module."""

@@ -31,6 +31,7 @@ from ledger.chain import GENESIS, indexed_as_usual, link
 from ledger.checkpoints import CHECKPOINT_EVERY, checkpoint_message, fold
 from ledger.clock import parse_stored_instant, stored_instant
 from ledger.database import Transaction
+from ledger.errors import VerificationIncomplete
 from ledger.integrity import verify_store
 from ledger.keyring import derive_key
 from ledger.signing import public_key_text, verify_signature
@@ -766,6 +767,24 @@ def test_a_snapshot_authenticated_yet_unlike_its_events_is_found_by_replaying_th
         "the aggregate replayed from its events"
     )
     assert snapshots_audited_either_way(store) == tampering_reported(ledger)
+
+
+def test_a_snapshot_audit_that_cannot_run_apart_is_an_error_not_intact(
+    ledger: Ledger, store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit's own process cannot open the store (here: another master key in its
+    environment): verify says why instead of calling the snapshots sound."""
+    live_a_little(ledger)
+    store.app.take_snapshot(store.account_id(ADA))
+    monkeypatch.setenv(
+        "FLERO_LEDGER_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+
+    with pytest.raises(
+        VerificationIncomplete, match=r"snapshots could not be audited: .*master key"
+    ):
+        verify_store(store, audit_apart=True)
+    assert verify_store(store, audit_apart=False).intact  # this process's key is the right one
 
 
 def test_an_authenticated_snapshot_of_a_version_never_reached_is_found(

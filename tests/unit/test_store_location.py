@@ -150,3 +150,12 @@ def test_the_cli_refuses_a_malformed_multi_host_url_as_misuse_without_showing_th
     assert result.exit_code == 2, result.output
     assert "empty host" in result.output
     assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize(
+    "url", [f"{CLUSTER}?target_session_attrs=read-write", "sqlite:////var/lib/ledger.sqlite3"]
+)
+def test_a_location_reaches_another_process_whole(url: str) -> None:
+    """verify's snapshot audit opens the same store in a process of its own."""
+    location = StoreLocation.parse(url)
+    assert StoreLocation.from_json(location.to_json()) == location
