@@ -1347,6 +1347,48 @@ def test_an_sso_session_without_a_verified_id_token_exists_on_no_surface(
     assert refusals == ["invalid_id_token"] * 3
 
 
+def test_two_first_sso_sign_ins_at_once_both_succeed_and_bind_the_subject_once(
+    ledger: Ledger, ada: str, store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A race (seen in CI's load test): another process's first SSO sign-in binds ada's IdP
+    subject after this one found it unbound. This one re-runs on the binding (a conflict)
+    instead of answering `refused` with nothing recorded."""
+    from commands import login
+    from commands.login import Login, log_in
+    from ledger.sso_identity import SsoIdentity
+    from tests.identity_provider import SigningIdp
+
+    idp = SigningIdp()
+    ledger.ok(
+        *("org", "sso", "acme", "--idp", "okta", "--issuer", idp.issuer, "--client-id"),
+        *(idp.client_id, "--jwks-file", str(idp.jwks_file(tmp_path)), "--mfa", "idp"),
+    )
+    sign_in_sso = ("login", ada, "--method", "sso", "--ip", IP, "--user-agent", BROWSER)
+    found_unbound = login.sso_identity_of
+
+    def while_another_signs_in(services: Services, issuer: str, subject: str) -> SsoIdentity | None:
+        monkeypatch.setattr(login, "sso_identity_of", found_unbound)
+        bound = found_unbound(services, issuer, subject)
+        token = idp.token(ledger.now, ada, jti="the other") + "\n"
+        assert ledger.ok(*sign_in_sso, "--id-token-stdin", stdin=token)["outcome"] == "success"
+        return bound
+
+    monkeypatch.setattr(login, "sso_identity_of", while_another_signs_in)
+    services = Services(store=store, clock=FixedClock(ledger.now))
+    token = idp.token(ledger.now, ada)
+
+    signed_in = log_in(
+        services, Login(email=ada, method="sso", ip=IP, user_agent=BROWSER, id_token=token)
+    )
+
+    assert signed_in.factor == "idp"
+    assert [(h["method"], h["outcome"]) for h in history(ledger, ada)] == [("sso", "success")] * 2
+    assert len(ledger.ok("sessions", "list", ada)) == 2
+    binding = login.sso_identity_of(services, idp.issuer, f"sub-{ada}")
+    assert binding is not None
+    assert (binding.account_id, binding.version) == (store.account_id(ada), 1)  # bound once
+
+
 # ---- issue 13: what erasure leaves, who may read the files, what a spreadsheet runs ----------
 
 

@@ -22,12 +22,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from commands import login
-from commands.login import Login, log_in
-from commands.services import Services
-from ledger.clock import FixedClock
-from ledger.sso_identity import SsoIdentity
-from ledger.store import LedgerStore
 from tests.conftest import Ledger
 from tests.identity_provider import SigningIdp, real_provider, rsa_key, serve_keys, unsigned_token
 
@@ -235,35 +229,6 @@ def test_the_first_sign_in_binds_the_account_to_its_idp_subject(
     # Her own subject still signs her in, whatever address it now carries.
     renamed = idp.token(ledger.now, "ada.lovelace@acme.test", sub="idp-user-1")
     assert sso(ledger, acme, renamed)["outcome"] == "success"
-
-
-def test_two_first_sign_ins_at_once_both_succeed_and_bind_the_subject_once(
-    ledger: Ledger, idp: SigningIdp, acme: str, store: LedgerStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A race: another process's first SSO sign-in binds ada's subject after this one found it
-    unbound. This one re-runs on the binding (a conflict), instead of being refused unrecorded."""
-    found_unbound = login.sso_identity_of
-
-    def while_another_signs_in(services: Services, issuer: str, subject: str) -> SsoIdentity | None:
-        monkeypatch.setattr(login, "sso_identity_of", found_unbound)
-        bound = found_unbound(services, issuer, subject)
-        assert sso(ledger, acme, idp.token(ledger.now, acme, jti="other"))["outcome"] == "success"
-        return bound
-
-    monkeypatch.setattr(login, "sso_identity_of", while_another_signs_in)
-    services = Services(store=store, clock=FixedClock(ledger.now))
-    cmd = Login(
-        email=acme, method="sso", ip=IP, user_agent=BROWSER, id_token=idp.token(ledger.now, acme)
-    )
-
-    assert log_in(services, cmd).factor == "idp"
-
-    outcomes = [(h["method"], h["outcome"]) for h in ledger.ok("history", acme)]
-    assert outcomes == [("sso", "success"), ("sso", "success")]
-    assert len(ledger.ok("sessions", "list", acme)) == 2
-    binding = login.sso_identity_of(services, idp.issuer, f"sub-{acme}")
-    assert binding is not None
-    assert (binding.account_id, binding.version) == (store.account_id(acme), 1)  # bound once
 
 
 def test_an_address_without_an_account_answers_like_an_account_without_sso(
