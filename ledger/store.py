@@ -44,7 +44,7 @@ from ledger.store_keys import (
     former_signing_key_file,
     key_places,
     key_source,
-    move_shared_anchor,
+    move_former_anchor,
 )
 from ledger.store_location import StoreLocation
 
@@ -151,7 +151,7 @@ class LedgerStore:
             self._open_schema(create)
             self.store_id, given_now = identify(self.database)
             self.key_places = key_places(location, self.store_id)
-            move_shared_anchor(self.key_places)
+            move_former_anchor(self.key_places)
             master_key = self._master_key()
         except BaseException:
             self.database.close()

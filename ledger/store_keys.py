@@ -1,6 +1,7 @@
 """Where a store's keys live: its master key, its signing key and its checkpoint anchor.
 
-SQLite: beside the database file (`PATH.master-key`, `PATH.signing-key`, and the anchor).
+SQLite: beside the database file (`PATH.master-key`, `PATH.signing-key`, and the anchor; with
+the signing key held in the environment, the anchor goes to the store's own directory below).
 PostgreSQL: in a directory of the store's own in the user's data directory, named by the
 store's identity (store_identity.py), whatever address reaches it:
 `$XDG_DATA_HOME/flero-ledger/stores/STORE_ID/` (`master.key`, `signing.key`, the anchor).
@@ -39,14 +40,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class KeyPlaces:
     """The files a store's keys are read from (or created in), and, for a PostgreSQL store,
-    the shared files of before (None when nothing was ever shared there)."""
+    the shared files of before (None when nothing was ever shared there); and where an anchor
+    kept before would be, to be moved into its place."""
 
     master_key: Path
     signing_key: Path
     anchor: Path
     shared_master_key: Path | None = None
     shared_signing_key: Path | None = None
-    shared_anchor: Path | None = None
+    former_anchor: Path | None = None
 
     def shown(self) -> dict[str, str | None]:
         """The absolute paths, as `init` and `info` print them; a key kept in the environment
@@ -77,19 +79,29 @@ def key_places(location: StoreLocation, store_id: UUID) -> KeyPlaces:
         master, shared_master = Path(os.environ[KEY_FILE_ENV]), None
     if os.environ.get(SIGNING_KEY_FILE_ENV):
         signing, shared_signing = Path(os.environ[SIGNING_KEY_FILE_ENV]), None
-    # Beside the signing key, wherever it comes from (keep both away from the database).
+    # Beside the signing key's file, away from the database. A key held in the environment has
+    # no file: its anchor goes to the store's own directory in the user's data directory (it
+    # used to stay beside an SQLite database, where whoever rewrites the database reaches it).
     anchor_name = f"flero-ledger-anchor-{store_id}.json"
     anchor_dir = os.environ.get(ANCHOR_DIR_ENV)
-    anchor = Path(anchor_dir or signing.parent) / anchor_name
-    shared_anchor = None
-    if shared_signing is not None and not anchor_dir:
-        shared_anchor = shared_signing.parent / anchor_name
+    key_dir = data_dir / "stores" / str(store_id) if os.environ.get(SIGNING_KEY_ENV) else None
+    default_dir = key_dir or signing.parent
+    anchor = Path(anchor_dir or default_dir) / anchor_name
+    # Where an anchor kept before is moved from: its default place, for one the operator moves;
+    # beside the database, for a key held in the environment; beside the shared signing key.
+    former_anchor = None
+    if anchor_dir:
+        former_anchor = default_dir / anchor_name
+    elif default_dir != signing.parent:
+        former_anchor = signing.parent / anchor_name
+    elif shared_signing is not None:
+        former_anchor = shared_signing.parent / anchor_name
     # A key given in the environment is the key: no file is taken instead.
     if os.environ.get(MASTER_KEY_ENV):
         shared_master = None
     if os.environ.get(SIGNING_KEY_ENV):
         shared_signing = None
-    return KeyPlaces(master, signing, anchor, shared_master, shared_signing, shared_anchor)
+    return KeyPlaces(master, signing, anchor, shared_master, shared_signing, former_anchor)
 
 
 def former_signing_key_file(location: StoreLocation) -> Path:
@@ -126,12 +138,12 @@ def adopt(shared: Path, own: Path) -> None:
     )
 
 
-def move_shared_anchor(places: KeyPlaces) -> None:
-    """The anchor kept beside the shared signing key, named by this store's identity, moves
-    into the store's own directory (as it is: a damaged one is still a finding there)."""
-    shared = places.shared_anchor
-    if shared is None or places.anchor.exists() or not shared.exists():
+def move_former_anchor(places: KeyPlaces) -> None:
+    """The anchor kept where it was before (`key_places`), named by this store's identity,
+    moves into its place (as it is: a damaged one is still a finding there)."""
+    former = places.former_anchor
+    if former is None or former == places.anchor or places.anchor.exists() or not former.exists():
         return
     places.anchor.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(shared, places.anchor)
-    log.warning("moved this store's checkpoint anchor from %s to %s", shared, places.anchor)
+    shutil.move(former, places.anchor)
+    log.warning("moved this store's checkpoint anchor from %s to %s", former, places.anchor)

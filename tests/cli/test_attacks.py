@@ -1147,6 +1147,59 @@ def test_the_anchor_is_found_by_the_stores_identity_whatever_address_opens_it(
     assert refused["error"]["message"].startswith(f"checkpoint at event {checkpoint} ")
 
 
+def test_a_signing_key_held_in_the_environment_keeps_its_anchor_away_from_the_database(
+    ledger: Ledger, ada: str, store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's attack: with FLERO_LEDGER_SIGNING_KEY set, the anchor still went beside the
+    SQLite database, so whoever rewrote the database could delete it along with the
+    checkpoints. It goes to the store's own directory in the user's data directory now."""
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    monkeypatch.setenv("FLERO_LEDGER_SIGNING_KEY", base64.b64encode(seed).decode())
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    checkpoint = ledger.later(minutes=1).ok("checkpoint")["notification_id"]
+    anchor = Path(ledger.ok("info")["keys"]["anchor_file"])
+    assert anchor.is_file()
+    assert anchor.parent.name == ledger.ok("info")["store_id"]
+    database = store.location.sqlite_path
+    if database is not None:
+        assert anchor.parent != database.parent
+        # The attacker rewrites the log, deletes the checkpoints, and every file beside the
+        # database but the database (its own -wal and -shm kept).
+        rewrite_adas_first_grant(store, ada, b'"viewer"')
+        for beside in database.parent.iterdir():
+            if beside.is_file() and not beside.name.startswith(database.name):
+                beside.unlink()
+    else:
+        rewrite_adas_first_grant(store, ada, b'"viewer"')
+
+    refused = ledger.refused("verify", "--store", code="tampered")
+
+    assert refused["error"]["message"].startswith(f"checkpoint at event {checkpoint} ")
+
+
+def test_the_anchor_goes_where_flero_ledger_anchor_dir_says_and_an_old_one_moves_there(
+    ledger: Ledger, ada: str, store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the operator keeps it (another disk, a mount only the ledger's user writes); an
+    anchor from before, where the signing key's file is, moves there and still holds."""
+    ledger.ok("workspace", "grant", ada, "design", "--role", "viewer")
+    checkpoint = ledger.later(minutes=1).ok("checkpoint")["notification_id"]
+    before = Path(ledger.ok("info")["keys"]["anchor_file"])
+    assert before.is_file()
+    chosen = tmp_path / "anchors"
+    chosen.mkdir(mode=0o700)
+    monkeypatch.setenv("FLERO_LEDGER_ANCHOR_DIR", str(chosen))
+
+    assert ledger.ok("verify", "--store")["ok"] is True
+    info = ledger.ok("info")
+    assert Path(info["keys"]["anchor_file"]) == chosen / before.name
+    assert (chosen / before.name).is_file() and not before.exists()
+
+    rewrite_adas_first_grant(store, ada, b'"viewer"')
+    refused = ledger.refused("verify", "--store", code="tampered")
+    assert refused["error"]["message"].startswith(f"checkpoint at event {checkpoint} ")
+
+
 def test_a_ledger_past_the_checkpoint_interval_without_a_single_checkpoint_is_tampered(
     ledger: Ledger, ada: str, store: LedgerStore, services: Services
 ) -> None:
