@@ -46,12 +46,13 @@ from eventsourcing.persistence import StoredEvent
 from cli import main
 from commands.factors import DisableFactor, disable_factor
 from commands.services import Services
+from commands.users import SetPassword, SetSecurityAlerts, set_password, set_security_alerts
 from commands.workspaces import GrantWorkspace, grant_workspace
 from ledger import credentials, passwords, recovery_codes, totp
 from ledger.account import Account
 from ledger.checkpoints import CHECKPOINT_EVERY
 from ledger.clock import FixedClock, format_instant
-from ledger.errors import MfaRequiredByOrg
+from ledger.errors import FreshFactorRequired, MfaRequiredByOrg
 from ledger.session import Session
 from ledger.sign_in import SignIn
 from ledger.snapshots import AUTHENTICATED, MAC_SIZE
@@ -387,9 +388,27 @@ def test_a_stolen_session_cannot_step_up_on_another_sessions_proof_or_on_an_enro
         key = client.post("/api/api-keys", headers=owner, json={"name": "ci"})
         assert key.status_code == 200, key.text
         assert client.post("/api/api-keys", headers=stolen, json={"name": "x"}).status_code == 403
+        listed = client.get("/api/sessions", headers=stolen).json()
     status = ledger.ok("mfa", "status", ada)
     assert status["totp"]["enabled"] is True and status["sms"]["enabled"] is False
     assert [k["name"] for k in ledger.ok("api-keys", "list", ada)] == ["ci"]
+
+    # The password and the alert settings have no route a session reaches today; their
+    # commands ask the acting session for its proof all the same, and record the refusal.
+    [stolen_session] = [row["session_id"] for row in listed if row["current"]]
+    services = Services(store=LedgerStore(StoreLocation.parse(ledger.url)), clock=clock)
+    with pytest.raises(FreshFactorRequired):
+        password = SetPassword(email=ada, password="another secret", acting_session=stolen_session)
+        set_password(services, password)
+    with pytest.raises(FreshFactorRequired):
+        alerts = SetSecurityAlerts(email=ada, on=False, acting_session=stolen_session)
+        set_security_alerts(services, alerts)
+    audit = ledger.ok("audit", ada)
+    refused = [e["details"]["action"] for e in audit if e["action"] == "reauthentication_required"]
+    assert {"change_password", "change_alert_settings"} <= set(refused)
+    assert services.store.account(ada).security_alerts is True  # unchanged
+    signed_in = sign_in(ledger.later(hours=2), ada, PASSWORD, "--totp", code_at(secret, ledger))
+    assert signed_in["outcome"] == "success"  # the password is the owner's still
 
 
 def test_enforcing_sso_ends_other_sessions_and_holds_api_keys_until_authorised_again(
