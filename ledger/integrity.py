@@ -149,7 +149,9 @@ def _audited_apart(location: StoreLocation) -> Iterator[Callable[[], SnapshotPro
     code = str(Path(__file__).resolve().parents[1])  # where `ledger` is, installed or not
     python_path = os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))
     child = subprocess.Popen(
-        [sys.executable, "-m", "ledger.snapshot_audit"],
+        # -P: the working directory is not searched first, so a `ledger` package someone left
+        # there (in an export received, say) cannot stand in for this one's audit.
+        [sys.executable, "-P", "-m", "ledger.snapshot_audit"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1121,6 +1121,35 @@ def test_a_snapshot_forged_in_the_database_changes_no_decision_and_verify_names_
     assert [h["reason"] for h in history(ledger, ada)[:2]] == ["invalid_api_key"] * 2
 
 
+def test_a_snapshot_audit_cannot_be_stood_in_for_from_the_working_directory(
+    ledger: Ledger, ada: str, store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An auditor runs verify in a folder someone else filled (an export received, say) that
+    holds a `ledger` package whose snapshot audit finds nothing. On a long log the audit runs
+    in a process of its own: that process must run this ledger's code, not the folder's."""
+    from ledger.integrity import verify_store
+
+    ledger.ok("api-keys", "create", ada, "--name", "ci")
+    account = store.account_id(ada)
+    store.app.take_snapshot(account)
+    attacker = Attacker(store)
+    [snapshot] = attacker.snapshots(account)
+    attacker.put_snapshot(
+        replace(snapshot, state=with_a_key_of_our_own(snapshot, credentials.issue_api_key()))
+    )
+    planted = tmp_path / "received" / "ledger"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("")
+    (planted / "snapshot_audit.py").write_text("print('null')\n")  # "no problem found"
+    monkeypatch.chdir(planted.parent)
+
+    finding = verify_store(store, audit_apart=True).finding
+
+    assert finding is not None
+    assert finding.describe().startswith(f"snapshot (stream {account} version {snapshot.version})")
+    assert "not authenticated by the ledger's key" in finding.detail
+
+
 def another_address_of(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The same store by an address spelled otherwise: a relative path, another host name."""
     location = StoreLocation.parse(url)
