@@ -1895,7 +1895,7 @@ def checkpoint(as_json: bool) -> None:
         store.signing_key,
         runtime().services().now(),
         store.checkpoint_anchor,
-        up_to=store.event_count(),
+        up_to=store.head_position(),
     )
     position = taken.notification_id if taken else 0
     emit(

@@ -218,7 +218,7 @@ class LedgerStore:
         snapshots, taken before they were authenticated, are dropped: they could not be trusted.
         A new store has no events, and nothing to carry over (an anchor its address named
         would be another, earlier store's)."""
-        if not self.event_count():
+        if not self.head_position():
             return
         try:
             kept = CheckpointAnchor(address_anchor_file_for(self.location)).read()
@@ -335,5 +335,13 @@ class LedgerStore:
         """The event table's column holding each event's position in the log."""
         return "notification_id" if self.location.kind == "postgresql" else "rowid"
 
-    def event_count(self) -> int:
+    def head_position(self) -> int:
+        """The newest readable event's position in the log (0: none). Not a count: positions
+        drawn by an append that failed are never used (PostgreSQL)."""
         return self.app.recorder.max_notification_id() or 0
+
+    def event_count(self) -> int:
+        """How many events the ledger holds."""
+        with self.database.transaction() as tx:
+            row = tx.fetchone(f"SELECT COUNT(*) FROM {self.event_table}")  # noqa: S608
+        return int(row[0]) if row else 0

@@ -86,7 +86,7 @@ class Exporter:
             self.store.signing_key,
             SystemClock().now(),
             self.store.checkpoint_anchor,
-            up_to=self.store.event_count(),
+            up_to=self.store.head_position(),
         )
         cut = checkpoint.notification_id if checkpoint else 0
         wanted = self._wanted(scope)

@@ -100,7 +100,7 @@ class ProjectionRunner:
         checkpoint_if_due(
             self.store.database,
             self.store.signing_key,
-            self.store.event_count(),
+            self.store.head_position(),
             SystemClock().now(),
             self.store.checkpoint_anchor,
         )
@@ -187,7 +187,7 @@ class ProjectionRunner:
         return read
 
     def status(self) -> dict[str, dict[str, int]]:
-        head = self.store.event_count()
+        head = self.store.head_position()
         report = {}
         with self.store.database.transaction() as tx:
             for projection in self.projections:

@@ -123,6 +123,24 @@ def test_commands_streaming_through_a_postgres_restart_complete_or_fail_cleanly_
     print(f"\n{len(opened)} sign-ins through a restart, {len(failures)} failed cleanly")
 
 
+def test_info_counts_the_events_though_a_failed_append_left_a_gap_in_positions(
+    ledger: Ledger, store: LedgerStore
+) -> None:
+    """An append cut off after drawing its positions (as in the restart above) leaves them
+    unused: the log's head is then past the number of events, and `info` says the number."""
+    if not store.database.postgres:
+        pytest.skip("SQLite's positions are its row ids: a failed append draws none")
+    ledger.ok("org", "create", "acme")
+    before = ledger.event_count()
+    with store.database.transaction() as tx:  # positions drawn, the append never made
+        tx.fetchone("SELECT nextval('ledger_events_notification_id_seq')")
+
+    ledger.ok("user", "create", "ada@acme.test", "--org", "acme")
+
+    assert ledger.event_count() == before + 1
+    assert store.head_position() == before + 2
+
+
 # ---- the disk fills up -------------------------------------------------------------------
 
 
